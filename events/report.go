@@ -1,0 +1,137 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Reports are what agents say about themselves: not changes to desired
+// state, but observations. They live in a bounded stream (see Streams) and
+// only the latest per subject matters.
+
+// Phase is a node's progress on one scope.
+type Phase string
+
+const (
+	PhaseConverged   Phase = "converged"
+	PhaseProgressing Phase = "progressing"
+	PhaseFailed      Phase = "failed"
+	PhaseRemoved     Phase = "removed"
+)
+
+// BackendsReport is the full set of a node's serving backends for a scope.
+// Sending the whole set (not up/down deltas) makes it idempotent: the latest
+// report per (scope, node) is the truth.
+type BackendsReport struct {
+	Node     string    `json:"node"`
+	Scope    Scope     `json:"scope"`
+	Revision uint64    `json:"revision"`
+	Backends []string  `json:"backends"`
+	Time     time.Time `json:"time"`
+}
+
+// NodeStatus is a node's heartbeat and its view of every scope it serves.
+type NodeStatus struct {
+	Node     string        `json:"node"`
+	Time     time.Time     `json:"time"`
+	Started  time.Time     `json:"started"`
+	Runtime  string        `json:"runtime"`
+	Drained  bool          `json:"drained"`
+	Interval Duration      `json:"interval"`
+	Scopes   []ScopeStatus `json:"scopes"`
+	Version  string        `json:"version,omitempty"`
+}
+
+// ScopeStatus is one node's view of one scope.
+type ScopeStatus struct {
+	Scope    Scope           `json:"scope"`
+	Desired  uint64          `json:"desired"`
+	Applied  uint64          `json:"applied"`
+	Phase    Phase           `json:"phase"`
+	Replicas []ReplicaStatus `json:"replicas"`
+	Error    string          `json:"error,omitempty"`
+}
+
+// ReplicaStatus is one running (or failing) replica.
+type ReplicaStatus struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Revision uint64 `json:"revision"`
+	State    string `json:"state"`
+	Healthy  bool   `json:"healthy"`
+	Backend  string `json:"backend,omitempty"`
+}
+
+// Alive reports whether the node's last heartbeat is recent: within three
+// of its own intervals of now.
+func (s *NodeStatus) Alive(now time.Time) bool {
+	iv := time.Duration(s.Interval)
+	if iv <= 0 {
+		iv = 5 * time.Second
+	}
+	return now.Sub(s.Time) <= 3*iv
+}
+
+// Validate checks a backends report.
+func (r *BackendsReport) Validate() error {
+	if err := ValidateNodeName(r.Node); err != nil {
+		return &FieldError{Field: "node", Problem: err.Error()}
+	}
+	if r.Scope.IsZero() {
+		return &FieldError{Field: "scope", Problem: "is missing"}
+	}
+	for _, b := range r.Backends {
+		if err := ValidateBackend(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks a node status.
+func (s *NodeStatus) Validate() error {
+	if err := ValidateNodeName(s.Node); err != nil {
+		return &FieldError{Field: "node", Problem: err.Error()}
+	}
+	for i, sc := range s.Scopes {
+		if sc.Scope.IsZero() {
+			return &FieldError{Field: fmt.Sprintf("scopes[%d].scope", i), Problem: "is missing"}
+		}
+	}
+	return nil
+}
+
+// DecodeBackendsReport parses and validates a backends report.
+func DecodeBackendsReport(b []byte) (*BackendsReport, error) {
+	var r BackendsReport
+	if err := decodeReport(b, &r); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return &r, nil
+}
+
+// DecodeNodeStatus parses and validates a node status.
+func DecodeNodeStatus(b []byte) (*NodeStatus, error) {
+	var s NodeStatus
+	if err := decodeReport(b, &s); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return &s, nil
+}
+
+func decodeReport(b []byte, v any) error {
+	if len(b) > MaxEventSize {
+		return fmt.Errorf("%w: %d bytes (max %d)", ErrEventTooLarge, len(b), MaxEventSize)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
+}
