@@ -1,0 +1,105 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultURL is where hoist looks for NATS when nothing else is configured.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// ConnectOptions says how to reach NATS. Every field maps to a HOIST_NATS_*
+// variable in the CLI.
+type ConnectOptions struct {
+	URL       string
+	Name      string // client name shown in server monitoring
+	User      string
+	Password  string
+	Token     string
+	CredsFile string
+	NKeyFile  string
+	TLSCA     string
+	TLSCert   string
+	TLSKey    string
+	// Daemon makes the connection reconnect forever with backoff, for
+	// agents and balancers. Commands give up quickly instead.
+	Daemon bool
+	Logger *slog.Logger
+}
+
+// UnreachableError says NATS could not be reached at a URL.
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach NATS at %s: %v", e.URL, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Connect dials NATS.
+func Connect(o ConnectOptions) (*nats.Conn, error) {
+	if o.URL == "" {
+		o.URL = DefaultURL
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := []nats.Option{nats.Name(o.Name), nats.Timeout(3 * time.Second)}
+	switch {
+	case o.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	case o.NKeyFile != "":
+		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nkey %s: %w", o.NKeyFile, err)
+		}
+		opts = append(opts, opt)
+	case o.Token != "":
+		opts = append(opts, nats.Token(o.Token))
+	case o.User != "":
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCA))
+	}
+	if o.TLSCert != "" || o.TLSKey != "" {
+		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
+	}
+	if o.Daemon {
+		opts = append(opts,
+			nats.MaxReconnects(-1),
+			nats.CustomReconnectDelay(func(attempts int) time.Duration {
+				return min(time.Duration(attempts)*250*time.Millisecond, 5*time.Second)
+			}),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				log.Warn("disconnected from NATS, reconnecting", "err", err)
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			}),
+		)
+	} else {
+		opts = append(opts, nats.MaxReconnects(5), nats.ReconnectWait(200*time.Millisecond))
+	}
+	nc, err := nats.Connect(o.URL, opts...)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoServers) || isDialError(err) {
+			return nil, &UnreachableError{URL: o.URL, Err: err}
+		}
+		return nil, fmt.Errorf("connect to NATS at %s: %w", o.URL, err)
+	}
+	return nc, nil
+}
+
+func isDialError(err error) bool {
+	var netErr interface{ Timeout() bool }
+	return errors.As(err, &netErr) || errors.Is(err, nats.ErrTimeout)
+}

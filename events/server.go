@@ -1,0 +1,180 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerConfig configures an embedded nats-server with JetStream on disk.
+type ServerConfig struct {
+	Name    string // server name; required for clustering
+	DataDir string // JetStream store directory
+	Listen  string // client host:port; port 0 or -1 picks a free one
+	Monitor string // optional HTTP monitoring host:port
+
+	ClusterName   string
+	ClusterListen string   // host:port for routes
+	Routes        []string // nats-route://host:port of the other servers
+
+	User, Password string
+	Token          string
+
+	TLSCert, TLSKey, TLSCA string
+
+	Logger *slog.Logger
+	Debug  bool
+}
+
+// Server is an embedded nats-server. hoist owns the process's signals, so
+// the server runs with NoSigs and is stopped only through Shutdown.
+type Server struct {
+	ns  *server.Server
+	log *slog.Logger
+}
+
+// StartServer starts an embedded server and waits until it accepts client
+// connections. Call WaitJetStream before using JetStream.
+func StartServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("start nats server: a data directory is required")
+	}
+	host, port, err := splitListen(cfg.Listen, 4222)
+	if err != nil {
+		return nil, fmt.Errorf("start nats server: listen address: %w", err)
+	}
+	opts := &server.Options{
+		ServerName:    cfg.Name,
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      cfg.DataDir,
+		NoSigs:        true,
+		Username:      cfg.User,
+		Password:      cfg.Password,
+		Authorization: cfg.Token,
+		MaxPayload:    1 << 20,
+	}
+	if cfg.Monitor != "" {
+		mh, mp, err := splitListen(cfg.Monitor, 8222)
+		if err != nil {
+			return nil, fmt.Errorf("start nats server: monitor address: %w", err)
+		}
+		opts.HTTPHost, opts.HTTPPort = mh, mp
+	}
+	if cfg.ClusterListen != "" || len(cfg.Routes) > 0 {
+		if cfg.Name == "" || cfg.ClusterName == "" {
+			return nil, errors.New("start nats server: clustering needs a server name and a cluster name")
+		}
+		ch, cp, err := splitListen(cfg.ClusterListen, 6222)
+		if err != nil {
+			return nil, fmt.Errorf("start nats server: cluster address: %w", err)
+		}
+		opts.Cluster.Name = cfg.ClusterName
+		opts.Cluster.Host, opts.Cluster.Port = ch, cp
+		for _, r := range cfg.Routes {
+			u, err := url.Parse(r)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("start nats server: route %q is not a URL like nats-route://host:6222", r)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, CaFile: cfg.TLSCA})
+		if err != nil {
+			return nil, fmt.Errorf("start nats server: tls: %w", err)
+		}
+		opts.TLSConfig, opts.TLS = tc, true
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start nats server: %w", err)
+	}
+	ns.SetLoggerV2(&slogAdapter{log: cfg.Logger}, cfg.Debug, false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("start nats server: not accepting connections on %s within 10s (is the port in use?)", net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return &Server{ns: ns, log: cfg.Logger}, nil
+}
+
+// WaitJetStream waits until JetStream can serve requests: for a single
+// server that is at once; in a cluster, once a meta leader is elected.
+func (s *Server) WaitJetStream(ctx context.Context) error {
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		hs := s.ns.Healthz(&server.HealthzOptions{})
+		if hs.Status == "ok" && s.ns.JetStreamIsCurrent() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("jetstream not ready: %s (%w)", hs.Error, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// ClientURL is the URL clients connect to.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Addr is the client listener's address.
+func (s *Server) Addr() *net.TCPAddr {
+	a, _ := s.ns.Addr().(*net.TCPAddr)
+	return a
+}
+
+// NATS returns the underlying server, for in-process connections.
+func (s *Server) NATS() *server.Server { return s.ns }
+
+// Shutdown stops the server and waits for it. It is safe to call twice.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+func splitListen(addr string, defPort int) (string, int, error) {
+	if addr == "" {
+		return "127.0.0.1", defPort, nil
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < -1 || port > 65535 {
+		return "", 0, fmt.Errorf("%q has an invalid port", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// slogAdapter sends nats-server's log lines through slog.
+type slogAdapter struct{ log *slog.Logger }
+
+func (a *slogAdapter) Noticef(format string, v ...any) { a.log.Info(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Warnf(format string, v ...any)   { a.log.Warn(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Fatalf(format string, v ...any)  { a.log.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Errorf(format string, v ...any)  { a.log.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Debugf(format string, v ...any)  { a.log.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Tracef(format string, v ...any) {
+	a.log.Log(context.Background(), slog.LevelDebug-4, fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,105 @@
+// Package natstest runs real embedded NATS servers for tests: random ports,
+// temp store directories, JetStream ready before use.
+package natstest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+// Server is an embedded test server that can be restarted on the same port
+// and store.
+type Server struct {
+	*events.Server
+	t       testing.TB
+	DataDir string
+	Port    int
+}
+
+// Start runs a JetStream server on a random port with a temp store. It is
+// shut down when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir()}
+	s.start("127.0.0.1:0")
+	s.Port = s.Addr().Port
+	t.Cleanup(func() { s.Shutdown() })
+	return s
+}
+
+// Restart stops the server and starts it again on the same port and store.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Shutdown()
+	s.start(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)))
+}
+
+func (s *Server) start(listen string) {
+	s.t.Helper()
+	var err error
+	for range 50 { // the old listener may linger for a moment after a restart
+		s.Server, err = events.StartServer(events.ServerConfig{Name: "test", DataDir: s.DataDir, Listen: listen})
+		if err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatalf("start nats: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitJetStream(ctx); err != nil {
+		s.t.Fatalf("start nats: %v", err)
+	}
+}
+
+// URL is the client URL.
+func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.Port) }
+
+// Connect opens a client connection closed at the end of the test.
+func (s *Server) Connect(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := events.Connect(events.ConnectOptions{URL: s.URL(), Name: t.Name(), Daemon: true})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Store connects and opens the hoist store.
+func (s *Server) Store(t testing.TB) *events.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := events.OpenStore(ctx, s.Connect(t), events.StoreOptions{})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	return st
+}
+
+// Eventually polls cond every 10ms until it holds or the deadline passes.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,165 @@
+package projector
+
+import (
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+// State is a scope's desired state at one revision.
+type State struct {
+	Scope    events.Scope
+	Revision uint64
+	// Spec is nil before the first deploy. It is shared with the History
+	// that produced it: never modify it, Clone it.
+	Spec    *events.Spec
+	Removed bool
+	Time    time.Time
+	Actor   string
+}
+
+// Exists reports whether the scope has been deployed and not removed.
+func (s *State) Exists() bool { return s.Spec != nil && !s.Removed }
+
+// snapshot is what a revision left behind: enough to restore it on rollback.
+type snapshot struct {
+	spec    *events.Spec
+	removed bool
+}
+
+// History folds one scope's events in revision order. It keeps one snapshot
+// per revision (specs are shared between revisions that do not change them),
+// which makes "state at revision N" and "roll back to N" cheap.
+type History struct {
+	state State
+	snaps []snapshot // snaps[r-1] is the state after revision r
+}
+
+// NewHistory starts an empty history for scope.
+func NewHistory(scope events.Scope) *History {
+	return &History{state: State{Scope: scope}}
+}
+
+// State returns the desired state after the last applied event.
+func (h *History) State() State { return h.state }
+
+// Revision is the last applied revision, 0 for an empty history.
+func (h *History) Revision() uint64 { return h.state.Revision }
+
+// At returns the state as it was right after revision rev.
+func (h *History) At(rev uint64) (State, error) {
+	if rev == 0 || rev > uint64(len(h.snaps)) {
+		return State{}, fmt.Errorf("%w: %s has revisions 1-%d, not %d", ErrNoRevision, h.state.Scope, len(h.snaps), rev)
+	}
+	snap := h.snaps[rev-1]
+	return State{Scope: h.state.Scope, Revision: rev, Spec: snap.spec, Removed: snap.removed}, nil
+}
+
+// Apply folds the next event of the scope. It returns a *Skip (and changes
+// nothing) when the event cannot be applied.
+func (h *History) Apply(e *events.Event) error {
+	if e.Scope != h.state.Scope {
+		return skip(e, fmt.Sprintf("belongs to scope %s, not %s", e.Scope, h.state.Scope))
+	}
+	if want := h.state.Revision + 1; e.Revision != want {
+		return skip(e, fmt.Sprintf("has revision %d, expected %d", e.Revision, want))
+	}
+	next, err := h.next(e)
+	if err != nil {
+		return skip(e, err.Error())
+	}
+	h.snaps = append(h.snaps, next)
+	h.state.Revision = e.Revision
+	h.state.Spec = next.spec
+	h.state.Removed = next.removed
+	h.state.Time = e.Time
+	h.state.Actor = e.Actor
+	return nil
+}
+
+// next computes the snapshot that e leads to without changing h.
+func (h *History) next(e *events.Event) (snapshot, error) {
+	cur := snapshot{spec: h.state.Spec, removed: h.state.Removed}
+	switch d := e.Data.(type) {
+	case *events.Deployed:
+		return snapshot{spec: d.Spec.Clone()}, nil
+	case *events.Scaled:
+		if cur.spec == nil {
+			return cur, ErrNoDeploy
+		}
+		spec := cur.spec.Clone()
+		spec.Replicas = d.Replicas
+		return snapshot{spec: spec, removed: cur.removed}, nil
+	case *events.EnvChanged:
+		if cur.spec == nil {
+			return cur, ErrNoDeploy
+		}
+		spec := cur.spec.Clone()
+		spec.Env = ApplyEnv(spec.Env, d)
+		return snapshot{spec: spec, removed: cur.removed}, nil
+	case *events.RolledBack:
+		if d.To == 0 || d.To > uint64(len(h.snaps)) {
+			return cur, fmt.Errorf("rolls back to revision %d, which does not precede it", d.To)
+		}
+		return h.snaps[d.To-1], nil
+	case *events.Removed:
+		return snapshot{spec: cur.spec, removed: true}, nil
+	case nil:
+		return cur, fmt.Errorf("has no data")
+	default:
+		return cur, fmt.Errorf("is a %s event, not a scope change", e.Kind)
+	}
+}
+
+// ApplyEnv returns env with change applied, leaving env itself untouched.
+func ApplyEnv(env map[string]string, change *events.EnvChanged) map[string]string {
+	out := maps.Clone(env)
+	if out == nil {
+		out = make(map[string]string, len(change.Set))
+	}
+	maps.Copy(out, change.Set)
+	for _, k := range change.Unset {
+		delete(out, k)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// PreviousRevision is the target of a plain "rollback": the latest revision
+// before the head whose spec differs from the current one and that was not
+// a removal. ok is false when there is nothing to roll back to.
+func (h *History) PreviousRevision() (rev uint64, ok bool) {
+	cur := h.state.Spec
+	for r := len(h.snaps) - 1; r >= 1; r-- {
+		snap := h.snaps[r-1]
+		if snap.removed || snap.spec == nil || snap.spec == cur {
+			continue
+		}
+		return uint64(r), true
+	}
+	return 0, false
+}
+
+// Check reports whether e could be applied next, without applying it. The
+// CLI uses it to refuse a command that the fold would skip.
+func (h *History) Check(e *events.Event) error {
+	_, err := h.next(e)
+	return err
+}
+
+// Fold builds a scope's history from its events in order. Events that
+// cannot be applied are skipped and returned.
+func Fold(scope events.Scope, evs []*events.Event) (*History, []*Skip) {
+	h := NewHistory(scope)
+	var skips []*Skip
+	for _, e := range evs {
+		if err := h.Apply(e); err != nil {
+			skips = append(skips, err.(*Skip))
+		}
+	}
+	return h, skips
+}
