@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/lmittmann/tint"
+	"github.com/nats-io/nats.go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "nats-url", Value: events.DefaultURL, Usage: "NATS server URL(s), comma-separated", EnvVars: []string{"HOIST_NATS_URL"}},
+		&cli.StringFlag{Name: "nats-user", Usage: "NATS user name", EnvVars: []string{"HOIST_NATS_USER"}},
+		&cli.StringFlag{Name: "nats-password", Usage: "NATS password", EnvVars: []string{"HOIST_NATS_PASSWORD"}},
+		&cli.StringFlag{Name: "nats-token", Usage: "NATS auth token", EnvVars: []string{"HOIST_NATS_TOKEN"}},
+		&cli.StringFlag{Name: "nats-creds", Usage: "NATS credentials file", EnvVars: []string{"HOIST_NATS_CREDS"}},
+		&cli.StringFlag{Name: "nats-nkey", Usage: "NATS nkey seed file", EnvVars: []string{"HOIST_NATS_NKEY"}},
+		&cli.StringFlag{Name: "nats-ca", Usage: "CA file to verify the NATS server's TLS certificate", EnvVars: []string{"HOIST_NATS_CA"}},
+		&cli.StringFlag{Name: "nats-cert", Usage: "client TLS certificate file", EnvVars: []string{"HOIST_NATS_CERT"}},
+		&cli.StringFlag{Name: "nats-key", Usage: "client TLS key file", EnvVars: []string{"HOIST_NATS_KEY"}},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"HOIST_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (for people) or json (for machines)", EnvVars: []string{"HOIST_LOG_FORMAT"}},
+	}
+}
+
+// newLogger builds the logger from the global flags: tint for people,
+// JSON for machines, always on stderr.
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	w := c.App.ErrWriter
+	switch c.String("log-format") {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+	case "text", "":
+		noColor := true
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				noColor = os.Getenv("NO_COLOR") != ""
+			}
+		}
+		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor})), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", c.String("log-format"))
+}
+
+// connectOptions reads the connection flags.
+func connectOptions(c *cli.Context, name string, daemon bool, log *slog.Logger) events.ConnectOptions {
+	return events.ConnectOptions{
+		URL:       c.String("nats-url"),
+		Name:      name,
+		User:      c.String("nats-user"),
+		Password:  c.String("nats-password"),
+		Token:     c.String("nats-token"),
+		CredsFile: c.String("nats-creds"),
+		NKeyFile:  c.String("nats-nkey"),
+		TLSCA:     c.String("nats-ca"),
+		TLSCert:   c.String("nats-cert"),
+		TLSKey:    c.String("nats-key"),
+		Daemon:    daemon,
+		Logger:    log,
+	}
+}
+
+// openStore connects for a one-shot command and opens the store. The
+// returned close func drains the connection.
+func openStore(c *cli.Context) (*events.Store, func(), error) {
+	log, err := newLogger(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := events.Connect(connectOptions(c, "hoist "+c.Command.Name, false, log))
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
+	defer cancel()
+	st, err := events.OpenStore(ctx, nc, events.StoreOptions{Logger: log})
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return st, func() { closeConn(nc) }, nil
+}
+
+func closeConn(nc *nats.Conn) {
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+	}
+}
+
+// actor names who published an event: $HOIST_ACTOR, else user@host.
+func actor() string {
+	if a := os.Getenv("HOIST_ACTOR"); a != "" {
+		return a
+	}
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return fmt.Sprintf("%s@%s", name, host)
+}
+
+// parseScope validates a SCOPE argument as input (exit 2 on error).
+func parseScope(s string) (events.Scope, error) {
+	sc, err := events.ParseScope(s)
+	if err != nil {
+		return events.Scope{}, &usageError{msg: err.Error()}
+	}
+	return sc, nil
+}
