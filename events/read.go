@@ -32,41 +32,49 @@ type Read struct {
 // ScopeHistory reads a scope's events in order. When upTo is not zero it
 // stops after that revision.
 func (s *Store) ScopeHistory(ctx context.Context, scope Scope, upTo uint64) (*Read, error) {
-	return s.history(ctx, ScopeFilter(scope), upTo)
+	r := &Read{}
+	err := s.ScanScope(ctx, scope, upTo, func(e *Event) { r.Events = append(r.Events, e) }, func(u Unreadable) { r.Skipped = append(r.Skipped, u) })
+	return r, err
 }
 
 // NodeHistory reads a node's drain/undrain events in order.
 func (s *Store) NodeHistory(ctx context.Context, node string) (*Read, error) {
-	return s.history(ctx, NodeFilter(node), 0)
+	r := &Read{}
+	err := s.scanHistory(ctx, NodeFilter(node), 0, func(e *Event) { r.Events = append(r.Events, e) }, func(u Unreadable) { r.Skipped = append(r.Skipped, u) })
+	return r, err
 }
 
-func (s *Store) history(ctx context.Context, filter string, upTo uint64) (*Read, error) {
+// ScanScope streams a scope's events in order to fn, and the messages it
+// could not decode to skipped, without holding the history in memory.
+// When upTo is not zero it stops after that revision.
+func (s *Store) ScanScope(ctx context.Context, scope Scope, upTo uint64, fn func(*Event), skipped func(Unreadable)) error {
+	return s.scanHistory(ctx, ScopeFilter(scope), upTo, fn, skipped)
+}
+
+func (s *Store) scanHistory(ctx context.Context, filter string, upTo uint64, fn func(*Event), skipped func(Unreadable)) error {
 	head, err := s.head(ctx, filter)
 	if err != nil {
-		return nil, fmt.Errorf("read head of %s: %w", filter, err)
+		return fmt.Errorf("read head of %s: %w", filter, err)
 	}
-	r := &Read{}
 	if head.Sequence == 0 {
-		return r, nil
+		return nil
 	}
-	err = s.scan(ctx, s.events, []string{filter}, jetstream.DeliverAllPolicy, head.Sequence, func(m jetstream.Msg) bool {
+	return s.scan(ctx, s.events, []string{filter}, jetstream.DeliverAllPolicy, head.Sequence, func(m jetstream.Msg) bool {
 		e, derr := Decode(m.Data())
 		if derr != nil {
-			meta, _ := m.Metadata()
 			var seq uint64
-			if meta != nil {
+			if meta, err := m.Metadata(); err == nil {
 				seq = meta.Sequence.Stream
 			}
-			r.Skipped = append(r.Skipped, Unreadable{Sequence: seq, Subject: m.Subject(), Err: derr})
+			skipped(Unreadable{Sequence: seq, Subject: m.Subject(), Err: derr})
 			return true
 		}
 		if upTo != 0 && e.Revision > upTo {
 			return false
 		}
-		r.Events = append(r.Events, e)
+		fn(e)
 		return upTo == 0 || e.Revision < upTo
 	})
-	return r, err
 }
 
 // scan delivers the messages of st matching filters to fn, in order, until

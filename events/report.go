@@ -41,6 +41,9 @@ type NodeStatus struct {
 	Interval Duration      `json:"interval"`
 	Scopes   []ScopeStatus `json:"scopes"`
 	Version  string        `json:"version,omitempty"`
+	// Error is the node's last error that belongs to no one scope, e.g.
+	// "desired state unreadable" or a skipped node event.
+	Error string `json:"error,omitempty"`
 }
 
 // ScopeStatus is one node's view of one scope.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +28,13 @@ type Store struct {
 	events  jetstream.Stream
 	scores  jetstream.Stream
 	reports jetstream.Stream
+
+	// heads caches the head each history had after this store's last
+	// append to it, so a publisher appending in a row pays one round trip
+	// per event. A stale entry only makes the conditional publish fail,
+	// after which the head is read from the server.
+	mu    sync.Mutex
+	heads map[string]Head
 }
 
 // StoreOptions tune stream setup. The zero value is the production default.
@@ -71,7 +79,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	s := &Store{nc: nc, js: js, log: opts.Logger}
+	s := &Store{nc: nc, js: js, log: opts.Logger, heads: make(map[string]Head)}
 
 	// The config history is the source of truth: no limits (limit-based
 	// eviction would ignore DenyDelete) and no way to delete or purge.
@@ -194,12 +202,19 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 	if ev.Kind.IsNodeKind() {
 		subject, filter, name = NodeSubject(ev.Node, ev.Kind), NodeFilter(ev.Node), ev.Node
 	}
+	head, cached := s.cachedHead(filter)
 	for attempt := 0; ; attempt++ {
-		head, err := s.head(ctx, filter)
-		if err != nil {
-			return nil, fmt.Errorf("read head of %s: %w", name, err)
+		if !cached {
+			var err error
+			if head, err = s.head(ctx, filter); err != nil {
+				return nil, fmt.Errorf("read head of %s: %w", name, err)
+			}
 		}
 		if opts.ExpectRevision != nil && *opts.ExpectRevision != head.Revision {
+			if cached { // the cache may be behind: ask the server
+				cached = false
+				continue
+			}
 			return nil, &ConflictError{Subject: name, Expected: *opts.ExpectRevision, Actual: head.Revision}
 		}
 		ev.Revision = head.Revision + 1
@@ -208,10 +223,22 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 		switch {
 		case err == nil:
 			if ack.Duplicate {
+				// A resend of an event stored before: report it as stored.
 				s.log.Debug("append was a retry of a stored event", "id", ev.ID, "seq", ack.Sequence)
+				if stored, err := s.storedEvent(ctx, ack.Sequence); err == nil {
+					ev.Revision = stored.Revision
+				}
+				s.forgetHead(filter)
+				return &ev, nil
 			}
+			s.rememberHead(filter, Head{Revision: ev.Revision, Sequence: ack.Sequence})
 			return &ev, nil
 		case isWrongLastSequence(err):
+			s.forgetHead(filter)
+			if cached { // our cached head was stale, not necessarily a lost race
+				cached = false
+				continue
+			}
 			if opts.ExpectRevision != nil {
 				latest, herr := s.head(ctx, filter)
 				if herr != nil {
@@ -224,9 +251,42 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 			}
 			continue // someone else appended first: take the new head
 		default:
+			s.forgetHead(filter)
 			return nil, fmt.Errorf("append %s to %s: %w", ev.Kind, name, err)
 		}
 	}
+}
+
+func (s *Store) cachedHead(filter string) (Head, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.heads[filter]
+	return h, ok
+}
+
+func (s *Store) rememberHead(filter string, h Head) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.heads) > 10000 { // bound memory for long-lived publishers
+		clear(s.heads)
+	}
+	s.heads[filter] = h
+}
+
+func (s *Store) forgetHead(filter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.heads, filter)
+}
+
+func (s *Store) storedEvent(ctx context.Context, seq uint64) (*Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	msg, err := s.events.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(msg.Data)
 }
 
 func (s *Store) appendScore(ctx context.Context, ev *Event) (*Event, error) {
