@@ -156,7 +156,7 @@ func (e *Event) Validate() error {
 		if e.Scope.IsZero() {
 			return &FieldError{Field: "scope", Problem: "is missing"}
 		}
-		if _, err := ParseScope(e.Scope.String()); err != nil {
+		if err := e.Scope.validate(); err != nil {
 			return &FieldError{Field: "scope", Problem: err.Error()}
 		}
 	}

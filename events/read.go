@@ -59,22 +59,20 @@ func (s *Store) scanHistory(ctx context.Context, filter string, upTo uint64, fn 
 	if head.Sequence == 0 {
 		return nil
 	}
-	return s.scan(ctx, s.events, []string{filter}, jetstream.DeliverAllPolicy, head.Sequence, func(m jetstream.Msg) bool {
-		e, derr := Decode(m.Data())
-		if derr != nil {
-			var seq uint64
-			if meta, err := m.Metadata(); err == nil {
-				seq = meta.Sequence.Stream
-			}
-			skipped(Unreadable{Sequence: seq, Subject: m.Subject(), Err: derr})
-			return true
+	// Decoding costs more than reading, so batches of messages are decoded
+	// by workers while the next ones arrive; results are applied in order.
+	dec := newOrderedDecoder(ctx, upTo, fn, skipped)
+	err = s.scan(ctx, s.events, []string{filter}, jetstream.DeliverAllPolicy, head.Sequence, func(m jetstream.Msg) bool {
+		var seq uint64
+		if meta, err := m.Metadata(); err == nil {
+			seq = meta.Sequence.Stream
 		}
-		if upTo != 0 && e.Revision > upTo {
-			return false
-		}
-		fn(e)
-		return upTo == 0 || e.Revision < upTo
+		return dec.add(rawMsg{seq: seq, subject: m.Subject(), data: m.Data()})
 	})
+	if derr := dec.close(); err == nil {
+		err = derr
+	}
+	return err
 }
 
 // scan delivers the messages of st matching filters to fn, in order, until

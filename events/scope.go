@@ -84,6 +84,16 @@ func (s *Scope) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// validate checks a Scope built field by field (a parsed one is valid).
+func (s Scope) validate() error {
+	for i, tok := range [3]string{s.Client, s.Environment, s.Solution} {
+		if rule := tokenRule(tok); rule != "" {
+			return &ScopeError{Input: s.String(), Part: scopeParts[i], Token: tok, Rule: rule}
+		}
+	}
+	return nil
+}
+
 // ValidateNodeName checks a node name with the same rule as a scope token,
 // because node names become subject tokens and consumer names.
 func ValidateNodeName(name string) error {
