@@ -64,6 +64,8 @@ type ReplicaStatus struct {
 	State    string `json:"state"`
 	Healthy  bool   `json:"healthy"`
 	Backend  string `json:"backend,omitempty"`
+	// Detail says why a replica is not healthy: "exit code 1", "GET /up: 503".
+	Detail string `json:"detail,omitempty"`
 }
 
 // Alive reports whether the node's last heartbeat is recent: within three

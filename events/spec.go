@@ -130,6 +130,9 @@ func (s *Spec) Validate() error {
 		if err := validateHealthPath(s.HealthPath); err != nil {
 			return err
 		}
+		if s.Port == 0 {
+			return &FieldError{Field: "health_path", Problem: "needs a port to probe (set port)"}
+		}
 	}
 	if s.Update.Surge < 0 || s.Update.Surge > MaxReplicas {
 		return &FieldError{Field: "update.surge", Problem: fmt.Sprintf("is %d (want 0-%d)", s.Update.Surge, MaxReplicas)}

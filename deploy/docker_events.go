@@ -1,0 +1,90 @@
+package deploy
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+
+	hoistevents "github.com/hoist-dev/hoist/events"
+)
+
+// Watch streams Docker events about this node's containers that mean a
+// replica changed behind the reconciler's back: die, stop, destroy, oom and
+// health status changes. The reconciler's own stops show up too; they
+// cost one reconcile that finds nothing to do.
+//
+// The event stream is a long-lived call bounded only by ctx. When it
+// breaks, Watch reconnects with a growing delay and then sends a Change
+// with Action "reconnect", because events may have been missed meanwhile.
+func (d *Docker) Watch(ctx context.Context) <-chan Change {
+	ch := make(chan Change, 16)
+	go func() {
+		defer close(ch)
+		delay := time.Second
+		for {
+			start := time.Now()
+			err := d.watchOnce(ctx, ch)
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(start) > time.Minute {
+				delay = time.Second // it ran well for a while: start over
+			}
+			d.log.Warn("docker event stream ended; reconnecting", "err", err, "in", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			delay = min(2*delay, 30*time.Second)
+			send(ch, Change{Action: "reconnect"})
+		}
+	}()
+	return ch
+}
+
+func (d *Docker) watchOnce(ctx context.Context, ch chan<- Change) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := d.ownFilter()
+	f.Add("type", string(events.ContainerEventType))
+	msgs, errs := d.c.Events(ctx, events.ListOptions{Filters: f})
+	for {
+		select {
+		case err := <-errs:
+			return err
+		case m := <-msgs:
+			if !driftAction(m.Action) || !OwnedBy(m.Actor.Attributes, d.node) {
+				continue
+			}
+			c := Change{ID: m.Actor.ID, Action: string(m.Action)}
+			if sc, err := hoistevents.ParseScope(m.Actor.Attributes[LabelScope]); err == nil {
+				c.Scope = sc
+			}
+			c.Index, _ = strconv.Atoi(m.Actor.Attributes[LabelReplica])
+			send(ch, c)
+		}
+	}
+}
+
+func driftAction(a events.Action) bool {
+	switch a {
+	case events.ActionDie, events.ActionStop, events.ActionDestroy, events.ActionOOM:
+		return true
+	}
+	return strings.HasPrefix(string(a), "health_status")
+}
+
+// send hands c over unless the consumer is behind: then a change is
+// already pending, and it triggers the same full reconcile.
+func send(ch chan<- Change, c Change) {
+	select {
+	case ch <- c:
+	default:
+	}
+}

@@ -1,0 +1,291 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+// ProcessConfig configures a Process runtime.
+type ProcessConfig struct {
+	Node    string // required
+	DataDir string // required: holds replicas/<id>.json and logs/<scope>-<index>.log
+	Logger  *slog.Logger
+	// PollInterval is how often Watch looks for processes that died and
+	// Stop checks whether one has exited. Default 1s for Watch; Stop polls
+	// at most every 50ms.
+	PollInterval time.Duration
+}
+
+// Process runs replicas as local processes: Spec.Command, without an image.
+// Each replica gets a free port as PORT when the spec has a port, runs in
+// its own process group (so the agent's Ctrl-C does not reach it), and
+// writes stdout and stderr to logs/<scope>-<index>.log. Replicas outlive
+// the agent: their records in replicas/ let a restarted agent adopt them.
+type Process struct {
+	node string
+	dir  string
+	log  *slog.Logger
+	poll time.Duration
+
+	mu    sync.Mutex
+	exits map[string]string // id → how the child this agent started exited
+	subs  map[chan Change]struct{}
+}
+
+var _ Runtime = (*Process)(nil)
+
+// NewProcess returns a process runtime keeping its state under cfg.DataDir.
+func NewProcess(cfg ProcessConfig) (*Process, error) {
+	if err := events.ValidateNodeName(cfg.Node); err != nil {
+		return nil, fmt.Errorf("new process runtime: %w", err)
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("new process runtime: no data dir")
+	}
+	for _, sub := range []string{"replicas", "logs"} {
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("new process runtime: %w", err)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	return &Process{
+		node:  cfg.Node,
+		dir:   cfg.DataDir,
+		log:   cfg.Logger.With("runtime", "process"),
+		poll:  cfg.PollInterval,
+		exits: map[string]string{},
+		subs:  map[chan Change]struct{}{},
+	}, nil
+}
+
+// List returns this node's replicas: live processes are running, the ones
+// whose process is gone are exited (the reconciler removes and replaces
+// them).
+func (p *Process) List(ctx context.Context) ([]Replica, error) {
+	recs, err := p.records()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Replica, 0, len(recs))
+	for _, rec := range recs {
+		if rep, ok := p.replica(rec); ok {
+			out = append(out, rep)
+		}
+	}
+	return out, nil
+}
+
+func (p *Process) replica(rec processRecord) (Replica, bool) {
+	rep, ok := replicaFromLabels(rec.Labels, p.node)
+	if !ok {
+		return Replica{}, false
+	}
+	rep.ID, rep.Name = rec.ID, rec.ID
+	rep.HostPort = rec.Port
+	rep.StartedAt = rec.StartedAt
+	rep.State = StateRunning
+	if !rec.alive() {
+		rep.State = StateExited
+		rep.Detail = p.exitDetail(rec.ID)
+	}
+	return rep, true
+}
+
+func (p *Process) exitDetail(id string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.exits[id]; ok {
+		return d
+	}
+	return "process is gone"
+}
+
+// Start runs rs.Spec.Command. A spec with only an image cannot run here.
+// A replica of the same name that still runs is adopted, not duplicated.
+func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
+	if err := ctx.Err(); err != nil {
+		return Replica{}, err
+	}
+	if len(rs.Spec.Command) == 0 {
+		return Replica{}, fmt.Errorf("%w: the process runtime runs a command, and the spec has only an image (%s)", ErrUnsupported, rs.Spec.Image)
+	}
+	id := ReplicaName(p.node, rs)
+	if rec, err := p.readRecord(id); err == nil {
+		if rep, ok := p.replica(rec); ok && rep.State == StateRunning {
+			p.log.Info("adopting running replica", "id", id, "pid", rec.PID)
+			return rep, nil
+		}
+		if err := p.Remove(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+			return Replica{}, fmt.Errorf("clear old record of %s: %w", id, err)
+		}
+	}
+
+	port := 0
+	if rs.Spec.Port > 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return Replica{}, err
+		}
+	}
+	logPath := filepath.Join(p.dir, "logs", fmt.Sprintf("%s-%d.log", rs.Scope, rs.Index))
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return Replica{}, fmt.Errorf("open replica log: %w", err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	fmt.Fprintf(logf, "--- hoist: starting %s (revision %d) at %s\n", id, rs.Revision, time.Now().UTC().Format(time.RFC3339))
+
+	// Not CommandContext: the replica must outlive this call and the agent.
+	cmd := exec.Command(rs.Spec.Command[0], rs.Spec.Command[1:]...)
+	cmd.Env = append(inheritedEnv(), ReplicaEnv(rs, port)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return Replica{}, fmt.Errorf("start process: %w", err)
+	}
+	pid := cmd.Process.Pid
+	ticks, _ := procStartTicks(pid)
+	rec := processRecord{
+		ID: id, PID: pid, StartTicks: ticks, Labels: Labels(p.node, rs), Port: port,
+		Command: rs.Spec.Command, Log: logPath, StartedAt: time.Now().UTC(),
+	}
+	if err := p.writeRecord(rec); err != nil {
+		// Without a record the process would be invisible: take it back.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return Replica{}, err
+	}
+	go p.reap(cmd, rec)
+	rep, _ := p.replica(rec)
+	rep.State = StateRunning // even if it died already: Health will tell
+	return rep, nil
+}
+
+// reap waits for a child this agent started, so it leaves no zombie, and
+// tells watchers. The goroutine ends with the child.
+func (p *Process) reap(cmd *exec.Cmd, rec processRecord) {
+	err := cmd.Wait()
+	detail := "exit status 0"
+	if err != nil {
+		detail = err.Error()
+	}
+	p.mu.Lock()
+	p.exits[rec.ID] = detail
+	p.mu.Unlock()
+	rep, _ := replicaFromLabels(rec.Labels, p.node)
+	p.notify(Change{ID: rec.ID, Scope: rep.Scope, Index: rep.Index, Action: "exit"})
+}
+
+// inheritedEnv is the agent's environment minus HOIST_* variables, which
+// may hold NATS credentials that replicas have no business seeing.
+func inheritedEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HOIST_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Stop sends SIGTERM to the replica's process group, and SIGKILL once
+// timeout has passed.
+func (p *Process) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	rec, err := p.readRecord(id)
+	if err != nil {
+		return err
+	}
+	if !rec.alive() {
+		return nil
+	}
+	if err := syscall.Kill(-rec.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
+	if p.waitGone(ctx, rec, timeout) {
+		return nil
+	}
+	p.log.Warn("replica did not stop in time; killing it", "id", id, "timeout", timeout)
+	if err := syscall.Kill(-rec.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill %s: %w", id, err)
+	}
+	if !p.waitGone(ctx, rec, 5*time.Second) {
+		return fmt.Errorf("stop %s: pid %d still runs after SIGKILL", id, rec.PID)
+	}
+	return nil
+}
+
+// waitGone polls until rec's process is gone, timeout passes or ctx ends.
+func (p *Process) waitGone(ctx context.Context, rec processRecord, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(min(p.poll, 50*time.Millisecond))
+	defer tick.Stop()
+	for rec.alive() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return !rec.alive()
+		case <-ctx.Done():
+			return !rec.alive()
+		}
+	}
+	return true
+}
+
+// Remove deletes the record of a replica whose process is gone. Its log
+// file stays.
+func (p *Process) Remove(ctx context.Context, id string) error {
+	rec, err := p.readRecord(id)
+	if err != nil {
+		return err
+	}
+	if rec.alive() {
+		return fmt.Errorf("remove %s: pid %d still runs; stop it first", id, rec.PID)
+	}
+	if err := os.Remove(p.recordPath(id)); err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	p.mu.Lock()
+	delete(p.exits, id)
+	p.mu.Unlock()
+	return nil
+}
+
+// Health reports whether the process runs. Processes have no health check
+// of their own; the reconciler probes the spec's health path.
+func (p *Process) Health(ctx context.Context, id string) (Health, error) {
+	rec, err := p.readRecord(id)
+	if err != nil {
+		return Health{}, err
+	}
+	if !rec.alive() {
+		return Health{State: StateExited, Detail: p.exitDetail(id)}, nil
+	}
+	return Health{State: StateRunning}, nil
+}

@@ -1,0 +1,141 @@
+package deploy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// processRecord is what the process runtime keeps on disk for one replica,
+// so that an agent that crashed and restarted finds its processes again.
+type processRecord struct {
+	ID         string            `json:"id"`
+	PID        int               `json:"pid"`
+	StartTicks uint64            `json:"start_ticks"` // /proc/<pid>/stat starttime: tells a reused pid apart
+	Labels     map[string]string `json:"labels"`
+	Port       int               `json:"port,omitempty"`
+	Command    []string          `json:"command"`
+	Log        string            `json:"log"`
+	StartedAt  time.Time         `json:"started_at"`
+}
+
+func (p *Process) recordPath(id string) string {
+	return filepath.Join(p.dir, "replicas", id+".json")
+}
+
+func (p *Process) readRecord(id string) (processRecord, error) {
+	var rec processRecord
+	b, err := os.ReadFile(p.recordPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return rec, fmt.Errorf("replica %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return rec, fmt.Errorf("read replica record: %w", err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("read replica record %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+func (p *Process) records() ([]processRecord, error) {
+	paths, err := filepath.Glob(filepath.Join(p.dir, "replicas", "*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("list replica records: %w", err)
+	}
+	out := make([]processRecord, 0, len(paths))
+	for _, path := range paths {
+		rec, err := p.readRecord(strings.TrimSuffix(filepath.Base(path), ".json"))
+		if errors.Is(err, ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			// An unreadable record is not ours to act on; say so and go on.
+			p.log.Warn("skipping unreadable replica record", "path", path, "err", err)
+			continue
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// writeRecord stores rec atomically: temp file, fsync, rename, fsync dir.
+func (p *Process) writeRecord(rec processRecord) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode replica record: %w", err)
+	}
+	return writeFileAtomic(p.recordPath(rec.ID), b)
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// procStartTicks reads a process's start time, in clock ticks since boot,
+// from /proc/<pid>/stat. A pid that is gone, or a zombie waiting to be
+// reaped, reports ok false.
+func procStartTicks(pid int) (ticks uint64, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name in parentheses may hold spaces and ')'; the fields
+	// that follow the last ')' are plain.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state), so field 22 (starttime) is f[19].
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	ticks, err = strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return ticks, true
+}
+
+// alive reports whether rec's process still runs: its pid exists and
+// started when the record says, so a reused pid is not mistaken for it.
+func (rec processRecord) alive() bool {
+	ticks, ok := procStartTicks(rec.PID)
+	return ok && ticks == rec.StartTicks
+}

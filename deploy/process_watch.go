@@ -1,0 +1,72 @@
+package deploy
+
+import (
+	"context"
+	"time"
+)
+
+// Watch reports replicas whose process ended: at once for children this
+// agent started, and by polling every PollInterval for the ones it adopted
+// after a restart (they are not its children, so it cannot wait on them).
+func (p *Process) Watch(ctx context.Context) <-chan Change {
+	ch := make(chan Change, 16)
+	p.mu.Lock()
+	p.subs[ch] = struct{}{}
+	p.mu.Unlock()
+	go func() {
+		defer func() {
+			p.mu.Lock()
+			delete(p.subs, ch)
+			close(ch)
+			p.mu.Unlock()
+		}()
+		alive := p.aliveSet()
+		tick := time.NewTicker(p.poll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			now := p.aliveSet()
+			for id, c := range alive {
+				if _, ok := now[id]; !ok {
+					c.Action = "exit"
+					p.notify(c)
+				}
+			}
+			alive = now
+		}
+	}()
+	return ch
+}
+
+// aliveSet maps the ids of live replicas to a Change naming them.
+func (p *Process) aliveSet() map[string]Change {
+	recs, err := p.records()
+	if err != nil {
+		p.log.Warn("watch: list replicas", "err", err)
+		return nil
+	}
+	out := map[string]Change{}
+	for _, rec := range recs {
+		if rep, ok := p.replica(rec); ok && rep.State == StateRunning {
+			out[rec.ID] = Change{ID: rec.ID, Scope: rep.Scope, Index: rep.Index}
+		}
+	}
+	return out
+}
+
+// notify hands c to every watcher that has room. A watcher that is behind
+// already has a change pending, which triggers the same full reconcile.
+func (p *Process) notify(c Change) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ch := range p.subs {
+		select {
+		case ch <- c:
+		default:
+		}
+	}
+}

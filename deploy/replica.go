@@ -1,0 +1,104 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+// Desired is what one scope should run, as the caller folded it from the
+// scope's events.
+type Desired struct {
+	Scope    events.Scope
+	Revision uint64
+	Spec     *events.Spec // nil only when Removed
+	Removed  bool
+}
+
+// State is a replica's lifecycle state, named as Docker names them.
+type State string
+
+const (
+	StateCreated    State = "created"
+	StateRunning    State = "running"
+	StateRestarting State = "restarting"
+	StatePaused     State = "paused"
+	StateRemoving   State = "removing"
+	StateExited     State = "exited"
+	StateDead       State = "dead"
+)
+
+// Alive reports whether a replica in state s still holds its index: it runs,
+// or its runtime is about to run it again.
+func (s State) Alive() bool {
+	return s == StateRunning || s == StateRestarting || s == StatePaused
+}
+
+// Gone reports whether a replica in state s is finished and only needs
+// removing. A created-but-never-started replica counts: the agent creates
+// and starts in one step, so one left created is debris from a crash.
+func (s State) Gone() bool {
+	return s == StateCreated || s == StateExited || s == StateDead
+}
+
+// Replica is one replica as a runtime observes it.
+type Replica struct {
+	ID        string // container ID, or the process runtime's replica name
+	Name      string
+	Scope     events.Scope
+	Index     int
+	Revision  uint64 // the revision it was started for
+	SpecHash  string
+	Node      string
+	State     State
+	Healthy   *bool // nil: no verdict (no health check known)
+	HostPort  int   // 0 when nothing is published
+	StartedAt time.Time
+	Detail    string // why it is not running or not healthy, when known
+}
+
+// IsHealthy reads Healthy with "no verdict" counting as healthy, the rule
+// for replicas that have no health check: running counts.
+func (r Replica) IsHealthy() bool { return r.Healthy == nil || *r.Healthy }
+
+func (r Replica) String() string {
+	return fmt.Sprintf("%s#%d (%s, %s)", r.Scope, r.Index, shortID(r.ID), r.State)
+}
+
+// ReplicaSpec is everything a runtime needs to start one replica.
+type ReplicaSpec struct {
+	Scope    events.Scope
+	Index    int
+	Revision uint64
+	SpecHash string
+	Spec     *events.Spec
+}
+
+// Errors a runtime reports, checked with errors.Is.
+var (
+	// ErrNotFound: the replica is already gone.
+	ErrNotFound = errors.New("replica not found")
+	// ErrUnsupported: the spec cannot run on this runtime (an image-only
+	// spec on the process runtime, a command-only spec on Docker).
+	ErrUnsupported = errors.New("spec not supported by runtime")
+	// ErrImageNotFound: the image is not present locally and could not be
+	// pulled.
+	ErrImageNotFound = errors.New("image not found")
+	// ErrForeign: a name the agent wants is held by something it does not
+	// manage, which it must not touch.
+	ErrForeign = errors.New("name taken by an unmanaged replica")
+)
+
+// shortID shortens a Docker container ID the way docker ps does; other
+// IDs (the process runtime's names) are short enough and stay whole.
+func shortID(id string) string {
+	if len(id) == 64 && strings.Trim(id, "0123456789abcdef") == "" {
+		return id[:12]
+	}
+	return id
+}
+
+func boolPtr(b bool) *bool { return &b }

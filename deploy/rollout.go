@@ -1,0 +1,175 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// rollout carries out one plan for one scope, step by step, and keeps the
+// view of the scope's live replicas up to date as it goes.
+type rollout struct {
+	r        *Reconciler
+	d        Desired
+	live     map[string]Replica // by ID
+	started  map[int]Replica    // new replicas of this rollout, by index
+	verified map[int]bool       // indexes whose new replica passed its health check
+	done     []Action
+}
+
+func newRollout(r *Reconciler, d Desired, observed []Replica) *rollout {
+	ro := &rollout{r: r, d: d, live: map[string]Replica{}, started: map[int]Replica{}, verified: map[int]bool{}}
+	for _, rep := range observed {
+		if !rep.State.Gone() && rep.State != StateRemoving {
+			ro.live[rep.ID] = rep
+		}
+	}
+	return ro
+}
+
+func (ro *rollout) replicas() []Replica { return slices.Collect(maps.Values(ro.live)) }
+
+// run executes acts in order and stops at the first failure. After a
+// failed start or health check it takes back the new replicas that have not
+// yet replaced an old one, so the old ones keep serving alone.
+func (ro *rollout) run(ctx context.Context, acts []Action) error {
+	for _, a := range acts {
+		if err := ctx.Err(); err != nil {
+			ro.takeBack(ctx)
+			return err
+		}
+		if err := ro.step(ctx, a); err != nil {
+			ro.takeBack(ctx)
+			return err
+		}
+		ro.done = append(ro.done, a)
+	}
+	return nil
+}
+
+func (ro *rollout) step(ctx context.Context, a Action) error {
+	r, d := ro.r, ro.d
+	log := r.log.With("scope", d.Scope, "revision", d.Revision, "index", a.Index)
+	switch a.Kind {
+	case ActionStart:
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
+		defer cancel()
+		rep, err := r.rt.Start(cctx, ReplicaSpec{Scope: d.Scope, Index: a.Index, Revision: d.Revision, SpecHash: a.SpecHash, Spec: d.Spec})
+		if err != nil {
+			return ro.rolloutError(a, fmt.Errorf("did not start: %w", err))
+		}
+		rep.Healthy = boolPtr(false) // unproven until its wait
+		ro.live[rep.ID], ro.started[a.Index] = rep, rep
+		log.Info("started replica", "id", shortID(rep.ID), "reason", a.Reason, "host_port", rep.HostPort)
+
+	case ActionWaitHealthy:
+		rep, ok := ro.started[a.Index]
+		if !ok {
+			return fmt.Errorf("plan waits on replica %d, which this rollout did not start", a.Index)
+		}
+		if err := r.waitHealthy(ctx, d, rep); err != nil {
+			return ro.rolloutError(a, err)
+		}
+		rep.Healthy = boolPtr(true)
+		ro.live[rep.ID], ro.started[a.Index], ro.verified[a.Index] = rep, rep, true
+		log.Info("replica healthy", "id", shortID(rep.ID))
+		ro.announce()
+
+	case ActionStop:
+		delete(ro.live, a.Replica.ID)
+		ro.announce()
+		if err := r.drain(ctx); err != nil {
+			return err
+		}
+		if err := r.stopAndRemove(ctx, a.Replica.ID); err != nil {
+			ro.live[a.Replica.ID] = a.Replica
+			return fmt.Errorf("stop replica %d (%s): %w", a.Index, shortID(a.Replica.ID), err)
+		}
+		log.Info("stopped replica", "id", shortID(a.Replica.ID), "reason", a.Reason)
+
+	case ActionRemove:
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		defer cancel()
+		if err := r.rt.Remove(cctx, a.Replica.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("remove replica %d (%s): %w", a.Index, shortID(a.Replica.ID), err)
+		}
+		log.Info("removed replica", "id", shortID(a.Replica.ID), "state", a.Replica.State, "detail", a.Replica.Detail)
+	}
+	return nil
+}
+
+func (ro *rollout) rolloutError(a Action, err error) error {
+	return &RolloutError{Scope: ro.d.Scope, Revision: ro.d.Revision, Index: a.Index, SpecHash: a.SpecHash, Err: err}
+}
+
+// takeBack stops the replicas this rollout started that are unproven, or
+// proven but still sharing their index with the replica they were to
+// replace. A proven replica that filled an empty index stays: it serves.
+func (ro *rollout) takeBack(ctx context.Context) {
+	// Cleanup must run even when ctx was cancelled, within its own bound.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ro.r.cfg.StopTimeout+ro.r.cfg.CallTimeout)
+	defer cancel()
+	for _, i := range slices.Sorted(maps.Keys(ro.started)) {
+		rep := ro.started[i]
+		if ro.verified[i] && !ro.shared(rep) {
+			continue
+		}
+		delete(ro.live, rep.ID)
+		if err := ro.r.stopAndRemove(cctx, rep.ID); err != nil {
+			ro.r.log.Error("take back new replica", "scope", ro.d.Scope, "index", i, "id", shortID(rep.ID), "err", err)
+			continue
+		}
+		ro.r.log.Info("took back new replica", "scope", ro.d.Scope, "index", i, "id", shortID(rep.ID))
+	}
+	ro.started = map[int]Replica{}
+}
+
+// shared reports whether another live replica holds rep's index.
+func (ro *rollout) shared(rep Replica) bool {
+	for _, o := range ro.live {
+		if o.Index == rep.Index && o.ID != rep.ID {
+			return true
+		}
+	}
+	return false
+}
+
+func (ro *rollout) announce() {
+	if ro.r.cfg.OnBackends != nil {
+		ro.r.cfg.OnBackends(ro.d.Scope, ro.r.backends(ro.d, ro.replicas()))
+	}
+}
+
+// drain gives balancers DrainDelay to act on an announcement.
+func (r *Reconciler) drain(ctx context.Context) error {
+	if r.cfg.DrainDelay <= 0 || r.cfg.OnBackends == nil {
+		return nil
+	}
+	t := time.NewTimer(r.cfg.DrainDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stopAndRemove stops a replica gracefully, kills it after StopTimeout, and
+// removes it. A replica that is already gone counts as done.
+func (r *Reconciler) stopAndRemove(ctx context.Context, id string) error {
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.StopTimeout+r.cfg.CallTimeout)
+	defer cancel()
+	if err := r.rt.Stop(sctx, id, r.cfg.StopTimeout); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	rctx, cancel2 := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	defer cancel2()
+	if err := r.rt.Remove(rctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package demoapp is a tiny HTTP backend for demos and tests. It answers with
+// the identity the agent gave its replica (HOIST_REPLICA, HOIST_SCOPE,
+// HOIST_REVISION), can be told to fail its health check, and serves slow
+// requests so tests can watch in-flight requests survive a rollout.
+//
+// It must stay dependency-free and quick to build: tests compile it
+// statically and copy it into a FROM scratch image.
+package demoapp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is what one demo replica serves.
+type Config struct {
+	Addr       string // listen address, ":8080" by default
+	Replica    string // e.g. acme.prod.web#2
+	Scope      string
+	Revision   string
+	Message    string
+	Hostname   string
+	FailHealth bool // answer 503 on /up
+
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after ctx is cancelled. 0 means 10s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+
+	// slowStarted, when set, is told that a /slow request is in flight.
+	slowStarted func()
+}
+
+// ConfigFromEnv reads PORT, HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION,
+// DEMO_MESSAGE and DEMO_FAIL_HEALTH.
+func ConfigFromEnv() Config {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	host, _ := os.Hostname()
+	return Config{
+		Addr:       ":" + port,
+		Replica:    os.Getenv("HOIST_REPLICA"),
+		Scope:      os.Getenv("HOIST_SCOPE"),
+		Revision:   os.Getenv("HOIST_REVISION"),
+		Message:    os.Getenv("DEMO_MESSAGE"),
+		Hostname:   host,
+		FailHealth: os.Getenv("DEMO_FAIL_HEALTH") == "1",
+	}
+}
+
+// Run listens on cfg.Addr and serves until ctx is cancelled, then shuts
+// down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	addr := cfg.Addr
+	if addr == "" {
+		addr = ":8080"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return Serve(ctx, ln, cfg)
+}
+
+// Serve serves on ln until ctx is cancelled. It closes ln.
+func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	timeout := cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	srv := &http.Server{Handler: Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("demo backend listening", "addr", ln.Addr().String(), "replica", cfg.Replica)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("demo backend stopped", "replica", cfg.Replica)
+	return nil
+}
+
+// Identity is the body of GET /.
+type Identity struct {
+	Replica  string `json:"replica"`
+	Scope    string `json:"scope"`
+	Revision string `json:"revision"`
+	Hostname string `json:"hostname"`
+	PID      int    `json:"pid"`
+	Message  string `json:"message,omitempty"`
+}
+
+// maxSlow caps /slow so a typo cannot hold a connection for hours.
+const maxSlow = 5 * time.Minute
+
+// Handler serves /, /up and /slow.
+func Handler(cfg Config) http.Handler {
+	id := Identity{
+		Replica:  cfg.Replica,
+		Scope:    cfg.Scope,
+		Revision: cfg.Revision,
+		Hostname: cfg.Hostname,
+		PID:      os.Getpid(),
+		Message:  cfg.Message,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(id)
+	})
+	mux.HandleFunc("GET /up", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.FailHealth {
+			http.Error(w, "unhealthy (DEMO_FAIL_HEALTH=1)", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "up")
+	})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 {
+			http.Error(w, "want ?ms=N with N ≥ 0", http.StatusBadRequest)
+			return
+		}
+		d := min(time.Duration(ms)*time.Millisecond, maxSlow)
+		if cfg.slowStarted != nil {
+			cfg.slowStarted()
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			Identity
+			SleptMS int64 `json:"slept_ms"`
+		}{id, d.Milliseconds()})
+	})
+	return mux
+}
