@@ -1,0 +1,217 @@
+package balancer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+// Balancer is hoist's reverse proxy. New prepares it; Start follows the
+// streams; Run also listens and serves; Close stops everything and waits.
+type Balancer struct {
+	cfg   Config
+	store *events.Store
+	log   *slog.Logger
+
+	table     atomic.Pointer[Table]
+	ready     chan struct{}
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+	attempts  sync.Pool // of *attempt
+	pages     errorPages
+	certs     *certStore
+	// retryAfter is the precomputed Retry-After value.
+	retryAfter []string
+
+	// Counters that belong to no scope.
+	unrouted    codeCounts
+	builds      atomic.Uint64
+	skipped     [numSources]atomic.Uint64
+	active      atomic.Int64 // requests inside ServeHTTP, WebSockets included
+	buildNanos  atomic.Int64 // duration of the last table build
+	tableSwapAt atomic.Int64 // unix nanos of the last swap
+
+	// reqCtx is every served request's base context; cancelling it cuts
+	// what a graceful shutdown could not drain (WebSockets).
+	reqCtx    context.Context
+	cancelReq context.CancelFunc
+
+	mu       sync.Mutex
+	started  bool
+	ctx      context.Context // the goroutines' lifetime
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	feed     *feed
+	servers  []*listener
+	closeErr error
+	closed   bool
+}
+
+// New checks cfg and prepares a balancer over store. It starts nothing.
+func New(cfg Config, store *events.Store, log *slog.Logger) (*Balancer, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, fmt.Errorf("balancer config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pages, err := loadErrorPages(cfg.ErrorPagesDir)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := loadCerts(cfg.TLSCerts)
+	if err != nil {
+		return nil, err
+	}
+	b := &Balancer{
+		cfg:        cfg,
+		store:      store,
+		log:        log,
+		ready:      make(chan struct{}),
+		pages:      pages,
+		certs:      certs,
+		retryAfter: []string{strconv.Itoa(max(1, int((cfg.RetryAfter+time.Second-1)/time.Second)))},
+	}
+	b.attempts.New = func() any { return new(attempt) }
+	b.transport = newTransport(cfg)
+	b.proxy = b.newProxy()
+	b.reqCtx, b.cancelReq = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Start follows the streams: it creates the consumers (failing if NATS
+// cannot be read) and starts the builder, the cache sweeper and the active
+// checker. The table is published once the streams are caught up; until
+// then requests get 503. Start returns without waiting for that: see
+// WaitReady.
+func (b *Balancer) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("balancer is closed")
+	}
+	if b.started {
+		return nil
+	}
+	if b.store == nil {
+		return errors.New("balancer has no event store")
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	f, err := startFeed(ctx, b.ctx, b.store, b.log)
+	if err != nil {
+		b.cancel()
+		return err
+	}
+	b.feed, b.started = f, true
+	b.goRun(func(ctx context.Context) { b.buildLoop(ctx, f) })
+	b.goRun(b.sweepCaches)
+	if b.cfg.ActiveCheckInterval > 0 {
+		b.goRun(b.activeChecks)
+	}
+	return nil
+}
+
+func (b *Balancer) goRun(fn func(context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn(b.ctx)
+	}()
+}
+
+// WaitReady waits until the first table, built from everything the streams
+// held at Start, is in use.
+func (b *Balancer) WaitReady(ctx context.Context) error {
+	select {
+	case <-b.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("balancer catching up: %w", ctx.Err())
+	}
+}
+
+// Ready reports whether the first table is in use.
+func (b *Balancer) Ready() bool {
+	select {
+	case <-b.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Table returns the table in use, nil before catch-up.
+func (b *Balancer) Table() *Table { return b.table.Load() }
+
+// Handler is the proxy: it routes by Host and forwards to a backend.
+func (b *Balancer) Handler() http.Handler { return http.HandlerFunc(b.serveHTTP) }
+
+// TLSConfig is the TLS configuration with SNI certificate selection, nil
+// without certificates.
+func (b *Balancer) TLSConfig() *tls.Config {
+	if b.certs == nil {
+		return nil
+	}
+	return &tls.Config{GetCertificate: b.certs.get, MinVersion: tls.VersionTLS12}
+}
+
+// publish swaps in a new table.
+func (b *Balancer) publish(t *Table) {
+	b.table.Store(t)
+	b.builds.Add(1)
+	b.tableSwapAt.Store(time.Now().UnixNano())
+}
+
+// Close stops serving (draining in-flight requests for at most
+// ShutdownTimeout, then cutting what is left, WebSockets included), stops
+// following the streams and waits for every goroutine. It is safe to call
+// twice.
+func (b *Balancer) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return b.closeErr
+	}
+	b.closed = true
+	servers := b.servers
+	b.mu.Unlock()
+
+	deadline := time.Now().Add(b.cfg.ShutdownTimeout)
+	err := b.shutdownServers(servers, deadline)
+	b.drainActive(deadline)
+	b.cancelReq() // cut WebSockets and anything else still running
+	b.drainActive(time.Now().Add(2 * time.Second))
+
+	b.mu.Lock()
+	cancel, f := b.cancel, b.feed
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel() // first: it unblocks consumer callbacks waiting on the builder
+	}
+	if f != nil {
+		f.stop()
+	}
+	b.wg.Wait()
+	b.transport.CloseIdleConnections()
+	b.mu.Lock()
+	b.closeErr = err
+	b.mu.Unlock()
+	return err
+}
+
+// drainActive waits until no request is being served, or until deadline.
+func (b *Balancer) drainActive(deadline time.Time) {
+	for b.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

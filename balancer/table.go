@@ -1,0 +1,228 @@
+package balancer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+// Table is one immutable snapshot of the routing and weight table. It is
+// built by the builder and read concurrently by every request; nothing in it
+// changes after it is published, except the live state its pools point to.
+type Table struct {
+	pools   []*Pool // sorted by scope
+	byScope map[events.Scope]*Pool
+	exact   map[string]*Pool // host → pool
+	wild    map[string]*Pool // "example.com" for "*.example.com"
+	def     *Pool
+
+	text   string
+	digest string
+	// staleAt is when the next score goes stale (zero: never); the table
+	// must be rebuilt then.
+	staleAt time.Time
+	// conflicts names hosts claimed by more than one scope.
+	conflicts []string
+}
+
+// Pool is one scope's routing entry: its hosts and weighted backends.
+type Pool struct {
+	Scope      events.Scope
+	Hosts      []string
+	HealthPath string
+	Cache      *events.CachePolicy
+	Backends   []Backend // sorted by address
+
+	live  *scopeLive
+	cache *cache // live.cache when the table was built
+}
+
+// Backend is one backend of a pool with its effective weight.
+type Backend struct {
+	Addr    string
+	Nodes   []string // the nodes announcing it
+	Score   int      // the effective score: given, or the default
+	Scored  bool     // false when Score is the default (none given, or stale)
+	Drained bool     // a node announcing it is drained
+	Weight  int
+
+	st *backendState
+}
+
+func (p *Pool) has(addr string) bool {
+	_, ok := slices.BinarySearchFunc(p.Backends, addr, func(b Backend, a string) int { return strings.Compare(b.Addr, a) })
+	return ok
+}
+
+// buildOptions are the Config fields that shape a table.
+type buildOptions struct {
+	defaultScore int
+	maxAge       time.Duration
+	defaultScope events.Scope
+}
+
+// buildTable turns the folded state into a table, attaching each pool and
+// backend to its live state in reg (created as needed; reg is pruned
+// after). Its content depends only on f, opts and, with a max age, now.
+func buildTable(f *folded, opts buildOptions, now time.Time, reg *registry) *Table {
+	t := &Table{
+		byScope: make(map[events.Scope]*Pool),
+		exact:   make(map[string]*Pool),
+		wild:    make(map[string]*Pool),
+	}
+	for _, sc := range f.scopes() {
+		var spec *events.Spec
+		if h := f.histories[sc]; h != nil {
+			st := h.State()
+			if st.Removed {
+				continue // a removed scope serves nothing until redeployed
+			}
+			spec = st.Spec
+		}
+		p := &Pool{Scope: sc, live: reg.scope(sc)}
+		if spec != nil {
+			p.Hosts = slices.Compact(slices.Sorted(slices.Values(spec.Hosts)))
+			p.HealthPath = spec.HealthPath
+			if spec.Cache != nil {
+				c := *spec.Cache
+				p.Cache = &c
+			}
+		}
+		p.live.setCache(p.Cache)
+		p.cache = p.live.cache
+		p.Backends = t.backends(f, sc, opts, now, p.live)
+		t.pools = append(t.pools, p)
+		t.byScope[sc] = p
+		for _, h := range p.Hosts {
+			m, key := t.exact, h
+			if rest, ok := strings.CutPrefix(h, "*."); ok {
+				m, key = t.wild, rest
+			}
+			if prev, taken := m[key]; taken {
+				// Pools come in scope order, so the first scope keeps it.
+				t.conflicts = append(t.conflicts, h+" (claimed by "+prev.Scope.String()+" and "+sc.String()+")")
+				continue
+			}
+			m[key] = p
+		}
+	}
+	if !opts.defaultScope.IsZero() {
+		t.def = t.byScope[opts.defaultScope]
+	}
+	t.text = t.render()
+	sum := sha256.Sum256([]byte(t.text))
+	t.digest = hex.EncodeToString(sum[:])
+	reg.prune(t)
+	return t
+}
+
+// backends computes one scope's backends and weights.
+func (t *Table) backends(f *folded, sc events.Scope, opts buildOptions, now time.Time, live *scopeLive) []Backend {
+	nodesOf := make(map[string][]string)
+	for node, addrs := range f.reports[sc] {
+		for _, a := range addrs {
+			nodesOf[a] = append(nodesOf[a], node)
+		}
+	}
+	out := make([]Backend, 0, len(nodesOf))
+	for addr, nodes := range nodesOf {
+		slices.Sort(nodes)
+		b := Backend{Addr: addr, Nodes: nodes, Score: opts.defaultScore, st: live.backend(addr)}
+		if s, ok := f.scores.Lookup(sc, addr); ok {
+			fresh := opts.maxAge <= 0 || now.Sub(s.Time) < opts.maxAge
+			if fresh {
+				b.Score, b.Scored = s.Value, true
+				if opts.maxAge > 0 {
+					if at := s.Time.Add(opts.maxAge); t.staleAt.IsZero() || at.Before(t.staleAt) {
+						t.staleAt = at
+					}
+				}
+			}
+		}
+		for _, n := range nodes {
+			if f.drained[n] {
+				b.Drained = true
+			}
+		}
+		b.Weight = b.Score
+		if b.Drained {
+			b.Weight = 0
+		}
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b Backend) int { return strings.Compare(a.Addr, b.Addr) })
+	return out
+}
+
+// render writes the table's canonical text: the same content always
+// renders the same way.
+func (t *Table) render() string {
+	var sb strings.Builder
+	sb.WriteString("default ")
+	if t.def != nil {
+		sb.WriteString(t.def.Scope.String())
+	} else {
+		sb.WriteString("-")
+	}
+	sb.WriteByte('\n')
+	for _, p := range t.pools {
+		sb.WriteString("scope " + p.Scope.String() + "\n")
+		if len(p.Hosts) > 0 {
+			sb.WriteString("  hosts " + strings.Join(p.Hosts, " ") + "\n")
+		}
+		if p.HealthPath != "" {
+			sb.WriteString("  health " + p.HealthPath + "\n")
+		}
+		if p.Cache != nil {
+			sb.WriteString("  cache ttl=" + p.Cache.TTL.String() + " max_bytes=" + strconv.FormatInt(p.Cache.MaxBytes, 10) + "\n")
+		}
+		for _, b := range p.Backends {
+			sb.WriteString("  backend " + b.Addr + " nodes=" + strings.Join(b.Nodes, ",") +
+				" score=" + strconv.Itoa(b.Score))
+			if !b.Scored {
+				sb.WriteString("(default)")
+			}
+			sb.WriteString(" weight=" + strconv.Itoa(b.Weight))
+			if b.Drained {
+				sb.WriteString(" drained")
+			}
+			sb.WriteByte('\n')
+		}
+	}
+	for _, c := range t.conflicts {
+		sb.WriteString("conflict " + c + "\n")
+	}
+	return sb.String()
+}
+
+// String is the table's canonical text.
+func (t *Table) String() string { return t.text }
+
+// Digest is a hash of the canonical text: equal digests, equal tables.
+func (t *Table) Digest() string { return t.digest }
+
+// Pools returns the pools in scope order. They are shared: do not modify.
+func (t *Table) Pools() []*Pool { return t.pools }
+
+// Pool returns one scope's pool, or nil.
+func (t *Table) Pool(sc events.Scope) *Pool { return t.byScope[sc] }
+
+// Weight returns a backend's weight in a scope; ok is false when the scope
+// has no such backend.
+func (t *Table) Weight(sc events.Scope, addr string) (w int, ok bool) {
+	p := t.byScope[sc]
+	if p == nil {
+		return 0, false
+	}
+	for _, b := range p.Backends {
+		if b.Addr == addr {
+			return b.Weight, true
+		}
+	}
+	return 0, false
+}

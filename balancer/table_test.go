@@ -1,0 +1,143 @@
+package balancer
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
+)
+
+func deployed(sc events.Scope, rev uint64, hosts ...string) *events.Event {
+	return &events.Event{Kind: events.KindDeployed, Scope: sc, Revision: rev, ID: "d", Data: &events.Deployed{Spec: events.Spec{Image: "x:1", Hosts: hosts}}}
+}
+
+func TestBuildWeights(t *testing.T) {
+	f := newFolded()
+	mustApply(t, f, deployed(web, 1, "web.example.com"))
+	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.2:80"}})
+	f.applyReport(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.3:80"}})
+	old := time.Now().Add(-time.Hour)
+	for addr, s := range map[string]int{"10.0.0.1:80": 75, "10.0.0.3:80": 40} {
+		if err := f.applyScore(&events.Event{Kind: events.KindBackendScored, Scope: web, Time: old, Data: &events.BackendScored{Backend: addr, Score: s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustApply(t, f, &events.Event{Kind: events.KindNodeDrained, Node: "n2", Data: &events.NodeDrained{}})
+
+	weights := func(opts buildOptions) map[string]int {
+		tb := buildTable(f, opts, time.Now(), newRegistry())
+		out := map[string]int{}
+		for _, b := range tb.Pool(web).Backends {
+			out[b.Addr] = b.Weight
+		}
+		return out
+	}
+	got := weights(buildOptions{defaultScore: 100})
+	want := map[string]int{"10.0.0.1:80": 75, "10.0.0.2:80": 100, "10.0.0.3:80": 0}
+	if !equalMaps(got, want) {
+		t.Fatalf("weights %v, want %v", got, want)
+	}
+	// Scores older than the max age fall back to the default.
+	got = weights(buildOptions{defaultScore: 60, maxAge: time.Minute})
+	want = map[string]int{"10.0.0.1:80": 60, "10.0.0.2:80": 60, "10.0.0.3:80": 0}
+	if !equalMaps(got, want) {
+		t.Fatalf("with max age: weights %v, want %v", got, want)
+	}
+	// Undrain: n2's backend is back at its score.
+	mustApply(t, f, &events.Event{Kind: events.KindNodeUndrained, Node: "n2", Data: &events.NodeUndrained{}})
+	if got := weights(buildOptions{defaultScore: 100}); got["10.0.0.3:80"] != 40 {
+		t.Fatalf("after undrain: %v", got)
+	}
+}
+
+func TestBuildRemovedScopeServesNothing(t *testing.T) {
+	f := newFolded()
+	mustApply(t, f, deployed(web, 1, "web.example.com"))
+	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80"}})
+	mustApply(t, f, &events.Event{Kind: events.KindRemoved, Scope: web, Revision: 2, ID: "r", Data: &events.Removed{}})
+	tb := buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry())
+	if tb.Route("web.example.com") != nil || tb.Pool(web) != nil {
+		t.Fatalf("removed scope still routed:\n%s", tb)
+	}
+	mustApply(t, f, deployed(web, 3, "web.example.com"))
+	tb = buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry())
+	if tb.Route("web.example.com") == nil {
+		t.Fatalf("redeployed scope not routed:\n%s", tb)
+	}
+}
+
+func TestBuildIsDeterministic(t *testing.T) {
+	// The same reports and events applied in a different order of
+	// independent subjects give the same digest; host conflicts resolve by
+	// scope name, not by arrival.
+	build := func(order []int) *Table {
+		f := newFolded()
+		steps := []func(){
+			func() { mustApply(t, f, deployed(web, 1, "shared.example.com", "*.web.example.com")) },
+			func() { mustApply(t, f, deployed(api, 1, "shared.example.com", "api.example.com")) },
+			func() {
+				f.applyReport(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.9:80", "10.0.0.2:80"}})
+			},
+			func() {
+				f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.1:80"}})
+			},
+			func() {
+				f.applyReport(&events.BackendsReport{Node: "n1", Scope: api, Backends: []string{"10.0.1.1:80"}})
+			},
+		}
+		for _, i := range order {
+			steps[i]()
+		}
+		return buildTable(f, buildOptions{defaultScore: 100, defaultScope: api}, time.Now(), newRegistry())
+	}
+	a, b := build([]int{0, 1, 2, 3, 4}), build([]int{4, 3, 1, 2, 0})
+	if a.Digest() != b.Digest() {
+		t.Fatalf("digests differ:\n%s\n---\n%s", a, b)
+	}
+	if p := a.Route("shared.example.com"); p == nil || p.Scope != api {
+		t.Fatalf("shared host: want acme.prod.api (first by name)")
+	}
+	if !strings.Contains(a.String(), "conflict shared.example.com") {
+		t.Fatalf("conflict not shown:\n%s", a)
+	}
+	if len(a.Pool(web).Backends) != 3 {
+		t.Fatalf("duplicates not folded:\n%s", a)
+	}
+}
+
+func TestApplyEventReportsSkips(t *testing.T) {
+	f := newFolded()
+	err := f.applyEvent(&events.Event{Kind: events.KindScaled, Scope: web, Revision: 1, ID: "s", Data: &events.Scaled{Replicas: 2}})
+	var skip *projector.Skip
+	if !errors.As(err, &skip) {
+		t.Fatalf("scale before deploy: want a Skip, got %v", err)
+	}
+	if err := f.applyEvent(deployed(web, 5)); !errors.As(err, &skip) {
+		t.Fatalf("revision gap: want a Skip, got %v", err)
+	}
+	if len(f.histories) != 0 {
+		t.Fatal("a skipped event left a history behind")
+	}
+}
+
+func mustApply(t *testing.T, f *folded, e *events.Event) {
+	t.Helper()
+	if err := f.applyEvent(e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equalMaps(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

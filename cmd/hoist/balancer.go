@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hoist-dev/hoist/balancer"
+	"github.com/hoist-dev/hoist/events"
+)
+
+func balancerCommand() *cli.Command {
+	d := balancer.DefaultConfig()
+	// HOIST_BALANCER_*: a plain HOIST_LISTEN would also reach other commands.
+	env := func(name string) []string {
+		return []string{"HOIST_BALANCER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+	}
+	return &cli.Command{
+		Name:     "balancer",
+		Category: "run",
+		Usage:    "proxy HTTP and WebSockets to the backends of each scope, weighted by score",
+		Description: `Follows the event streams: each scope's hosts (hoist deploy --host), the backends
+agents announce (or 'hoist announce' registers), backend scores (hoist score) and
+node drains. Requests are routed by Host header (exact name, then *.wildcards up
+to 5 levels, then --default-scope) and spread over the scope's backends by smooth
+weighted round-robin: weight = score (0-100), --default-score when unscored, 0 on
+drained nodes. A backend that refuses connections or times out is skipped for
+--dead-ttl; idempotent requests are retried once on another backend.
+
+Example:
+   hoist balancer --listen 0.0.0.0:80 --metrics 127.0.0.1:9180
+   hoist balancer --tls-cert a.pem --tls-key a.key --tls-cert b.pem --tls-key b.key`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", EnvVars: env("listen"), Value: d.Listen, Usage: "HTTP `ADDR` (host:port; empty disables)"},
+			&cli.StringFlag{Name: "metrics", EnvVars: env("metrics"), Usage: "`ADDR` for /metrics, /healthz and /debug/table (off when empty)"},
+			&cli.StringFlag{Name: "tls-listen", EnvVars: env("tls-listen"), Value: d.TLSListen, Usage: "HTTPS `ADDR`, used with --tls-cert"},
+			&cli.StringSliceFlag{Name: "tls-cert", EnvVars: env("tls-cert"), Usage: "TLS certificate `FILE`; repeat with --tls-key for each name (chosen by SNI)"},
+			&cli.StringSliceFlag{Name: "tls-key", EnvVars: env("tls-key"), Usage: "TLS key `FILE`, one per --tls-cert, in the same order"},
+			&cli.IntFlag{Name: "default-score", EnvVars: env("default-score"), Value: d.DefaultScore, Usage: "`SCORE` (0-100) of backends that have none"},
+			&cli.DurationFlag{Name: "score-max-age", EnvVars: env("score-max-age"), Usage: "scores older than `D` fall back to --default-score (0: never)"},
+			&cli.StringFlag{Name: "default-scope", EnvVars: env("default-scope"), Usage: "`SCOPE` that serves hosts no scope claims (else 404)"},
+			&cli.StringFlag{Name: "error-pages", EnvVars: env("error-pages"), Usage: "`DIR` with 404.html, 502.html, 503.html… replacing the plain pages"},
+			&cli.DurationFlag{Name: "dead-ttl", EnvVars: env("dead-ttl"), Value: d.DeadTTL, Usage: "how long a failing backend is skipped (`D`)"},
+			&cli.BoolFlag{Name: "dead-on-5xx", EnvVars: env("dead-on-5xx"), Usage: "also mark a backend dead when it answers 5xx"},
+			&cli.DurationFlag{Name: "active-check-interval", EnvVars: env("active-check-interval"), Usage: "probe each scope's --health-path every `D` (0: off)"},
+			&cli.DurationFlag{Name: "dial-timeout", EnvVars: env("dial-timeout"), Value: d.DialTimeout, Usage: "upstream connect timeout `D`"},
+			&cli.DurationFlag{Name: "response-header-timeout", EnvVars: env("response-header-timeout"), Value: d.ResponseHeaderTimeout, Usage: "how long to wait for a backend's response headers (`D`)"},
+			&cli.DurationFlag{Name: "idle-timeout", EnvVars: env("idle-timeout"), Value: d.IdleTimeout, Usage: "idle keep-alive timeout `D`, clients and upstreams"},
+			&cli.Int64Flag{Name: "max-body", EnvVars: env("max-body"), Usage: "largest request body in `BYTES` (0: no limit); larger gets 413"},
+			&cli.DurationFlag{Name: "shutdown-timeout", EnvVars: env("shutdown-timeout"), Value: d.ShutdownTimeout, Usage: "how long to drain in-flight requests on shutdown (`D`)"},
+			&cli.BoolFlag{Name: "access-log", EnvVars: env("access-log"), Usage: "log every request at info level"},
+		},
+		Action: runBalancer,
+	}
+}
+
+// balancerConfig reads and checks the flags; errors are usage errors.
+func balancerConfig(c *cli.Context) (balancer.Config, error) {
+	cfg := balancer.DefaultConfig()
+	if c.NArg() > 0 {
+		return cfg, usagef("usage: hoist balancer [options] (unexpected argument %q)", c.Args().First())
+	}
+	cfg.Listen, cfg.MetricsListen, cfg.TLSListen = c.String("listen"), c.String("metrics"), c.String("tls-listen")
+	for _, f := range []string{"listen", "metrics", "tls-listen"} {
+		if err := checkBalancerAddr("--"+f, c.String(f)); err != nil {
+			return cfg, err
+		}
+	}
+	certs, keys := c.StringSlice("tls-cert"), c.StringSlice("tls-key")
+	if len(certs) != len(keys) {
+		return cfg, usagef("--tls-cert and --tls-key come in pairs: got %d certificate(s) and %d key(s)", len(certs), len(keys))
+	}
+	for i := range certs {
+		cfg.TLSCerts = append(cfg.TLSCerts, balancer.CertFiles{Cert: certs[i], Key: keys[i]})
+	}
+	cfg.DefaultScore = c.Int("default-score")
+	if err := events.ValidateScore(cfg.DefaultScore); err != nil {
+		return cfg, usagef("--default-score %d: want 0-100", cfg.DefaultScore)
+	}
+	if s := c.String("default-scope"); s != "" {
+		sc, err := events.ParseScope(s)
+		if err != nil {
+			return cfg, usagef("--default-scope: %v", err)
+		}
+		cfg.DefaultScope = sc
+	}
+	if cfg.ErrorPagesDir = c.String("error-pages"); cfg.ErrorPagesDir != "" {
+		if fi, err := os.Stat(cfg.ErrorPagesDir); err != nil || !fi.IsDir() {
+			return cfg, usagef("--error-pages %q: not a readable directory", cfg.ErrorPagesDir)
+		}
+	}
+	cfg.DeadOn5xx, cfg.AccessLog = c.Bool("dead-on-5xx"), c.Bool("access-log")
+	durations := []struct {
+		flag     string
+		dst      *time.Duration
+		positive bool
+	}{
+		{"score-max-age", &cfg.ScoreMaxAge, false},
+		{"dead-ttl", &cfg.DeadTTL, true},
+		{"active-check-interval", &cfg.ActiveCheckInterval, false},
+		{"dial-timeout", &cfg.DialTimeout, true},
+		{"response-header-timeout", &cfg.ResponseHeaderTimeout, false},
+		{"idle-timeout", &cfg.IdleTimeout, true},
+		{"shutdown-timeout", &cfg.ShutdownTimeout, true},
+	}
+	for _, d := range durations {
+		v := c.Duration(d.flag)
+		if v < 0 || (d.positive && v == 0) {
+			return cfg, usagef("--%s %s: want a positive duration like 30s", d.flag, v)
+		}
+		*d.dst = v
+	}
+	if cfg.ResponseHeaderTimeout == 0 {
+		cfg.ResponseHeaderTimeout = -1 // 0 on the command line means "no limit"
+	}
+	if cfg.MaxBody = c.Int64("max-body"); cfg.MaxBody < 0 {
+		return cfg, usagef("--max-body %d: want 0 (no limit) or a number of bytes", cfg.MaxBody)
+	}
+	if cfg.Listen == "" && len(cfg.TLSCerts) == 0 {
+		return cfg, usagef("nothing to serve: give --listen, or --tls-cert and --tls-key")
+	}
+	return cfg, nil
+}
+
+func checkBalancerAddr(flag, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("%s %q: want host:port", flag, addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return usagef("%s %q: the port must be 0-65535", flag, addr)
+	}
+	return nil
+}
+
+func runBalancer(c *cli.Context) error {
+	cfg, err := balancerConfig(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	nc, err := events.Connect(connectOptions(c, "hoist balancer", true, log))
+	if err != nil {
+		return err
+	}
+	// Close, not Drain: the balancer only reads, and its consumers are
+	// stopped by then, so there is nothing to flush (Drain took seconds).
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
+	st, err := events.OpenStore(ctx, nc, events.StoreOptions{Logger: log})
+	cancel()
+	if err != nil {
+		return err
+	}
+	b, err := balancer.New(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	return b.Run(c.Context)
+}
+
+func announceCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "announce",
+		Category:  "publish",
+		Usage:     "register backends of a scope that no hoist agent runs (or withdraw them)",
+		ArgsUsage: "SCOPE [BACKEND...]",
+		Description: `Publishes a backends report for --node (default "static"), as an agent does for
+the replicas it runs. The report replaces that node's backends for the scope, so
+name every backend each time; with no BACKEND the node's backends are withdrawn.
+BACKEND is host:port. Balancers route the scope's hosts (hoist deploy --host) to
+every announced backend. Reports expire after the store's report age limit
+(24h by default): re-announce static backends periodically.
+
+Example:
+   hoist announce acme.prod.web 10.0.0.5:8080 10.0.0.6:8080
+   hoist announce acme.prod.web --node static        # withdraw them`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "node", Value: "static", EnvVars: []string{"HOIST_ANNOUNCE_NODE"}, Usage: "announce as node `NAME`"},
+			&cli.BoolFlag{Name: "json", Usage: "print the published report as JSON"},
+		},
+		Action: announce,
+	}
+}
+
+// announceReport checks the arguments and builds the report.
+func announceReport(c *cli.Context) (*events.BackendsReport, error) {
+	if c.NArg() < 1 {
+		return nil, usagef("usage: hoist announce SCOPE [BACKEND...] [--node NAME] (see 'hoist announce --help')")
+	}
+	a := c.Args().Slice()
+	scope, err := parseScope(a[0])
+	if err != nil {
+		return nil, err
+	}
+	node := c.String("node")
+	if err := events.ValidateNodeName(node); err != nil {
+		return nil, usagef("--node: %v", err)
+	}
+	seen := make(map[string]bool)
+	backends := []string{}
+	for _, be := range a[1:] {
+		if err := events.ValidateBackend(be); err != nil {
+			return nil, usagef("%v", err)
+		}
+		if seen[be] {
+			return nil, usagef("backend %q is given twice", be)
+		}
+		seen[be] = true
+		backends = append(backends, be)
+	}
+	return &events.BackendsReport{Node: node, Scope: scope, Backends: backends, Time: time.Now().UTC()}, nil
+}
+
+func announce(c *cli.Context) error {
+	r, err := announceReport(c)
+	if err != nil {
+		return err
+	}
+	st, closeStore, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
+	defer cancel()
+	if err := st.PublishBackends(ctx, r); err != nil {
+		if errors.Is(err, events.ErrInvalid) {
+			return usagef("%v", err)
+		}
+		return fmt.Errorf("announce backends: %w", err)
+	}
+	w := c.App.Writer
+	if c.Bool("json") {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	if len(r.Backends) == 0 {
+		_, err = fmt.Fprintf(w, "%s: node %s withdrew its backends\n", r.Scope, r.Node)
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s: node %s announces %d backend(s): %s\n", r.Scope, r.Node, len(r.Backends), strings.Join(r.Backends, " "))
+	return err
+}
