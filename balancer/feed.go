@@ -64,7 +64,7 @@ func startFeed(setup, run context.Context, store *events.Store, log *slog.Logger
 	}{
 		srcEvents:  {events.EventsStream, []string{events.AllScopesFilter, events.AllNodesFilter}},
 		srcScores:  {events.ScoresStream, []string{events.AllScoresFilter}},
-		srcReports: {events.ReportsStream, []string{events.AllBackendsFilter}},
+		srcReports: {events.BackendsStream, []string{events.AllBackendsFilter}},
 	}
 	f := &feed{msgs: make(chan feedMsg, 1024), log: log}
 	for i, sp := range specs {

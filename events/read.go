@@ -201,7 +201,7 @@ func (s *Store) NodeStatuses(ctx context.Context) ([]*NodeStatus, error) {
 // BackendReports returns the latest backends report of every node for scope.
 func (s *Store) BackendReports(ctx context.Context, scope Scope) ([]*BackendsReport, error) {
 	var out []*BackendsReport
-	err := s.latest(ctx, s.reports, BackendsFilter(scope), func(m jetstream.Msg) {
+	err := s.latest(ctx, s.backends, BackendsFilter(scope), func(m jetstream.Msg) {
 		r, err := DecodeBackendsReport(m.Data())
 		if err != nil {
 			s.log.Warn("skipping unreadable backends report", "subject", m.Subject(), "err", err)

@@ -25,9 +25,10 @@ type Store struct {
 	js  jetstream.JetStream
 	log *slog.Logger
 
-	events  jetstream.Stream
-	scores  jetstream.Stream
-	reports jetstream.Stream
+	events   jetstream.Stream
+	scores   jetstream.Stream
+	backends jetstream.Stream
+	reports  jetstream.Stream
 
 	// heads caches the head each history had after this store's last
 	// append to it, so a publisher appending in a row pays one round trip
@@ -40,12 +41,13 @@ type Store struct {
 // StoreOptions tune stream setup. The zero value is the production default.
 type StoreOptions struct {
 	// Replicas is the stream replication factor (1 for a single server,
-	// 3 for a three-node cluster).
+	// 3 for a three-node cluster). 0 keeps an existing stream's factor (a
+	// one-shot command must not scale a cluster's streams down) and creates
+	// missing streams with 1.
 	Replicas int
 	// ScoreHistory is how many scores are kept per backend.
 	ScoreHistory int64
-	// ReportsMaxAge drops backend and status reports of nodes that went
-	// silent.
+	// ReportsMaxAge drops the status reports of nodes that went silent.
 	ReportsMaxAge time.Duration
 	Logger        *slog.Logger
 }
@@ -63,7 +65,8 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
 		return nil, err
 	}
-	if opts.Replicas <= 0 {
+	keepReplicas := opts.Replicas <= 0
+	if keepReplicas {
 		opts.Replicas = 1
 	}
 	if opts.ScoreHistory <= 0 {
@@ -83,7 +86,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 
 	// The config history is the source of truth: no limits (limit-based
 	// eviction would ignore DenyDelete) and no way to delete or purge.
-	s.events, err = ensureStream(ctx, js, jetstream.StreamConfig{
+	s.events, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
 		Name:        EventsStream,
 		Description: "hoist config events: scope changes and node drains, kept forever",
 		Subjects:    []string{subjectRoot + ".scope.*.*.*.*", subjectRoot + ".node.*.*"},
@@ -97,7 +100,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err != nil {
 		return nil, err
 	}
-	s.scores, err = ensureStream(ctx, js, jetstream.StreamConfig{
+	s.scores, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
 		Name:              ScoresStream,
 		Description:       "hoist backend scores: a bounded history per backend",
 		Subjects:          []string{subjectRoot + ".score.*.*.*.*"},
@@ -111,10 +114,11 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err != nil {
 		return nil, err
 	}
-	s.reports, err = ensureStream(ctx, js, jetstream.StreamConfig{
+	// Status first: stores made before HOIST_BACKENDS held backends here.
+	s.reports, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
 		Name:              ReportsStream,
-		Description:       "hoist agent reports: latest backends per scope and node, node heartbeats",
-		Subjects:          []string{subjectRoot + ".backends.*.*.*.*", subjectRoot + ".status.*"},
+		Description:       "hoist node heartbeats and status, with an age limit",
+		Subjects:          []string{subjectRoot + ".status.*"},
 		Storage:           jetstream.FileStorage,
 		Replicas:          opts.Replicas,
 		MaxMsgsPerSubject: 4,
@@ -125,12 +129,32 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err != nil {
 		return nil, err
 	}
+	// Backend sets stay until their node replaces or withdraws them: an
+	// age limit would silently drop static backends (hoist announce).
+	s.backends, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
+		Name:              BackendsStream,
+		Description:       "hoist backends: the latest set per scope and node",
+		Subjects:          []string{subjectRoot + ".backends.*.*.*.*"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+		MaxMsgsPerSubject: 4,
+		Discard:           jetstream.DiscardOld,
+		AllowDirect:       true,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+func ensureStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if keepReplicas {
+		if st, err := js.Stream(ctx, cfg.Name); err == nil {
+			cfg.Replicas = st.CachedInfo().Config.Replicas
+		}
+	}
 	st, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("set up stream %s: %w", cfg.Name, err)

@@ -10,12 +10,13 @@ import (
 //	HOIST_EVENTS   hoist.scope.<client>.<env>.<solution>.<kind>   config events, kept forever
 //	               hoist.node.<node>.<kind>                        drain/undrain, kept forever
 //	HOIST_SCORES   hoist.score.<client>.<env>.<solution>.<backend> bounded history per backend
-//	HOIST_REPORTS  hoist.backends.<client>.<env>.<solution>.<node> latest backends per node
-//	               hoist.status.<node>                             heartbeats, with an age limit
+//	HOIST_BACKENDS hoist.backends.<client>.<env>.<solution>.<node> latest backends per node
+//	HOIST_REPORTS  hoist.status.<node>                             heartbeats, with an age limit
 const (
-	EventsStream  = "HOIST_EVENTS"
-	ScoresStream  = "HOIST_SCORES"
-	ReportsStream = "HOIST_REPORTS"
+	EventsStream   = "HOIST_EVENTS"
+	ScoresStream   = "HOIST_SCORES"
+	BackendsStream = "HOIST_BACKENDS"
+	ReportsStream  = "HOIST_REPORTS"
 
 	subjectRoot = "hoist"
 )
