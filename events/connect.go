@@ -80,7 +80,9 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 				return min(time.Duration(attempts)*250*time.Millisecond, 5*time.Second)
 			}),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				log.Warn("disconnected from NATS, reconnecting", "err", err)
+				if err != nil { // nil on a deliberate Close
+					log.Warn("disconnected from NATS, reconnecting", "err", err)
+				}
 			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) {
 				log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())

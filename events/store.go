@@ -379,15 +379,13 @@ func (s *Store) head(ctx context.Context, filter string) (Head, error) {
 	if rev, err := strconv.ParseUint(msg.Header.Get(RevisionHeader), 10, 64); err == nil {
 		return Head{Revision: rev, Sequence: msg.Sequence}, nil
 	}
-	if e, err := Decode(msg.Data); err == nil {
-		return Head{Revision: e.Revision, Sequence: msg.Sequence}, nil
-	}
-	// The last message is not a hoist event (readers skip it). The revision
-	// is that of the last readable event; the expectation stays on the
+	// The last message was not appended by hoist. Count revisions the way
+	// every fold does (an event counts only at the next revision), so a
+	// stray message cannot move the counter; the expectation stays on the
 	// true last sequence so the next append still detects races.
 	var rev uint64
 	err = s.scan(ctx, s.events, []string{filter}, jetstream.DeliverAllPolicy, msg.Sequence, func(m jetstream.Msg) bool {
-		if e, err := Decode(m.Data()); err == nil {
+		if e, err := Decode(m.Data()); err == nil && e.Revision == rev+1 {
 			rev = e.Revision
 		}
 		return true

@@ -232,3 +232,28 @@ func TestStreamsDenyDeleteAndPurge(t *testing.T) {
 		t.Fatal("delete from the config stream succeeded")
 	}
 }
+
+// A stray event published around hoist with a far-off revision must not
+// move the scope's revision counter.
+func TestStrayRevisionDoesNotMoveTheHead(t *testing.T) {
+	st := natstest.Start(t).Store(t)
+	ctx := t.Context()
+	if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stray := &events.Event{ID: "stray", Scope: web, Revision: 7, Time: time.Now(), Data: &events.Scaled{Replicas: 9}}
+	data, err := events.Encode(stray)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.JetStream().Publish(ctx, events.ScopeSubject(web, events.KindScaled), data); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := st.Append(ctx, &events.Event{Scope: web, Data: &events.Scaled{Replicas: 2}}, events.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Revision != 2 {
+		t.Fatalf("next append got revision %d, want 2", ev.Revision)
+	}
+}

@@ -57,8 +57,11 @@ func (h *History) At(rev uint64) (State, error) {
 	return State{Scope: h.state.Scope, Revision: rev, Spec: snap.spec, Removed: snap.removed}, nil
 }
 
-// Apply folds the next event of the scope. It returns a *Skip (and changes
-// nothing) when the event cannot be applied.
+// Apply folds the next event of the scope. It returns a *Skip when the event
+// cannot be applied: an event of another scope or out of revision order
+// changes nothing; an event at the next revision that cannot be applied (a
+// scale before any deploy, a rollback to a revision that does not exist)
+// takes its revision and leaves the desired state as it was.
 func (h *History) Apply(e *events.Event) error {
 	if e.Scope != h.state.Scope {
 		return skip(e, fmt.Sprintf("belongs to scope %s, not %s", e.Scope, h.state.Scope))
@@ -68,6 +71,10 @@ func (h *History) Apply(e *events.Event) error {
 	}
 	next, err := h.next(e)
 	if err != nil {
+		// The event holds its revision but changes nothing: every reader
+		// skips it the same way, and the scope's later events still apply.
+		h.snaps = append(h.snaps, snapshot{spec: h.state.Spec, removed: h.state.Removed})
+		h.state.Revision = e.Revision
 		return skip(e, err.Error())
 	}
 	h.snaps = append(h.snaps, next)

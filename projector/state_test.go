@@ -60,11 +60,16 @@ func TestFold(t *testing.T) {
 			events:  history(deployed("web:1", 3), &events.Removed{}, deployed("web:2", 1), &events.RolledBack{To: 1}),
 			wantRev: 4, wantImage: "web:1", wantRepl: 3,
 		},
-		{name: "scale before deploy is skipped", events: history(&events.Scaled{Replicas: 2}), wantRev: 0, skips: 1},
+		{name: "scale before deploy is skipped", events: history(&events.Scaled{Replicas: 2}), wantRev: 1, skips: 1},
 		{
 			name:    "rollback to the future is skipped",
 			events:  history(deployed("web:1", 3), &events.RolledBack{To: 7}),
-			wantRev: 1, wantImage: "web:1", wantRepl: 3, skips: 1,
+			wantRev: 2, wantImage: "web:1", wantRepl: 3, skips: 1,
+		},
+		{
+			name:    "a skipped event does not block the ones after it",
+			events:  history(deployed("web:1", 3), &events.RolledBack{To: 9}, &events.Scaled{Replicas: 4}),
+			wantRev: 3, wantImage: "web:1", wantRepl: 4, skips: 1,
 		},
 		{
 			name: "revision gap is skipped",
@@ -87,7 +92,7 @@ func TestFold(t *testing.T) {
 		{
 			name:    "non-scope event is skipped",
 			events:  append(history(deployed("web:1", 2)), &events.Event{Kind: events.KindNodeDrained, Scope: web, Revision: 2, Data: &events.NodeDrained{}}),
-			wantRev: 1, wantImage: "web:1", wantRepl: 2, skips: 1,
+			wantRev: 2, wantImage: "web:1", wantRepl: 2, skips: 1,
 		},
 	}
 	for _, tt := range tests {

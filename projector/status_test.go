@@ -136,6 +136,16 @@ func TestRolloutState(t *testing.T) {
 			rev:      4, reason: "has not received revision 4",
 		},
 		{
+			name:     "a later revision failed but this one still runs",
+			statuses: []*events.NodeStatus{stNode("n1", 0, stScope(stWeb, 5, 4, events.PhaseFailed, 2, 2, "boom"))},
+			rev:      4, done: true,
+		},
+		{
+			name:     "a later revision failed and this one is not applied",
+			statuses: []*events.NodeStatus{stNode("n1", 0, stScope(stWeb, 5, 3, events.PhaseFailed, 2, 2, "boom"))},
+			rev:      4, failed: true, reason: "node n1 failed to roll out acme.prod.web revision 5: boom",
+		},
+		{
 			name: "pending names stale nodes it ignores",
 			statuses: []*events.NodeStatus{
 				stNode("n1", 0, stScope(stWeb, 4, 3, events.PhaseProgressing, 0, 1, "")),

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Category:  "read",
+		Usage:     "show what each node runs: desired vs applied revision, phase, replicas, last error",
+		ArgsUsage: "[SCOPE]",
+		Description: `Each node's latest report. A node that stopped reporting (no heartbeat for
+three of its intervals) is shown as stale, with when it was last seen.
+
+Example:
+   hoist status
+   hoist status acme.prod.web --json`,
+		Flags:  []cli.Flag{jsonFlag()},
+		Action: showStatus,
+	}
+}
+
+func showStatus(c *cli.Context) error {
+	a, err := args(c, 0, 1, "[SCOPE]")
+	if err != nil {
+		return err
+	}
+	var scope events.Scope
+	if len(a) == 1 {
+		if scope, err = parseScope(a[0]); err != nil {
+			return err
+		}
+	}
+	st, closeStore, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	ctx, cancel := context.WithTimeout(c.Context, readTimeout)
+	defer cancel()
+	statuses, err := st.NodeStatuses(ctx)
+	if err != nil {
+		return fmt.Errorf("read node statuses: %w", err)
+	}
+	views := projector.StatusView(statuses, scope, time.Now())
+	if c.Bool("json") {
+		if views == nil {
+			views = []projector.NodeView{}
+		}
+		return writeJSON(c.App.Writer, views)
+	}
+	if len(views) == 0 {
+		if scope.IsZero() {
+			fmt.Fprintln(c.App.Writer, "no node has reported yet (is 'hoist agent' running?)")
+		} else {
+			fmt.Fprintf(c.App.Writer, "no node reports %s (is it in a node.toml of a running agent?)\n", scope)
+		}
+		return nil
+	}
+	return printStatus(c.App.Writer, views, time.Now())
+}
+
+func printStatus(w io.Writer, views []projector.NodeView, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSCOPE\tDESIRED\tAPPLIED\tPHASE\tHEALTHY\tLAST ERROR")
+	for _, v := range views {
+		scope, phase := v.Scope.String(), string(v.Phase)
+		if scope == "" {
+			scope, phase = "-", "idle"
+		}
+		if v.Drained {
+			phase += ", drained"
+		}
+		if !v.Alive {
+			phase = fmt.Sprintf("stale (last seen %s ago)", now.Sub(v.LastSeen).Round(time.Second))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d/%d\t%s\n", v.Node, scope, v.Desired, v.Applied, phase, v.Healthy, v.Total, v.Error)
+	}
+	return tw.Flush()
+}
+
+func waitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "wait",
+		Category:  "read",
+		Usage:     "wait until every live node of a scope runs a revision, converged and healthy",
+		ArgsUsage: "SCOPE [--revision N] [--timeout D]",
+		Description: `Exits 0 once every live node that serves SCOPE has applied the revision (default:
+the scope's head) and all its replicas are healthy. Exits 4 when a node reports
+that the rollout failed (with its reason), or on timeout (with what is still
+pending). Without any live node serving the scope it keeps waiting, and says so.
+
+Example:
+   hoist deploy acme.prod.web --image web:2 && hoist wait acme.prod.web`,
+		Flags: []cli.Flag{
+			&cli.Uint64Flag{Name: "revision", EnvVars: []string{"HOIST_WAIT_REVISION"}, DefaultText: "the scope's head", Usage: "wait for `REVISION`"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, EnvVars: []string{"HOIST_WAIT_TIMEOUT"}, Usage: "give up after `DURATION` (exit 4)"},
+		},
+		Action: waitRollout,
+	}
+}
+
+func waitRollout(c *cli.Context) error {
+	a, err := args(c, 1, 1, "SCOPE")
+	if err != nil {
+		return err
+	}
+	scope, err := parseScope(a[0])
+	if err != nil {
+		return err
+	}
+	timeout := c.Duration("timeout")
+	if timeout <= 0 {
+		return usagef("--timeout %s: want a positive duration like 2m", timeout)
+	}
+	if c.IsSet("revision") {
+		if err := parsePositiveRevision("--revision", c.Uint64("revision")); err != nil {
+			return err
+		}
+	}
+	st, closeStore, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	ctx, cancel := context.WithTimeout(c.Context, readTimeout)
+	head, err := st.ScopeHead(ctx, scope)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read head of %s: %w", scope, err)
+	}
+	if head.Revision == 0 {
+		return usagef("%s has no events: nothing to wait for ('hoist scopes' lists them)", scope)
+	}
+	rev := head.Revision
+	if c.IsSet("revision") {
+		rev = c.Uint64("revision")
+		if rev > head.Revision {
+			return usagef("--revision %d: %s is at revision %d", rev, scope, head.Revision)
+		}
+	}
+	w := &waiter{store: st, scope: scope, rev: rev, timeout: timeout, progress: c.App.ErrWriter}
+	r, err := w.run(c.Context)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s revision %d is converged and healthy on %s\n", scope, rev, strings.Join(r.Nodes, ", "))
+	return nil
+}
+
+// waiter watches node statuses until RolloutState says done or failed.
+type waiter struct {
+	store    *events.Store
+	scope    events.Scope
+	rev      uint64
+	timeout  time.Duration
+	progress io.Writer
+}
+
+func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	// Subscribe before reading the latest statuses, so no report falls
+	// between the two.
+	updates := make(chan *nats.Msg, 64)
+	sub, err := w.store.Conn().ChanSubscribe(events.AllStatusFilter, updates)
+	if err != nil {
+		return projector.Rollout{}, fmt.Errorf("watch node statuses: %w", err)
+	}
+	defer sub.Unsubscribe()
+
+	byNode := map[string]*events.NodeStatus{}
+	rctx, rcancel := context.WithTimeout(ctx, readTimeout)
+	latest, err := w.store.NodeStatuses(rctx)
+	rcancel()
+	if err != nil {
+		return projector.Rollout{}, fmt.Errorf("read node statuses: %w", err)
+	}
+	for _, s := range latest {
+		byNode[s.Node] = s
+	}
+	tick := time.NewTicker(time.Second) // nodes go stale without a message
+	defer tick.Stop()
+	last := ""
+	for {
+		statuses := make([]*events.NodeStatus, 0, len(byNode))
+		for _, s := range byNode {
+			statuses = append(statuses, s)
+		}
+		r := projector.RolloutState(statuses, w.scope, w.rev, time.Now())
+		switch {
+		case r.Done:
+			return r, nil
+		case r.Failed:
+			return r, &exitErr{code: exitWait, err: errors.New(r.Reason)}
+		case r.Reason != last:
+			fmt.Fprintf(w.progress, "waiting for %s revision %d: %s\n", w.scope, w.rev, r.Reason)
+			last = r.Reason
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return r, &exitErr{code: exitWait, err: fmt.Errorf("timed out after %s waiting for %s revision %d: %s", w.timeout, w.scope, w.rev, r.Reason)}
+			}
+			return r, ctx.Err()
+		case m := <-updates:
+			if s, err := events.DecodeNodeStatus(m.Data); err == nil {
+				if prev := byNode[s.Node]; prev == nil || !s.Time.Before(prev.Time) {
+					byNode[s.Node] = s
+				}
+			}
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,381 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/events"
+)
+
+// Options configure an Agent. Node, ReferenceFile, Runtime and Connect are
+// required.
+type Options struct {
+	Node          Node
+	ReferenceFile string
+	Runtime       deploy.Runtime
+	RuntimeName   string // "docker" or "process", shown in the status
+	// Connect dials NATS. It is called until it succeeds; the connection
+	// it returns should reconnect forever (events.ConnectOptions.Daemon).
+	Connect func(ctx context.Context) (*nats.Conn, error)
+	// AgentCheck is the HAProxy agent-check listen address; "" disables it.
+	AgentCheck string
+	Heartbeat  time.Duration // status heartbeat; default 5s
+	Resync     time.Duration // periodic reconcile; default 30s
+	// Deploy tunes the reconciler. Runtime, Node, Advertise, Logger and
+	// OnBackends are set by the agent.
+	Deploy  deploy.Config
+	Store   events.StoreOptions
+	Version string
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultHeartbeat = 5 * time.Second
+	DefaultResync    = 30 * time.Second
+)
+
+// Agent is a running node agent. Open starts it; Close stops it.
+type Agent struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	st   *state
+	rec  *deploy.Reconciler
+	ln   net.Listener
+	feed *feed
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stores chan *events.Store
+
+	mu      sync.Mutex
+	workers map[events.Scope]*worker
+	store   *events.Store
+	nc      *nats.Conn
+
+	closeOnce sync.Once
+}
+
+// Open loads the reference file, binds the agent-check listener and starts
+// the agent: workers act at once on the scopes the reference file holds,
+// and the rest waits for NATS, which is dialled in the background.
+func Open(opts Options) (*Agent, error) {
+	if err := events.ValidateNodeName(opts.Node.Name); err != nil {
+		return nil, fmt.Errorf("open agent: %w", err)
+	}
+	switch {
+	case len(opts.Node.Scopes) == 0:
+		return nil, errors.New("open agent: the node serves no scope")
+	case opts.ReferenceFile == "":
+		return nil, errors.New("open agent: no reference file path")
+	case opts.Runtime == nil:
+		return nil, errors.New("open agent: no runtime")
+	case opts.Connect == nil:
+		return nil, errors.New("open agent: no way to connect to NATS")
+	}
+	if opts.Node.Advertise == "" {
+		opts.Node.Advertise = DefaultAdvertise
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = DefaultResync
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger.With("node", opts.Node.Name)
+	a := &Agent{opts: opts, log: log, now: opts.Now, stores: make(chan *events.Store, 1), workers: map[events.Scope]*worker{}}
+	a.st = newState(opts.Node.Name, opts.Node.Advertise, opts.RuntimeName, opts.Version, opts.Heartbeat, opts.Now())
+
+	dc := opts.Deploy
+	dc.Runtime, dc.Node, dc.Advertise, dc.Logger = opts.Runtime, opts.Node.Name, opts.Node.Advertise, opts.Logger
+	dc.OnBackends = a.st.setBackends
+	rec, err := deploy.NewReconciler(dc)
+	if err != nil {
+		return nil, fmt.Errorf("open agent: %w", err)
+	}
+	a.rec = rec
+
+	b := a.loadBook()
+	a.feed = &feed{a: a, book: b, path: opts.ReferenceFile, log: log, reload: make(chan reloadReq),
+		persist: make(chan struct{}, 1), notify: map[events.Scope]bool{}}
+
+	if opts.AgentCheck != "" {
+		if a.ln, err = listenCheck(opts.AgentCheck); err != nil {
+			return nil, err
+		}
+	}
+
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.setScopes(b.scopeList())
+	for _, sc := range b.scopeList() {
+		if d, ok := b.desired(sc); ok {
+			a.deliver(d)
+		}
+	}
+	if b.nodeSt.Synced {
+		a.st.setDrained(b.nodeSt.Drained, b.nodeSt.Reason)
+	}
+	if a.ln != nil {
+		cs := &checkServer{ln: a.ln, view: a.st.checkView, log: log}
+		a.wg.Go(func() { cs.serve(a.ctx) })
+	}
+	a.wg.Go(func() { a.feed.run(a.ctx, a.stores) })
+	a.wg.Go(func() { a.connect(a.ctx) })
+	a.wg.Go(func() { a.watch(a.ctx) })
+	return a, nil
+}
+
+// loadBook reads the reference file. A missing one starts an empty book; a
+// corrupt one is set aside and reported, and the book is rebuilt from the
+// stream. Either way nothing is acted on until the stream was read.
+func (a *Agent) loadBook() *book {
+	path, name, scopes := a.opts.ReferenceFile, a.opts.Node.Name, a.opts.Node.Scopes
+	ref, err := loadReference(path, name)
+	var b *book
+	if err == nil && ref != nil {
+		b, err = bookFromReference(ref, scopes)
+	}
+	switch {
+	case err != nil:
+		msg := fmt.Sprintf("reference file unusable (%v); rebuilding it from the stream", err)
+		if errors.Is(err, ErrCorruptReference) {
+			if aside, aerr := setAsideCorrupt(path, a.now()); aerr == nil {
+				msg += "; the old file is kept as " + aside
+			}
+		}
+		a.log.Error(msg)
+		a.st.setNodeError(errReference, msg)
+		return newBook(name, scopes)
+	case ref == nil:
+		a.log.Info("no reference file yet; desired state will be read from the stream", "path", path)
+		return newBook(name, scopes)
+	}
+	a.rec.RestoreFailures(ref.Failures)
+	a.log.Info("loaded reference file", "path", path, "sequence", ref.Sequence, "scopes", len(ref.Scopes))
+	return b
+}
+
+// Close stops the agent and waits for every goroutine it started. Replicas
+// keep running. It is safe to call twice.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		a.cancel()
+		a.wg.Wait()
+		a.mu.Lock()
+		workers := slices.Collect(maps.Values(a.workers))
+		a.workers = map[events.Scope]*worker{}
+		nc := a.nc
+		a.mu.Unlock()
+		for _, w := range workers {
+			w.stopAndWait()
+		}
+		if nc != nil {
+			nc.Close()
+		}
+	})
+	return nil
+}
+
+// connect dials NATS until it succeeds and opens the store, then hands the
+// store to the feed and starts the reporter. Until then, scopes the
+// reference file did not hold are only observed, never acted on.
+func (a *Agent) connect(ctx context.Context) {
+	backoff := 250 * time.Millisecond
+	lastErr := ""
+	for {
+		store, err := a.dial(ctx)
+		if err == nil {
+			if lastErr != "" {
+				a.log.Info("connected to NATS")
+			}
+			a.st.setNodeError(errNATS, "")
+			a.stores <- store
+			r := &reporter{st: a.st, pub: store, interval: a.opts.Heartbeat, now: a.now, log: a.log}
+			a.wg.Go(func() { r.run(ctx) })
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		msg := fmt.Sprintf("desired state unreadable from the stream: %v", err)
+		if unknown := a.unknownScopes(); len(unknown) > 0 {
+			msg += fmt.Sprintf("; running replicas of %v are left untouched until it can be read", unknown)
+		}
+		if msg != lastErr {
+			a.log.Error("cannot reach NATS; retrying", "err", err, "untouched_scopes", a.unknownScopes())
+			lastErr = msg
+		}
+		a.st.setNodeError(errNATS, msg)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (a *Agent) dial(ctx context.Context) (*events.Store, error) {
+	nc, err := a.opts.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	opts := a.opts.Store
+	if opts.Logger == nil {
+		opts.Logger = a.log
+	}
+	store, err := events.OpenStore(octx, nc, opts)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	a.mu.Lock()
+	a.store, a.nc = store, nc
+	a.mu.Unlock()
+	return store, nil
+}
+
+func (a *Agent) unknownScopes() []string {
+	a.st.mu.Lock()
+	defer a.st.mu.Unlock()
+	var out []string
+	for _, sc := range sortedScopes(a.st.scopes) {
+		if !a.st.scopes[sc].known {
+			out = append(out, sc.String())
+		}
+	}
+	return out
+}
+
+// watch turns the runtime's drift hints into reconciles of their scope.
+func (a *Agent) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		for ch := range a.opts.Runtime.Watch(ctx) {
+			a.mu.Lock()
+			w := a.workers[ch.Scope]
+			a.mu.Unlock()
+			if w != nil {
+				a.log.Debug("drift", "scope", ch.Scope, "replica", ch.Index, "action", ch.Action)
+				w.drift()
+			}
+		}
+		select { // the watch ended early (engine restarted?): watch again
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// setScopes starts a worker for each new scope and stops those of dropped
+// scopes (their replicas keep running).
+func (a *Agent) setScopes(scopes []events.Scope) {
+	a.st.setScopes(scopes)
+	a.mu.Lock()
+	var stop []*worker
+	for sc, w := range a.workers {
+		if !slices.Contains(scopes, sc) {
+			stop = append(stop, w)
+			delete(a.workers, sc)
+		}
+	}
+	for _, sc := range scopes {
+		if a.workers[sc] == nil {
+			a.workers[sc] = startWorker(a.ctx, &worker{scope: sc, rec: a.rec, rt: a.opts.Runtime, st: a.st, log: a.log,
+				resync: a.opts.Resync, persist: a.feed.requestPersist})
+		}
+	}
+	a.mu.Unlock()
+	for _, w := range stop {
+		w.stopAndWait()
+	}
+}
+
+// deliver hands a scope's new desired state to its worker.
+func (a *Agent) deliver(d deploy.Desired) {
+	a.mu.Lock()
+	w := a.workers[d.Scope]
+	a.mu.Unlock()
+	if w != nil {
+		w.setDesired(d)
+	}
+}
+
+// Reload makes the agent serve n's scopes. The node's name and advertise
+// address cannot change while it runs.
+func (a *Agent) Reload(n Node) error {
+	if n.Name != a.opts.Node.Name {
+		return fmt.Errorf("reload: the node name changed from %s to %s; restart the agent to rename a node", a.opts.Node.Name, n.Name)
+	}
+	if n.Advertise != a.opts.Node.Advertise {
+		return fmt.Errorf("reload: advertise changed from %s to %s; restart the agent to change it", a.opts.Node.Advertise, n.Advertise)
+	}
+	req := reloadReq{scopes: slices.Clone(n.Scopes), done: make(chan struct{})}
+	select {
+	case a.feed.reload <- req:
+	case <-a.ctx.Done():
+		return errors.New("reload: the agent is stopped")
+	}
+	select {
+	case <-req.done:
+		return nil
+	case <-a.ctx.Done():
+		return errors.New("reload: the agent is stopped")
+	}
+}
+
+// Drain publishes a NodeDrained event for this node: agent checks answer
+// "drain" and balancers send it no new requests once it is folded.
+func (a *Agent) Drain(ctx context.Context, reason string) error {
+	return a.appendNode(ctx, &events.NodeDrained{Reason: reason})
+}
+
+// Undrain publishes a NodeUndrained event for this node.
+func (a *Agent) Undrain(ctx context.Context) error {
+	return a.appendNode(ctx, &events.NodeUndrained{})
+}
+
+func (a *Agent) appendNode(ctx context.Context, p events.Payload) error {
+	a.mu.Lock()
+	store := a.store
+	a.mu.Unlock()
+	if store == nil {
+		return fmt.Errorf("publish %s: not connected to NATS yet", p.Kind())
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := store.Append(ctx, &events.Event{Node: a.opts.Node.Name, Actor: "hoist-agent@" + a.opts.Node.Name, Data: p}, events.AppendOptions{})
+	return err
+}
+
+// Status is the node status the agent would publish now.
+func (a *Agent) Status() *events.NodeStatus { return a.st.nodeStatus(a.now()) }
+
+// AgentCheckAddr is the address the agent-check listener is bound to, or
+// nil when it is disabled.
+func (a *Agent) AgentCheckAddr() net.Addr {
+	if a.ln == nil {
+		return nil
+	}
+	return a.ln.Addr()
+}

@@ -1,0 +1,297 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/natstest"
+)
+
+// convergedThenClosed deploys 2 replicas with a first agent and closes it;
+// the replicas keep running. It returns the revision and the replicas.
+func convergedThenClosed(t *testing.T, h *harness) (uint64, events.ScopeStatus) {
+	t.Helper()
+	first := processRuntime(t, h.node, h.dataDir)
+	a := h.open(h.options(first))
+	rev := h.append(&events.Deployed{Spec: demoSpec(t, 2, nil)})
+	st := waitConverged(t, a, scopeWeb, rev, 2)
+	a.Close()
+	return rev, st
+}
+
+func serving(t *testing.T, st events.ScopeStatus) {
+	t.Helper()
+	for _, r := range st.Replicas {
+		if code, _, err := get("http://" + r.Backend + "/up"); err != nil || code != 200 {
+			t.Errorf("replica %d at %s no longer serves: %d %v", r.Index, r.Backend, code, err)
+		}
+	}
+}
+
+// Invariant 1: NATS down at start and no usable reference file: the agent
+// leaves running replicas alone and reports why.
+func TestUnreadableDesiredStateLeavesReplicasAlone(t *testing.T) {
+	for _, ref := range []string{"missing", "corrupt"} {
+		t.Run(ref+" reference file", func(t *testing.T) {
+			h := newHarness(t)
+			_, before := convergedThenClosed(t, h)
+			switch ref {
+			case "missing":
+				if err := os.Remove(h.ref); err != nil {
+					t.Fatal(err)
+				}
+			case "corrupt":
+				if err := os.WriteFile(h.ref, []byte(`{"version":1,"node":`), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.nats.Shutdown()
+
+			rt := processRuntime(t, h.node, h.dataDir)
+			opts := h.options(rt)
+			opts.Resync = 50 * time.Millisecond
+			a := h.open(opts)
+			natstest.Eventually(t, 20*time.Second, func() error {
+				ns := a.Status()
+				if !strings.Contains(ns.Error, "desired state unreadable") || !strings.Contains(ns.Error, "left untouched") {
+					return fmt.Errorf("node error %q", ns.Error)
+				}
+				if ref == "corrupt" && !strings.Contains(ns.Error, "reference file unusable") {
+					return fmt.Errorf("node error %q does not report the corrupt file", ns.Error)
+				}
+				if st := scopeStatus(a, scopeWeb); len(st.Replicas) != 2 || rt.lists.Load() < 5 {
+					return fmt.Errorf("observed %d replicas after %d lists", len(st.Replicas), rt.lists.Load())
+				}
+				return nil
+			})
+			if n := rt.mutations(); n != 0 {
+				t.Fatalf("the agent changed replicas %d times without a desired state", n)
+			}
+			if got := check(t, a.AgentCheckAddr(), "acme.prod.web"); got != "ready up 100%\n" {
+				t.Errorf("agent check while NATS is down: %q", got)
+			}
+			serving(t, before)
+			if ref == "corrupt" {
+				matches, _ := filepath.Glob(h.ref + ".corrupt-*")
+				if len(matches) != 1 {
+					t.Errorf("corrupt file not set aside: %v", matches)
+				}
+			}
+
+			// NATS comes back: the history is read, and the running
+			// replicas already match it.
+			h.nats.Restart()
+			waitConverged(t, a, scopeWeb, 1, 2)
+			if n := rt.mutations(); n != 0 {
+				t.Errorf("after NATS came back the agent changed replicas %d times; they already matched", n)
+			}
+			natstest.Eventually(t, 10*time.Second, func() error {
+				if e := a.Status().Error; e != "" && !strings.Contains(e, "reference") {
+					return fmt.Errorf("node error still %q", e)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// Invariant 1 (the other half): NATS down, but a valid reference file: the
+// agent acts on it, and the replicas it lists already match.
+func TestValidReferenceFileWithoutNATS(t *testing.T) {
+	h := newHarness(t)
+	rev, before := convergedThenClosed(t, h)
+	h.nats.Shutdown()
+
+	rt := processRuntime(t, h.node, h.dataDir)
+	opts := h.options(rt)
+	opts.Resync = 50 * time.Millisecond
+	a := h.open(opts)
+	waitConverged(t, a, scopeWeb, rev, 2)
+	natstest.Eventually(t, 20*time.Second, func() error {
+		if !strings.Contains(a.Status().Error, "desired state unreadable") || rt.lists.Load() < 5 {
+			return fmt.Errorf("node error %q after %d lists", a.Status().Error, rt.lists.Load())
+		}
+		return nil
+	})
+	if n := rt.mutations(); n != 0 {
+		t.Fatalf("the agent changed replicas %d times", n)
+	}
+	serving(t, before)
+}
+
+// Invariant 4: a restart resumes after the reference file's sequence:
+// nothing applied twice, nothing published meanwhile missed, and the
+// reference file wins over a consumer that disagrees.
+func TestRestartResumesFromTheReferenceFile(t *testing.T) {
+	h := newHarness(t)
+	convergedThenClosed(t, h)
+	ref, err := loadReference(h.ref, h.node)
+	if err != nil || ref == nil {
+		t.Fatalf("reference file: %v", err)
+	}
+
+	// While the agent is down: a scale, and a consumer whose ack floor is
+	// far behind the reference file (as if acks were lost).
+	rev := h.append(&events.Scaled{Replicas: 3})
+	ctx := context.Background()
+	js := h.store.JetStream()
+	if err := js.DeleteConsumer(ctx, events.EventsStream, "agent-"+h.node); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(ctx, events.EventsStream, jetstream.ConsumerConfig{
+		Durable: "agent-" + h.node, AckPolicy: jetstream.AckExplicitPolicy,
+		FilterSubjects: []string{events.ScopeFilter(scopeWeb), events.NodeFilter(h.node)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	rt := processRuntime(t, h.node, h.dataDir)
+	a := h.open(h.options(rt))
+	waitConverged(t, a, scopeWeb, rev, 3)
+	if s, st := rt.starts.Load(), rt.stops.Load(); s != 1 || st != 0 {
+		t.Errorf("after the restart: %d starts, %d stops; want 1 start (the third replica), 0 stops", s, st)
+	}
+	ci, err := js.Consumer(ctx, events.EventsStream, "agent-"+h.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := ci.CachedInfo().Config; cfg.OptStartSeq != ref.Sequence+1 {
+		t.Errorf("consumer starts at %d, want the reference file's %d+1", cfg.OptStartSeq, ref.Sequence)
+	}
+	natstest.Eventually(t, 10*time.Second, func() error {
+		got, err := loadReference(h.ref, h.node)
+		if err != nil {
+			return err
+		}
+		if l := got.Scopes[scopeWeb.String()]; l == nil || len(l.Events) != 2 {
+			return fmt.Errorf("reference file holds %+v", got.Scopes)
+		}
+		return nil
+	})
+}
+
+// Invariant 3: events that cannot be decoded or folded are skipped,
+// reported and acked; the agent goes on with the next one.
+func TestGarbageEventsAreSkipped(t *testing.T) {
+	h := newHarness(t)
+	rt := processRuntime(t, h.node, h.dataDir)
+	a := h.open(h.options(rt))
+	rev := h.append(&events.Deployed{Spec: demoSpec(t, 1, nil)})
+	waitConverged(t, a, scopeWeb, rev, 1)
+
+	ctx := context.Background()
+	js := h.store.JetStream()
+	subject := events.ScopeSubject(scopeWeb, events.KindScaled)
+	for _, garbage := range []string{
+		"not json",
+		`{"schema":99,"id":"x","kind":"scaled","scope":"acme.prod.web","revision":2,"data":{"replicas":5}}`,
+		`{"schema":1,"id":"y","kind":"exploded","scope":"acme.prod.web","revision":2,"data":{"replicas":5}}`,
+	} {
+		if _, err := js.Publish(ctx, subject, []byte(garbage)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	natstest.Eventually(t, 10*time.Second, func() error {
+		if st := scopeStatus(a, scopeWeb); !strings.Contains(st.Error, `unknown event kind: "exploded"`) {
+			return fmt.Errorf("scope error %q", st.Error)
+		}
+		return nil
+	})
+	if st := scopeStatus(a, scopeWeb); st.Desired != rev || len(st.Replicas) != 1 {
+		t.Fatalf("garbage was applied: %+v", st)
+	}
+
+	rev = h.append(&events.Scaled{Replicas: 2})
+	st := waitConverged(t, a, scopeWeb, rev, 2)
+	if st.Error != "" {
+		t.Errorf("error not cleared by the next good event: %q", st.Error)
+	}
+	natstest.Eventually(t, 10*time.Second, func() error {
+		ci, err := js.Consumer(ctx, events.EventsStream, "agent-"+h.node)
+		if err != nil {
+			return err
+		}
+		if info := ci.CachedInfo(); info.NumAckPending != 0 || info.NumPending != 0 {
+			return fmt.Errorf("consumer has %d unacked, %d pending", info.NumAckPending, info.NumPending)
+		}
+		return nil
+	})
+}
+
+// A deleted durable consumer is noticed and recreated where the reference
+// file left off.
+func TestDeletedConsumerIsRecreated(t *testing.T) {
+	h := newHarness(t)
+	rt := processRuntime(t, h.node, h.dataDir)
+	a := h.open(h.options(rt))
+	rev := h.append(&events.Deployed{Spec: demoSpec(t, 1, nil)})
+	waitConverged(t, a, scopeWeb, rev, 1)
+
+	ctx := context.Background()
+	js := h.store.JetStream()
+	if err := js.DeleteConsumer(ctx, events.EventsStream, "agent-"+h.node); err != nil {
+		t.Fatal(err)
+	}
+	rev = h.append(&events.Scaled{Replicas: 2})
+	waitConverged(t, a, scopeWeb, rev, 2)
+	if _, err := js.Consumer(ctx, events.EventsStream, "agent-"+h.node); err != nil {
+		t.Fatalf("consumer not recreated: %v", err)
+	}
+}
+
+// Reloading the node config with a new scope replays that scope's history.
+func TestReloadAddsAScope(t *testing.T) {
+	h := newHarness(t)
+	api := events.MustParseScope("acme.prod.api")
+	rt := processRuntime(t, h.node, h.dataDir)
+	opts := h.options(rt)
+	a := h.open(opts)
+	rev := h.append(&events.Deployed{Spec: demoSpec(t, 1, nil)})
+	waitConverged(t, a, scopeWeb, rev, 1)
+	apiRev := h.appendTo(api, &events.Deployed{Spec: demoSpec(t, 1, nil)})
+	apiRev = h.appendTo(api, &events.Scaled{Replicas: 2})
+
+	n := opts.Node
+	n.Scopes = []events.Scope{api, scopeWeb}
+	if err := a.Reload(n); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, a, api, apiRev, 2)
+	waitConverged(t, a, scopeWeb, rev, 1)
+
+	n.Name = "other"
+	if err := a.Reload(n); err == nil || !strings.Contains(err.Error(), "restart the agent") {
+		t.Errorf("renaming on reload: %v", err)
+	}
+}
+
+// The agent keeps going across a NATS restart.
+func TestNATSRestart(t *testing.T) {
+	h := newHarness(t)
+	rt := processRuntime(t, h.node, h.dataDir)
+	a := h.open(h.options(rt))
+	rev := h.append(&events.Deployed{Spec: demoSpec(t, 1, nil)})
+	waitConverged(t, a, scopeWeb, rev, 1)
+
+	h.nats.Restart()
+	nc, err := events.Connect(events.ConnectOptions{URL: h.nats.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	store, err := events.OpenStore(context.Background(), nc, events.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = store
+	rev = h.append(&events.Scaled{Replicas: 2})
+	waitConverged(t, a, scopeWeb, rev, 2)
+}

@@ -1,0 +1,144 @@
+package nodeagent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hoist-dev/hoist/deploy"
+)
+
+// referenceVersion is the format of the reference file this build writes.
+const referenceVersion = 1
+
+// reference is the agent's local state file: everything it has acked.
+//
+// Sequence is the last stream sequence folded and written here; the
+// consumer resumes after it. High is the highest sequence ever folded (a
+// replay to add a scope goes back below it). Scopes hold each scope's applied events (not
+// just the folded state: a rollback needs the earlier revisions). Synced
+// says the scope's history was read to the end of the stream at least
+// once, so it may be acted on without NATS.
+type reference struct {
+	Version  int                      `json:"version"`
+	Node     string                   `json:"node"`
+	Sequence uint64                   `json:"sequence"`
+	High     uint64                   `json:"high_water"`
+	Written  time.Time                `json:"written"`
+	Scopes   map[string]*referenceLog `json:"scopes"`
+	NodeLog  referenceNode            `json:"node_events"`
+	Failures []deploy.Failure         `json:"failures,omitempty"`
+}
+
+type referenceLog struct {
+	// Complete: the events are the scope's history from its start up to
+	// Sequence (false for a scope added since the last full replay).
+	Complete bool `json:"complete"`
+	// Synced: the history was read to the end of the stream at least once.
+	Synced bool              `json:"synced"`
+	Events []json.RawMessage `json:"events"`
+}
+
+type referenceNode struct {
+	Synced   bool   `json:"synced"`
+	Revision uint64 `json:"revision"`
+	Drained  bool   `json:"drained"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ErrCorruptReference marks a reference file that exists but cannot be
+// trusted: the agent rebuilds it from the stream.
+var ErrCorruptReference = errors.New("corrupt reference file")
+
+// loadReference reads the reference file at path. A missing file returns
+// (nil, nil). A file that does not parse, has another format version or
+// belongs to another node returns ErrCorruptReference.
+func loadReference(path, node string) (*reference, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read reference file: %w", err)
+	}
+	var ref reference
+	if err := json.Unmarshal(data, &ref); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrCorruptReference, path, err)
+	}
+	switch {
+	case ref.Version != referenceVersion:
+		return nil, fmt.Errorf("%w %s: format version %d, this build reads %d", ErrCorruptReference, path, ref.Version, referenceVersion)
+	case ref.Node != node:
+		return nil, fmt.Errorf("%w %s: it belongs to node %q, not %q", ErrCorruptReference, path, ref.Node, node)
+	}
+	if ref.Scopes == nil {
+		ref.Scopes = map[string]*referenceLog{}
+	}
+	for name, l := range ref.Scopes {
+		if l == nil {
+			return nil, fmt.Errorf("%w %s: scope %s has no entry", ErrCorruptReference, path, name)
+		}
+	}
+	return &ref, nil
+}
+
+// writeReference replaces the file at path atomically: a reader (or a
+// crash) sees the old file or the new one, never half of one.
+func writeReference(path string, ref *reference) error {
+	data, err := json.Marshal(ref)
+	if err != nil {
+		return fmt.Errorf("encode reference file: %w", err)
+	}
+	return writeFileAtomic(path, data)
+}
+
+// writeFileAtomic writes data to a temp file in path's directory, fsyncs
+// it, renames it over path and fsyncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// setAsideCorrupt renames a corrupt reference file so it can be inspected,
+// and returns the new name.
+func setAsideCorrupt(path string, now time.Time) (string, error) {
+	aside := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("set aside corrupt reference file: %w", err)
+	}
+	return aside, nil
+}

@@ -1,0 +1,303 @@
+package nodeagent
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
+)
+
+// state is what the agent knows and shows: each scope's desired and applied
+// revision, phase, replicas and backends, the node's drain standing and
+// scores. Workers, the feed and the score reader write it; the reporter and
+// the agent-check listener read it. Every change pokes changed.
+type state struct {
+	mu        sync.Mutex
+	node      string
+	advertise string
+	runtime   string
+	version   string
+	started   time.Time
+	interval  time.Duration
+
+	drained     bool
+	drainReason string
+	nodeErrs    map[string]string // by source: errNATS, errReference, errEvent
+	scopes      map[events.Scope]*scopeState
+	scores      *projector.Scores
+
+	changed chan struct{} // cap 1
+}
+
+type scopeState struct {
+	known       bool // desired state read
+	desired     uint64
+	deployed    bool // the desired state has a spec or a removal
+	applied     uint64
+	reconciling bool
+	phase       events.Phase // of the last reconcile; "" before the first
+	resultRev   uint64       // the revision the last reconcile was for
+	reconciled  bool         // a reconcile finished: backends are known
+	replicas    []events.ReplicaStatus
+	backends    []string
+	backendsRev uint64
+	err         string // last reconcile error
+	eventErr    string // last skipped event of the scope
+}
+
+func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
+	return &state{
+		node: node, advertise: advertise, runtime: runtime, version: version, interval: interval, started: now,
+		scopes:   map[events.Scope]*scopeState{},
+		nodeErrs: map[string]string{},
+		scores:   projector.NewScores(),
+		changed:  make(chan struct{}, 1),
+	}
+}
+
+func (s *state) poke() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// update runs fn under the lock and pokes the reporter.
+func (s *state) update(fn func()) {
+	s.mu.Lock()
+	fn()
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *state) setScopes(scopes []events.Scope) {
+	s.update(func() {
+		keep := map[events.Scope]bool{}
+		for _, sc := range scopes {
+			keep[sc] = true
+			if s.scopes[sc] == nil {
+				s.scopes[sc] = &scopeState{}
+			}
+		}
+		for sc := range s.scopes {
+			if !keep[sc] {
+				delete(s.scopes, sc)
+			}
+		}
+	})
+}
+
+func (s *state) scope(sc events.Scope) *scopeState {
+	st := s.scopes[sc]
+	if st == nil {
+		st = &scopeState{}
+		s.scopes[sc] = st
+	}
+	return st
+}
+
+func (s *state) setDesired(d deploy.Desired) {
+	s.update(func() {
+		st := s.scope(d.Scope)
+		st.known, st.desired, st.deployed = true, d.Revision, d.Spec != nil || d.Removed
+	})
+}
+
+func (s *state) setReconciling(sc events.Scope, on bool) {
+	s.update(func() { s.scope(sc).reconciling = on })
+}
+
+// setResult records a finished reconcile of d.
+func (s *state) setResult(d deploy.Desired, res deploy.Result, err error) {
+	s.update(func() {
+		st := s.scope(d.Scope)
+		st.reconciled, st.phase, st.resultRev = true, res.Phase, d.Revision
+		st.replicas = res.ReplicaStatuses(s.advertise)
+		st.backends, st.backendsRev = slices.Clone(res.Backends), d.Revision
+		st.err = ""
+		switch {
+		case err != nil:
+			st.err = err.Error()
+		case res.Phase == events.PhaseFailed:
+			st.err = res.Reason
+		case res.Phase == events.PhaseConverged || res.Phase == events.PhaseRemoved:
+			st.applied = d.Revision
+		}
+		if st.applied == 0 {
+			// After a restart, before the first converged reconcile: the
+			// oldest revision still running is what was applied.
+			for _, r := range st.replicas {
+				if st.applied == 0 || r.Revision < st.applied {
+					st.applied = r.Revision
+				}
+			}
+		}
+	})
+}
+
+// setObserved records replicas seen without reconciling (desired state
+// unknown): the status shows what runs, and nothing is changed.
+func (s *state) setObserved(sc events.Scope, reps []deploy.Replica) {
+	res := deploy.Result{Replicas: reps}
+	s.update(func() {
+		st := s.scope(sc)
+		st.replicas = res.ReplicaStatuses(s.advertise)
+	})
+}
+
+// setBackends records a rollout's change of a scope's serving backends.
+func (s *state) setBackends(sc events.Scope, backends []string) {
+	s.update(func() {
+		st := s.scope(sc)
+		st.backends = slices.Clone(backends)
+		st.reconciled = true
+	})
+}
+
+func (s *state) setEventError(sc events.Scope, err error) {
+	s.update(func() {
+		if sc.IsZero() || s.scopes[sc] == nil {
+			s.nodeErrs[errEvent] = err.Error()
+			return
+		}
+		s.scopes[sc].eventErr = err.Error()
+	})
+}
+
+func (s *state) clearEventError(sc events.Scope) {
+	s.update(func() {
+		if st := s.scopes[sc]; st != nil {
+			st.eventErr = ""
+		}
+	})
+}
+
+// Sources of node errors: each keeps its own last error until it clears it.
+const (
+	errNATS      = "nats"
+	errReference = "reference"
+	errEvent     = "event"
+)
+
+func (s *state) setNodeError(source, msg string) {
+	s.update(func() {
+		if msg == "" {
+			delete(s.nodeErrs, source)
+			return
+		}
+		s.nodeErrs[source] = msg
+	})
+}
+
+func (s *state) nodeError() string {
+	var msgs []string
+	for _, src := range []string{errReference, errNATS, errEvent} {
+		if m := s.nodeErrs[src]; m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (s *state) setDrained(drained bool, reason string) {
+	s.update(func() { s.drained, s.drainReason = drained, reason })
+}
+
+func (s *state) applyScore(e *events.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scores.Apply(e)
+}
+
+// status is the phase and error the status shows for a scope.
+func (st *scopeState) status() (events.Phase, string) {
+	errMsg := st.err
+	if errMsg == "" {
+		errMsg = st.eventErr
+	}
+	switch {
+	case !st.known:
+		if errMsg == "" {
+			errMsg = "desired state not read yet"
+		}
+		return events.PhaseProgressing, errMsg
+	case !st.deployed:
+		return events.PhaseConverged, errMsg // nothing was ever deployed
+	case st.phase == "" || st.resultRev != st.desired:
+		return events.PhaseProgressing, errMsg
+	}
+	return st.phase, errMsg
+}
+
+// nodeStatus is the heartbeat the reporter publishes.
+func (s *state) nodeStatus(now time.Time) *events.NodeStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns := &events.NodeStatus{
+		Node: s.node, Time: now.UTC(), Started: s.started.UTC(), Runtime: s.runtime, Drained: s.drained,
+		Interval: events.Duration(s.interval), Version: s.version, Error: s.nodeError(),
+		Scopes: []events.ScopeStatus{},
+	}
+	for _, sc := range sortedScopes(s.scopes) {
+		st := s.scopes[sc]
+		phase, errMsg := st.status()
+		ns.Scopes = append(ns.Scopes, events.ScopeStatus{
+			Scope: sc, Desired: st.desired, Applied: st.applied, Phase: phase,
+			Replicas: slices.Clone(st.replicas), Error: errMsg,
+		})
+	}
+	return ns
+}
+
+// backendsReports returns one report per scope whose backends are known.
+func (s *state) backendsReports(now time.Time) []*events.BackendsReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*events.BackendsReport
+	for _, sc := range sortedScopes(s.scopes) {
+		st := s.scopes[sc]
+		if !st.reconciled {
+			continue
+		}
+		b := slices.Clone(st.backends)
+		slices.Sort(b)
+		if b == nil {
+			b = []string{}
+		}
+		out = append(out, &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Time: now.UTC()})
+	}
+	return out
+}
+
+// checkView is the state an agent-check answer is derived from.
+func (s *state) checkView() checkView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := checkView{Node: s.node, Drained: s.drained, DrainReason: s.drainReason}
+	for _, sc := range sortedScopes(s.scopes) {
+		st := s.scopes[sc]
+		phase, reason := st.status()
+		cs := checkScope{Scope: sc, Phase: phase, Reason: reason, Scores: map[string]int{}}
+		for _, r := range st.replicas {
+			cs.Replicas = append(cs.Replicas, checkReplica{Index: r.Index, Backend: r.Backend, Healthy: r.Healthy, State: r.State})
+		}
+		for b, score := range s.scores.Scope(sc) {
+			cs.Scores[b] = score.Value
+		}
+		v.Scopes = append(v.Scopes, cs)
+	}
+	return v
+}
+
+func sortedScopes[V any](m map[events.Scope]V) []events.Scope {
+	out := make([]events.Scope, 0, len(m))
+	for sc := range m {
+		out = append(out, sc)
+	}
+	slices.SortFunc(out, func(a, b events.Scope) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
