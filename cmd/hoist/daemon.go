@@ -3,4 +3,13 @@ package main
 import "github.com/urfave/cli/v2"
 
 // daemonCommands run hoist's long-lived parts: server, dev, agent, balancer.
-func daemonCommands() []*cli.Command { return nil }
+// Each lives in its own file.
+func daemonCommands() []*cli.Command {
+	return []*cli.Command{
+		serverCommand(),
+		balancerCommand(),
+		announceCommand(),
+		agentCommand(),
+		demoBackendCommand(),
+	}
+}

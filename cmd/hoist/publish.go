@@ -1,7 +1,193 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
+)
 
 // publishCommands append one event each: deploy, scale, env, rollback,
 // remove, score, drain, undrain.
-func publishCommands() []*cli.Command { return nil }
+func publishCommands() []*cli.Command {
+	return []*cli.Command{
+		deployCommand(),
+		scaleCommand(),
+		envCommand(),
+		rollbackCommand(),
+		removeCommand(),
+		scoreCommand(),
+		drainCommand(),
+		undrainCommand(),
+	}
+}
+
+const (
+	// publishTimeout bounds a whole publish: read, fold, append, retries.
+	publishTimeout = 30 * time.Second
+	// maxPublishAttempts bounds the re-reads after losing a race to
+	// another publisher (only without --expect-revision).
+	maxPublishAttempts = 25
+)
+
+// scopeChange decides the payload to publish from the scope's folded
+// history, or refuses with a usage error (exit 2, nothing published).
+type scopeChange func(h *projector.History) (events.Payload, error)
+
+// publishScope is the one way a scope command publishes: it reads the
+// scope's history, folds it, lets change build the payload from the fold,
+// checks the event against the fold, and appends it conditionally on the
+// head it read. A --expect-revision is checked first. Without one, an
+// append that loses a race to another publisher is rebuilt on the new
+// head and retried, a bounded number of times. It returns the stored event.
+func publishScope(c *cli.Context, scope events.Scope, change scopeChange) (*events.Event, error) {
+	st, closeStore, err := openStore(c)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	ctx, cancel := context.WithTimeout(c.Context, publishTimeout)
+	defer cancel()
+
+	var (
+		h      *projector.History
+		head   uint64
+		warned bool
+	)
+	read := func(ctx context.Context) (uint64, error) {
+		r, err := st.ScopeHistory(ctx, scope, 0)
+		if err != nil {
+			return 0, fmt.Errorf("read history of %s: %w", scope, err)
+		}
+		var skips []*projector.Skip
+		h, skips = projector.Fold(scope, r.Events)
+		if !warned { // once, not on every retry
+			warnUnreadable(c, r.Skipped)
+			warnSkips(c, skips)
+			warned = true
+		}
+		head = headOf(r)
+		return head, nil
+	}
+	build := func() (*events.Event, error) {
+		payload, err := change(h)
+		if err != nil {
+			return nil, err
+		}
+		ev := &events.Event{Scope: scope, Data: payload, Actor: actor()}
+		if err := ev.Validate(); err != nil {
+			return nil, err
+		}
+		if err := h.Check(ev); err != nil {
+			return nil, usagef("%s: cannot publish %s at revision %d: %v; nothing was published", scope, payload.Kind(), head, err)
+		}
+		return ev, nil
+	}
+	return appendOnHead(ctx, st, scope.String(), expectRevision(c), read, build)
+}
+
+// appendOnHead reads a history's head (read), builds the event to append
+// from what it read (build), and appends it on that head. expect, when not
+// nil, must equal the head: it is checked before build runs. Without it, an
+// append that loses a race is rebuilt on the new head and retried.
+func appendOnHead(ctx context.Context, st *events.Store, name string, expect *uint64,
+	read func(context.Context) (uint64, error), build func() (*events.Event, error)) (*events.Event, error) {
+	for attempt := 1; ; attempt++ {
+		head, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if expect != nil && *expect != head {
+			return nil, &events.ConflictError{Subject: name, Expected: *expect, Actual: head}
+		}
+		ev, err := build()
+		if err != nil {
+			return nil, err
+		}
+		stored, err := st.Append(ctx, ev, events.AppendOptions{ExpectRevision: &head})
+		var conflict *events.ConflictError
+		switch {
+		case !errors.As(err, &conflict):
+			return stored, err
+		case expect != nil:
+			return nil, err
+		case attempt < maxPublishAttempts:
+			// Another publisher won: decide again on the new head, after a
+			// jittered pause so that racers spread out.
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("publish to %s: %w", name, ctx.Err())
+			case <-time.After(rand.N(time.Duration(attempt) * 10 * time.Millisecond)):
+			}
+			continue
+		}
+		return nil, fmt.Errorf("publish to %s: lost %d races to other publishers; try again", name, attempt)
+	}
+}
+
+// headOf is the revision of the last readable event, which is the head the
+// store's conditional append compares against.
+func headOf(read *events.Read) uint64 {
+	if n := len(read.Events); n > 0 {
+		return read.Events[n-1].Revision
+	}
+	return 0
+}
+
+func warnUnreadable(c *cli.Context, skipped []events.Unreadable) {
+	for _, u := range skipped {
+		fmt.Fprintf(c.App.ErrWriter, "hoist: warning: %v\n", u)
+	}
+}
+
+func warnSkips(c *cli.Context, skips []*projector.Skip) {
+	for _, s := range skips {
+		fmt.Fprintf(c.App.ErrWriter, "hoist: warning: %v\n", s)
+	}
+}
+
+// printPublished reports a stored event: one line for people, or JSON.
+func printPublished(c *cli.Context, ev *events.Event, what string) error {
+	w := c.App.Writer
+	if c.Bool("json") {
+		return writeJSON(w, publishedJSON{
+			Scope: ev.Scope.String(), Node: ev.Node, Revision: ev.Revision, Kind: ev.Kind,
+			ID: ev.ID, Time: ev.Time, Actor: ev.Actor, Data: ev.Data,
+		})
+	}
+	switch {
+	case ev.Kind == events.KindBackendScored:
+		_, err := fmt.Fprintf(w, "%s: %s\n", ev.Scope, what)
+		return err
+	case ev.Kind.IsNodeKind():
+		_, err := fmt.Fprintf(w, "node %s: %s (node revision %d)\n", ev.Node, what, ev.Revision)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s: revision %d (%s)\n", ev.Scope, ev.Revision, what)
+	return err
+}
+
+// publishedJSON is what a publish command prints with --json.
+type publishedJSON struct {
+	Scope    string         `json:"scope,omitempty"`
+	Node     string         `json:"node,omitempty"`
+	Revision uint64         `json:"revision,omitempty"`
+	Kind     events.Kind    `json:"kind"`
+	ID       string         `json:"id"`
+	Time     time.Time      `json:"time"`
+	Actor    string         `json:"actor"`
+	Data     events.Payload `json:"data"`
+}
+
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

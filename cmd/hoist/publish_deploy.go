@@ -1,0 +1,159 @@
+package main
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
+)
+
+func deployCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deploy",
+		Category:  "publish",
+		Usage:     "deploy an image or a command to a scope (a new revision of its whole spec)",
+		ArgsUsage: "SCOPE (--image IMAGE | --command \"ARGV\") [options]",
+		Description: `Publishes a "deployed" event: the scope's new spec. Options you leave out keep
+their current values (replicas, port, env, hosts, …), so deploying a new image
+does not undo an earlier scale or env change. --env adds to the current env;
+remove variables with 'hoist env SCOPE --unset K'. --host, when given, replaces
+the host list. A first deploy starts from 1 replica.
+
+--image runs a container; --command runs a process (or, with --image, overrides
+the image's command). ARGV is split like a shell would: quotes group words.
+
+Example:
+   hoist deploy acme.prod.web --image registry.local/web:1 --replicas 3 --port 8080 --host web.example.com
+   hoist deploy acme.dev.api --command "./api --listen :8080" --env MODE=dev`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "image", Usage: "container `IMAGE` to run"},
+			&cli.StringFlag{Name: "command", Usage: "`ARGV` to run, split like a shell would"},
+			&cli.IntFlag{Name: "replicas", Value: 1, DefaultText: "current, or 1 on a first deploy", Usage: "number of replicas `N`"},
+			&cli.IntFlag{Name: "port", DefaultText: "current, or none", Usage: "`PORT` the replica listens on (inside its container)"},
+			&cli.GenericFlag{Name: "env", Value: &listValue{}, EnvVars: []string{"HOIST_ENV"}, Usage: "set an environment variable `K=V` (repeatable)"},
+			&cli.StringSliceFlag{Name: "host", Usage: "virtual `HOST` the balancer routes to the scope (repeatable)"},
+			&cli.StringFlag{Name: "health-path", Usage: "HTTP `PATH` probed for health"},
+			&cli.IntFlag{Name: "surge", DefaultText: "current, or 1", Usage: "new replicas `N` started beyond --replicas during a rollout"},
+			&cli.DurationFlag{Name: "health-timeout", DefaultText: "current, or 1m", Usage: "time `D` a new replica has to become healthy"},
+			&cli.StringFlag{Name: "restart", Usage: "Docker restart `POLICY`: no, always, on-failure, unless-stopped"},
+			&cli.Int64Flag{Name: "memory", DefaultText: "current, or none", Usage: "memory limit in `MB`"},
+			&cli.Float64Flag{Name: "cpus", DefaultText: "current, or none", Usage: "CPU limit `F` (e.g. 0.5)"},
+			&cli.DurationFlag{Name: "cache-ttl", DefaultText: "current, or no cache", Usage: "let the balancer cache responses for `D` (0 turns caching off)"},
+			&cli.Int64Flag{Name: "cache-max-bytes", DefaultText: "no limit", Usage: "largest response `N` the balancer caches"},
+			expectRevisionFlag(),
+			jsonFlag(),
+		},
+		Action: deployAction,
+	}
+}
+
+func deployAction(c *cli.Context) error {
+	a, err := args(c, 1, 1, "SCOPE (--image IMAGE | --command \"ARGV\")")
+	if err != nil {
+		return err
+	}
+	scope, err := parseScope(a[0])
+	if err != nil {
+		return err
+	}
+	apply, err := specFlags(c)
+	if err != nil {
+		return err
+	}
+	// Check the flags on their own before connecting: the spec a first
+	// deploy would publish.
+	first := &events.Spec{Replicas: 1}
+	apply(first)
+	if err := first.Validate(); err != nil {
+		return err
+	}
+	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
+		spec := first
+		if cur := h.State().Spec; cur != nil {
+			spec = cur.Clone()
+			apply(spec)
+		}
+		return &events.Deployed{Spec: *spec}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return printPublished(c, ev, summarize(ev))
+}
+
+// specFlags reads deploy's flags into a function that applies the ones
+// given to a spec.
+func specFlags(c *cli.Context) (func(*events.Spec), error) {
+	if !c.IsSet("image") && !c.IsSet("command") {
+		return nil, usagef("deploy needs --image IMAGE or --command \"ARGV\" (see 'hoist deploy --help')")
+	}
+	image := c.String("image")
+	if c.IsSet("image") && image == "" {
+		return nil, usagef("--image is empty")
+	}
+	var command []string
+	if c.IsSet("command") {
+		var err error
+		if command, err = splitArgs(c.String("command")); err != nil {
+			return nil, usagef("--command %q: %v", c.String("command"), err)
+		}
+		if len(command) == 0 {
+			return nil, usagef("--command is empty")
+		}
+	}
+	env, err := parseEnvPairs(listFlagValues(c, "env"))
+	if err != nil {
+		return nil, err
+	}
+	if c.IsSet("cache-max-bytes") && !c.IsSet("cache-ttl") {
+		return nil, usagef("--cache-max-bytes needs --cache-ttl")
+	}
+	hosts := c.StringSlice("host")
+	set := c.IsSet
+	return func(s *events.Spec) {
+		s.Image, s.Command = image, command
+		if set("replicas") {
+			s.Replicas = c.Int("replicas")
+		}
+		if set("port") {
+			s.Port = c.Int("port")
+		}
+		if len(env) > 0 {
+			s.Env = maps.Clone(s.Env)
+			if s.Env == nil {
+				s.Env = map[string]string{}
+			}
+			maps.Copy(s.Env, env)
+		}
+		if set("host") {
+			s.Hosts = slices.Clone(hosts)
+		}
+		if set("health-path") {
+			s.HealthPath = c.String("health-path")
+		}
+		if set("surge") {
+			s.Update.Surge = c.Int("surge")
+		}
+		if set("health-timeout") {
+			s.Update.HealthTimeout = events.Duration(c.Duration("health-timeout"))
+		}
+		if set("restart") {
+			s.Restart = c.String("restart")
+		}
+		if set("memory") {
+			s.MemoryMB = c.Int64("memory")
+		}
+		if set("cpus") {
+			s.CPUs = c.Float64("cpus")
+		}
+		if set("cache-ttl") {
+			s.Cache = nil // --cache-ttl 0 turns the cache off
+			if ttl := c.Duration("cache-ttl"); ttl != 0 {
+				s.Cache = &events.CachePolicy{TTL: events.Duration(ttl), MaxBytes: c.Int64("cache-max-bytes")}
+			}
+		}
+	}, nil
+}

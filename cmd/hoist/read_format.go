@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
+)
+
+// How events and states look to people (one-line summaries, aligned
+// columns) and to scripts (stable JSON shapes).
+
+func shortTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
+
+// summarize says in one line what an event changed, e.g.
+// "deployed image=registry.local/web:1 replicas=3 port=8080".
+func summarize(e *events.Event) string {
+	switch d := e.Data.(type) {
+	case *events.Deployed:
+		return "deployed " + describeSpec(&d.Spec)
+	case *events.Scaled:
+		return fmt.Sprintf("scaled to %d", d.Replicas)
+	case *events.EnvChanged:
+		var parts []string
+		if len(d.Set) > 0 {
+			parts = append(parts, "set "+envList(d.Set))
+		}
+		if len(d.Unset) > 0 {
+			parts = append(parts, "unset "+strings.Join(d.Unset, " "))
+		}
+		return "env " + strings.Join(parts, "; ")
+	case *events.RolledBack:
+		return fmt.Sprintf("rolled back to revision %d", d.To)
+	case *events.Removed:
+		return "removed"
+	case *events.BackendScored:
+		return fmt.Sprintf("scored %s %d", d.Backend, d.Score)
+	case *events.NodeDrained:
+		if d.Reason != "" {
+			return "drained: " + d.Reason
+		}
+		return "drained"
+	case *events.NodeUndrained:
+		return "undrained"
+	}
+	return string(e.Kind)
+}
+
+// describeSpec lists a spec's set fields as key=value words.
+func describeSpec(s *events.Spec) string {
+	var w []string
+	add := func(k, v string) { w = append(w, k+"="+v) }
+	if s.Image != "" {
+		add("image", s.Image)
+	}
+	if len(s.Command) > 0 {
+		add("command", quoteArg(joinArgs(s.Command)))
+	}
+	add("replicas", fmt.Sprint(s.Replicas))
+	if s.Port != 0 {
+		add("port", fmt.Sprint(s.Port))
+	}
+	if len(s.Env) > 0 {
+		add("env", strings.Join(slices.Sorted(maps.Keys(s.Env)), ","))
+	}
+	if len(s.Hosts) > 0 {
+		add("hosts", strings.Join(s.Hosts, ","))
+	}
+	if s.HealthPath != "" {
+		add("health", s.HealthPath)
+	}
+	if s.Update.Surge != 0 {
+		add("surge", fmt.Sprint(s.Update.Surge))
+	}
+	if s.Update.HealthTimeout != 0 {
+		add("health-timeout", s.Update.HealthTimeout.String())
+	}
+	if s.Restart != "" {
+		add("restart", s.Restart)
+	}
+	if s.MemoryMB != 0 {
+		add("memory", fmt.Sprintf("%dMB", s.MemoryMB))
+	}
+	if s.CPUs != 0 {
+		add("cpus", fmt.Sprint(s.CPUs))
+	}
+	if s.Cache != nil {
+		add("cache-ttl", s.Cache.TTL.String())
+	}
+	return strings.Join(w, " ")
+}
+
+// envList is "A=1 B=2", sorted by name, values quoted when needed.
+func envList(env map[string]string) string {
+	keys := slices.Sorted(maps.Keys(env))
+	for i, k := range keys {
+		keys[i] = k + "=" + quoteArg(env[k])
+	}
+	return strings.Join(keys, " ")
+}
+
+// stateJSON is 'hoist state --json'. Every field is always present, with
+// defaults applied, so scripts need no special cases.
+type stateJSON struct {
+	Scope         string              `json:"scope"`
+	Revision      uint64              `json:"revision"`
+	Image         string              `json:"image"`
+	Command       []string            `json:"command"`
+	Replicas      int                 `json:"replicas"`
+	Port          int                 `json:"port"`
+	Env           map[string]string   `json:"env"`
+	Hosts         []string            `json:"hosts"`
+	HealthPath    string              `json:"health_path"`
+	Surge         int                 `json:"surge"`
+	HealthTimeout events.Duration     `json:"health_timeout"`
+	Restart       string              `json:"restart"`
+	MemoryMB      int64               `json:"memory_mb"`
+	CPUs          float64             `json:"cpus"`
+	Cache         *events.CachePolicy `json:"cache"`
+	Removed       bool                `json:"removed"`
+	Time          time.Time           `json:"time"`
+	Actor         string              `json:"actor"`
+}
+
+func newStateJSON(st projector.State) stateJSON {
+	out := stateJSON{
+		Scope: st.Scope.String(), Revision: st.Revision, Removed: st.Removed,
+		Time: st.Time, Actor: st.Actor,
+		Command: []string{}, Env: map[string]string{}, Hosts: []string{},
+	}
+	s := st.Spec
+	if s == nil {
+		return out
+	}
+	out.Image, out.Replicas, out.Port, out.HealthPath = s.Image, s.Replicas, s.Port, s.HealthPath
+	out.Command = append(out.Command, s.Command...)
+	out.Hosts = append(out.Hosts, s.Hosts...)
+	for k, v := range s.Env {
+		out.Env[k] = v
+	}
+	out.Surge = s.EffectiveSurge()
+	out.HealthTimeout = events.Duration(s.EffectiveHealthTimeout())
+	out.Restart, out.MemoryMB, out.CPUs, out.Cache = s.Restart, s.MemoryMB, s.CPUs, s.Cache
+	return out
+}
+
+// printState writes a state as aligned "field  value" lines.
+func printState(w io.Writer, st projector.State) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	line := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	line("scope", st.Scope.String())
+	line("revision", fmt.Sprintf("%d  (%s by %s)", st.Revision, shortTime(st.Time), st.Actor))
+	s := st.Spec
+	switch {
+	case s == nil:
+		line("status", "never deployed")
+		return tw.Flush()
+	case st.Removed:
+		line("status", "removed (a deploy or rollback revives it)")
+	default:
+		line("status", "deployed")
+	}
+	if s.Image != "" {
+		line("image", s.Image)
+	}
+	if len(s.Command) > 0 {
+		line("command", joinArgs(s.Command))
+	}
+	line("replicas", fmt.Sprint(s.Replicas))
+	if s.Port != 0 {
+		line("port", fmt.Sprint(s.Port))
+	}
+	if len(s.Env) > 0 {
+		line("env", envList(s.Env))
+	}
+	if len(s.Hosts) > 0 {
+		line("hosts", strings.Join(s.Hosts, " "))
+	}
+	if s.HealthPath != "" {
+		line("health path", s.HealthPath)
+	}
+	line("rollout", fmt.Sprintf("surge %d, health timeout %s", s.EffectiveSurge(), s.EffectiveHealthTimeout()))
+	if s.Restart != "" {
+		line("restart", s.Restart)
+	}
+	if s.MemoryMB != 0 {
+		line("memory", fmt.Sprintf("%d MB", s.MemoryMB))
+	}
+	if s.CPUs != 0 {
+		line("cpus", fmt.Sprint(s.CPUs))
+	}
+	if s.Cache != nil {
+		line("cache", fmt.Sprintf("ttl %s, max %d bytes", s.Cache.TTL, s.Cache.MaxBytes))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/natstest"
+)
+
+func TestUnknownScope(t *testing.T) {
+	url := natstest.Start(t).URL()
+	for _, a := range [][]string{{"log", "acme.prod.nope"}, {"log", "acme.prod.nope", "--json"}, {"state", "acme.prod.nope", "--json"}} {
+		r := mustRun(t, 1, hoistAt(url, a...))
+		if r.stdout != "" || !strings.Contains(r.stderr, "no such scope acme.prod.nope") {
+			t.Errorf("hoist %s: %s", strings.Join(a, " "), r)
+		}
+	}
+	r := mustRun(t, 0, hoistAt(url, "scopes", "--json"))
+	if strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("scopes --json with no scopes: %q", r.stdout)
+	}
+	r = mustRun(t, 0, hoistAt(url, "scopes"))
+	if r.stdout != "" || !strings.Contains(r.stderr, "no scopes yet") {
+		t.Errorf("scopes with no scopes: %s", r)
+	}
+}
+
+// An event that cannot be read is a warning on stderr, never fatal.
+func TestUnreadableEventsAreWarnings(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.URL()
+	const s = "acme.prod.web"
+	mustRun(t, 0, hoistAt(url, "deploy", s, "--image", "web:1"))
+	st := srv.Store(t)
+	if _, err := st.JetStream().Publish(t.Context(), events.ScopeSubject(events.MustParseScope(s), "bogus"), []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, 0, hoistAt(url, "log", s))
+	if !strings.Contains(r.stderr, "warning: skipped unreadable event") || !strings.Contains(r.stdout, "deployed image=web:1") {
+		t.Fatalf("log with garbage: %s", r)
+	}
+	r = mustRun(t, 0, hoistAt(url, "state", s, "--json"))
+	if !strings.Contains(r.stderr, "warning:") || decodeJSON[stateJSON](t, r.stdout).Image != "web:1" {
+		t.Fatalf("state with garbage: %s", r)
+	}
+	// Publishing still works on top of it.
+	r = mustRun(t, 0, hoistAt(url, "scale", s, "2"))
+	wantLine(t, r.stdout, "acme.prod.web: revision 2 (scaled to 2)")
+}
+
+func TestStateOutput(t *testing.T) {
+	url := natstest.Start(t).URL()
+	const s = "acme.prod.web"
+	mustRun(t, 0, hoistAt(url, "deploy", s, "--image", "web:1", "--replicas", "3", "--env", "MODE=fast", "--env", "GREETING=hello world", "--memory", "256"))
+	mustRun(t, 0, hoistAt(url, "remove", s))
+	r := mustRun(t, 2, hoistAt(url, "state", s, "--at", "3"))
+	if !strings.Contains(r.stderr, "has revisions 1-2: there is no revision 3") {
+		t.Errorf("state --at beyond head: %q", r.stderr)
+	}
+	r = mustRun(t, 0, hoistAt(url, "state", s))
+	for _, want := range []string{"revision  2", "status    removed", "replicas  3", "env       GREETING='hello world' MODE=fast", "memory    256 MB"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("state: want %q in\n%s", want, r.stdout)
+		}
+	}
+	st := decodeJSON[stateJSON](t, mustRun(t, 0, hoistAt(url, "state", s, "--at", "1", "--json")).stdout)
+	if st.Removed || st.Revision != 1 || st.Env["GREETING"] != "hello world" {
+		t.Errorf("state --at 1: %+v", st)
+	}
+	r = mustRun(t, 0, hoistAt(url, "scopes"))
+	if r.stdout != "SCOPE          REVISION\nacme.prod.web  2\n" {
+		t.Errorf("scopes:\n%s", r.stdout)
+	}
+}

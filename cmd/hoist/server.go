@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hoist-dev/hoist/events"
+)
+
+func serverCommand() *cli.Command {
+	env := func(name string) []string {
+		return []string{"HOIST_SERVER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+	}
+	host, _ := os.Hostname()
+	return &cli.Command{
+		Name:     "server",
+		Category: "run",
+		Usage:    "run a NATS server with JetStream for hoist, standalone or clustered",
+		Description: `Runs an embedded nats-server with JetStream on disk and sets up hoist's streams.
+It prints "ready: URL" once JetStream is usable, and stops cleanly on SIGINT or
+SIGTERM. Point the other commands at it with HOIST_NATS_URL.
+
+For a cluster, run three servers, each with its own --name and the routes of
+the others. Streams are then replicated on 3 servers (--replicas), so losing
+one keeps hoist writable.
+
+Example:
+   hoist server --data /var/lib/hoist --listen 0.0.0.0:4222
+   hoist server --name n1 --listen 0.0.0.0:4222 --data /var/lib/hoist \
+     --cluster-listen 0.0.0.0:6222 --routes nats-route://n2:6222,nats-route://n3:6222`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", EnvVars: env("listen"), Usage: "client `ADDR` (host:port)"},
+			&cli.StringFlag{Name: "data", Value: defaultDataDir("server"), EnvVars: env("data"), Usage: "JetStream store `DIR`"},
+			&cli.StringFlag{Name: "name", Value: host, EnvVars: env("name"), Usage: "server name `N`, unique in a cluster"},
+			&cli.StringFlag{Name: "monitor", EnvVars: env("monitor"), Usage: "HTTP monitoring `ADDR` (host:port)"},
+			&cli.StringFlag{Name: "cluster-name", Value: "hoist", EnvVars: env("cluster-name"), Usage: "cluster name `N`, the same on every server of a cluster"},
+			&cli.StringFlag{Name: "cluster-listen", EnvVars: env("cluster-listen"), Usage: "`ADDR` (host:port) other servers route to"},
+			&cli.StringSliceFlag{Name: "routes", EnvVars: env("routes"), Usage: "routes `URL,...` to the other servers (nats-route://host:6222)"},
+			&cli.StringFlag{Name: "user", EnvVars: env("user"), Usage: "require this client `USER` (with --password)"},
+			&cli.StringFlag{Name: "password", EnvVars: env("password"), Usage: "client `PASSWORD`"},
+			&cli.StringFlag{Name: "token", EnvVars: env("token"), Usage: "require this client `TOKEN`"},
+			&cli.StringFlag{Name: "tls-cert", EnvVars: env("tls-cert"), Usage: "TLS certificate `FILE` for clients"},
+			&cli.StringFlag{Name: "tls-key", EnvVars: env("tls-key"), Usage: "TLS key `FILE`"},
+			&cli.StringFlag{Name: "tls-ca", EnvVars: env("tls-ca"), Usage: "CA `FILE` to verify client certificates"},
+			&cli.IntFlag{Name: "replicas", EnvVars: env("replicas"), DefaultText: "1, or 3 with --routes", Usage: "stream replicas `N`"},
+		},
+		Action: runServer,
+	}
+}
+
+// serverSettings is what the server command was asked to run.
+type serverSettings struct {
+	cfg      events.ServerConfig
+	replicas int // stream replication factor
+}
+
+func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
+	if _, err := args(c, 0, 0, "[options]"); err != nil {
+		return serverSettings{}, err
+	}
+	cfg := events.ServerConfig{
+		Name:     c.String("name"),
+		DataDir:  c.String("data"),
+		Listen:   c.String("listen"),
+		Monitor:  c.String("monitor"),
+		User:     c.String("user"),
+		Password: c.String("password"),
+		Token:    c.String("token"),
+		TLSCert:  c.String("tls-cert"),
+		TLSKey:   c.String("tls-key"),
+		TLSCA:    c.String("tls-ca"),
+	}
+	if cfg.DataDir == "" {
+		return serverSettings{}, usagef("--data is empty: the server needs a directory for its store")
+	}
+	for flag, addr := range map[string]string{"--listen": cfg.Listen, "--monitor": cfg.Monitor, "--cluster-listen": c.String("cluster-listen")} {
+		if err := checkListen(flag, addr); err != nil {
+			return serverSettings{}, err
+		}
+	}
+	switch {
+	case cfg.User != "" && cfg.Token != "":
+		return serverSettings{}, usagef("--user and --token exclude each other: pick one way to authenticate clients")
+	case (cfg.User == "") != (cfg.Password == ""):
+		return serverSettings{}, usagef("--user and --password go together")
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return serverSettings{}, usagef("--tls-cert and --tls-key go together")
+	case cfg.TLSCA != "" && cfg.TLSCert == "":
+		return serverSettings{}, usagef("--tls-ca needs --tls-cert and --tls-key")
+	}
+	routes := c.StringSlice("routes")
+	for _, r := range routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" || (u.Scheme != "nats-route" && u.Scheme != "nats") {
+			return serverSettings{}, usagef("--routes: %q is not a route URL like nats-route://host:6222", r)
+		}
+	}
+	clustered := len(routes) > 0 || c.String("cluster-listen") != ""
+	if clustered {
+		switch {
+		case c.String("cluster-listen") == "":
+			return serverSettings{}, usagef("--routes needs --cluster-listen ADDR, where the other servers reach this one (e.g. 0.0.0.0:6222)")
+		case cfg.Name == "":
+			return serverSettings{}, usagef("a clustered server needs --name")
+		case c.String("cluster-name") == "":
+			return serverSettings{}, usagef("a clustered server needs --cluster-name")
+		}
+		cfg.ClusterName, cfg.ClusterListen, cfg.Routes = c.String("cluster-name"), c.String("cluster-listen"), routes
+	}
+	replicas := c.Int("replicas")
+	switch {
+	case !c.IsSet("replicas") && len(routes) > 0:
+		replicas = 3
+	case !c.IsSet("replicas"):
+		replicas = 1
+	case replicas < 1 || replicas > 5:
+		return serverSettings{}, usagef("--replicas %d: want 1-5", replicas)
+	case replicas > 1 && !clustered:
+		return serverSettings{}, usagef("--replicas %d needs a cluster (--cluster-listen and --routes)", replicas)
+	}
+	return serverSettings{cfg: cfg, replicas: replicas}, nil
+}
+
+func checkListen(flag, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("%s %q: want host:port", flag, addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return usagef("%s %q: the port must be 0-65535", flag, addr)
+	}
+	return nil
+}
+
+func runServer(c *cli.Context) error {
+	set, err := serverSettingsFrom(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(set.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	set.cfg.Logger = log.With("src", "nats")
+	srv, err := events.StartServer(set.cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown() // safe to call twice
+	ctx := c.Context
+	addr := serverURL(srv, set.cfg)
+	log.Info("nats server accepting connections; waiting for JetStream", "url", addr, "data", set.cfg.DataDir)
+
+	if err := waitUsable(ctx, srv, set, log); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before it was ready")
+			return nil
+		}
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "ready: %s\n", addr)
+	log.Info("ready", "url", addr, "stream_replicas", set.replicas)
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	srv.Shutdown()
+	log.Info("stopped")
+	return nil
+}
+
+// waitUsable returns once JetStream answers and hoist's streams exist. In
+// a cluster both need a majority of the servers, so it keeps trying until
+// ctx ends, saying what it waits for.
+func waitUsable(ctx context.Context, srv *events.Server, set serverSettings, log *slog.Logger) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := srv.WaitJetStream(wctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("JetStream is not ready yet; a cluster needs a majority of its servers up", "err", err)
+	}
+	opts := []nats.Option{nats.InProcessServer(srv.NATS()), nats.Name("hoist server")}
+	switch {
+	case set.cfg.User != "":
+		opts = append(opts, nats.UserInfo(set.cfg.User, set.cfg.Password))
+	case set.cfg.Token != "":
+		opts = append(opts, nats.Token(set.cfg.Token))
+	}
+	nc, err := nats.Connect(srv.ClientURL(), opts...)
+	if err != nil {
+		return fmt.Errorf("connect to the embedded server: %w", err)
+	}
+	defer nc.Close()
+	return ensureStreams(ctx, srv, nc, set, log)
+}
+
+// ensureStreams creates or updates hoist's streams. The servers of a
+// cluster often start at once, and concurrent creates or updates of one
+// stream can go unanswered (the meta leader proposes the same assignment
+// twice and answers one), which costs a request timeout. So in a cluster
+// only the meta leader sets the streams up, and the others wait until the
+// streams exist. A server that waited long (the leader may not be a hoist
+// server) sets them up itself.
+func ensureStreams(ctx context.Context, srv *events.Server, nc *nats.Conn, set serverSettings, log *slog.Logger) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	clustered := set.cfg.ClusterListen != ""
+	start, warned := time.Now(), time.Time{}
+	for {
+		pause := 200 * time.Millisecond
+		leads := !clustered || srv.NATS().JetStreamIsLeader() || time.Since(start) > 15*time.Second
+		if !leads && streamsExist(ctx, js) {
+			log.Debug("the meta leader has set up hoist's streams")
+			return nil
+		}
+		if leads {
+			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := events.OpenStore(octx, nc, events.StoreOptions{Replicas: set.replicas, Logger: log})
+			cancel()
+			switch {
+			case err == nil:
+				return nil
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case errors.Is(err, events.ErrServerTooOld):
+				return err
+			case time.Since(warned) > 10*time.Second: // say it once in a while, not on every try
+				log.Warn("cannot set up hoist's streams yet; retrying", "replicas", set.replicas, "err", err)
+				warned = time.Now()
+			}
+			pause = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// streamsExist reports whether every hoist stream has been created.
+func streamsExist(ctx context.Context, js jetstream.JetStream) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, name := range []string{events.EventsStream, events.ScoresStream, events.BackendsStream, events.ReportsStream} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// serverURL is the URL clients on this host use.
+func serverURL(srv *events.Server, cfg events.ServerConfig) string {
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	scheme := "nats"
+	if cfg.TLSCert != "" {
+		scheme = "tls"
+	}
+	return fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(host, strconv.Itoa(srv.Addr().Port)))
+}
+
+// defaultDataDir is where a daemon keeps its data without --data:
+// $XDG_DATA_HOME/hoist/NAME, ~/.local/share/hoist/NAME, or on Windows
+// %LocalAppData%\hoist\NAME.
+func defaultDataDir(name string) string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "hoist", name)
+	}
+	if runtime.GOOS == "windows" {
+		if d, err := os.UserCacheDir(); err == nil {
+			return filepath.Join(d, "hoist", name)
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "hoist", name)
+	}
+	return filepath.Join(os.TempDir(), "hoist", name)
+}

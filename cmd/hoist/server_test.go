@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/natstest"
+)
+
+// 'hoist server' says ready only when hoist can publish, stops cleanly
+// when its context ends (SIGINT/SIGTERM), and a restart on the same data
+// directory keeps the history.
+func TestServerCommandStopsAndRestarts(t *testing.T) {
+	data := t.TempDir()
+	p := startServerCmd(t, "--listen", "127.0.0.1:0", "--data", data, "--name", "t1")
+	url := p.wait(t, 30*time.Second)
+	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Fatalf("ready URL %q", url)
+	}
+	// The streams exist as soon as it is ready: a plain JetStream look-up
+	// (not OpenStore, which would create them) finds them.
+	nc, err := events.Connect(events.ConnectOptions{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{events.EventsStream, events.ScoresStream, events.BackendsStream, events.ReportsStream} {
+		if _, err := js.Stream(t.Context(), name); err != nil {
+			t.Errorf("stream %s right after ready: %v", name, err)
+		}
+	}
+	nc.Close()
+
+	mustRun(t, 0, hoistAt(url, "deploy", "acme.prod.web", "--image", "web:1", "--replicas", "3"))
+	mustRun(t, 0, hoistAt(url, "scale", "acme.prod.web", "5"))
+	before := mustRun(t, 0, hoistAt(url, "log", "acme.prod.web", "--json")).stdout
+	if err := p.stop(); err != nil {
+		t.Fatalf("server stopped with %v", err)
+	}
+	if !strings.Contains(p.log.String(), "stopped") {
+		t.Errorf("no shutdown in the server's log:\n%s", p.log.String())
+	}
+	mustRun(t, 1, hoistAt(url, "scopes")) // it is gone
+
+	p2 := startServerCmd(t, "--listen", "127.0.0.1:0", "--data", data, "--name", "t1")
+	url2 := p2.wait(t, 30*time.Second)
+	after := mustRun(t, 0, hoistAt(url2, "log", "acme.prod.web", "--json")).stdout
+	if after != before {
+		t.Fatalf("log changed across a restart:\n%s\nvs\n%s", before, after)
+	}
+}
+
+func TestServerFlagErrors(t *testing.T) {
+	data := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--user", "u"}, "--user and --password go together"},
+		{[]string{"--user", "u", "--password", "p", "--token", "t"}, "exclude each other"},
+		{[]string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-ca", "ca.pem"}, "--tls-ca needs --tls-cert"},
+		{[]string{"--listen", "4222"}, `--listen "4222": want host:port`},
+		{[]string{"--routes", "nats-route://127.0.0.1:6222"}, "--routes needs --cluster-listen"},
+		{[]string{"--routes", "127.0.0.1:6222", "--cluster-listen", "127.0.0.1:0"}, "not a route URL"},
+		{[]string{"--replicas", "3"}, "--replicas 3 needs a cluster"},
+		{[]string{"--replicas", "7", "--cluster-listen", "127.0.0.1:0"}, "--replicas 7: want 1-5"},
+		{[]string{"--data", ""}, "--data is empty"},
+		{[]string{"stray"}, "got 1 argument"},
+	}
+	for _, c := range cases {
+		r := hoist(append([]string{"server", "--data", data}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("hoist server %s: want exit 2 and %q, got %s", strings.Join(c.args, " "), c.want, r)
+		}
+	}
+}
+
+// Three 'hoist server' processes (in-process here) form one JetStream
+// cluster with R3 streams; a publish still lands after losing one of them.
+func TestServerCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-server cluster takes several seconds to elect leaders")
+	}
+	ports := freePorts(t, 3)
+	route := func(i int) string { return fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i]) }
+	procs := make([]*serverProc, 3)
+	for i := range procs {
+		var routes []string
+		for j := range ports {
+			if j != i {
+				routes = append(routes, route(j))
+			}
+		}
+		procs[i] = startServerCmd(t, "--name", fmt.Sprintf("n%d", i+1), "--listen", "127.0.0.1:0", "--data", t.TempDir(),
+			"--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[i]), "--routes", strings.Join(routes, ","))
+	}
+	urls := make([]string, 3)
+	start := time.Now()
+	for i, p := range procs {
+		urls[i] = p.wait(t, 60*time.Second)
+	}
+	t.Logf("cluster ready after %s", time.Since(start))
+	all := strings.Join(urls, ",")
+	start = time.Now()
+	mustRun(t, 0, hoistAt(all, "deploy", "acme.prod.web", "--image", "web:1"))
+	t.Logf("first deploy took %s", time.Since(start))
+
+	// The config stream is replicated on all three servers.
+	nc, err := events.Connect(events.ConnectOptions{URL: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, events.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("events stream: replicas %d, cluster %+v", info.Config.Replicas, info.Cluster)
+	}
+	nc.Close()
+
+	// Lose the stream's leader: the other two elect a new one and accept
+	// the next publish.
+	lost := -1
+	for i := range procs {
+		if info.Cluster.Leader == fmt.Sprintf("n%d", i+1) {
+			lost = i
+		}
+	}
+	if lost < 0 {
+		t.Fatalf("leader %q is not one of n1-n3", info.Cluster.Leader)
+	}
+	start = time.Now()
+	if err := procs[lost].stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopping %s took %s", info.Cluster.Leader, time.Since(start))
+	start = time.Now()
+	var rest []string
+	for i, u := range urls {
+		if i != lost {
+			rest = append(rest, u)
+		}
+	}
+	left := strings.Join(rest, ",")
+	// Wait for the survivors to elect a new stream leader (a request sent
+	// during the election can go unanswered until its timeout), then
+	// publish through them.
+	nc, err = events.Connect(events.ConnectOptions{URL: left})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, events.EventsStream)
+		if err != nil {
+			return err
+		}
+		if l := s.CachedInfo().Cluster.Leader; l == "" || l == info.Cluster.Leader {
+			return fmt.Errorf("stream leader is %q", l)
+		}
+		return nil
+	})
+	t.Logf("new stream leader after %s", time.Since(start))
+	natstest.Eventually(t, 30*time.Second, func() error {
+		if r := hoistAt(left, "scale", "acme.prod.web", "2"); r.code != 0 {
+			return fmt.Errorf("%s", r)
+		}
+		return nil
+	})
+	t.Logf("publish landed %s after losing the leader", time.Since(start))
+	r := mustRun(t, 0, hoistAt(left, "log", "acme.prod.web", "--json"))
+	if entries := decodeJSON[[]map[string]any](t, r.stdout); len(entries) != 2 || entries[1]["revision"] != 2.0 {
+		t.Fatalf("after losing %s: log %s", info.Cluster.Leader, r.stdout)
+	}
+}
+
+// freePorts reserves n distinct free ports and releases them. A cluster's
+// routes must be known before its servers start, so the ports are picked
+// here; the kernel does not hand them out again right away.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
