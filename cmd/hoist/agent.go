@@ -231,14 +231,18 @@ func handleAgentSignal(c *cli.Context, s os.Signal, agent *nodeagent.Agent, setu
 // openRuntime builds the runtime of --runtime, or docker when an engine
 // answers and process otherwise.
 func openRuntime(c *cli.Context, setup agentSetup, log *slog.Logger) (deployrt.Runtime, string, func(), error) {
-	name := c.String("runtime")
+	return openRuntimeNamed(c.Context, c.String("runtime"), setup, log)
+}
+
+// openRuntimeNamed builds the runtime called name ("" picks one).
+func openRuntimeNamed(ctx context.Context, name string, setup agentSetup, log *slog.Logger) (deployrt.Runtime, string, func(), error) {
 	switch name {
 	case "", "docker":
 		d, err := deployrt.NewDocker(deployrt.DockerConfig{Node: setup.node.Name, Logger: log})
 		if err != nil {
 			return nil, "", nil, err
 		}
-		perr := pingDocker(c.Context)
+		perr := pingDocker(ctx)
 		if perr == nil {
 			return d, "docker", func() { d.Close() }, nil
 		}

@@ -6,6 +6,7 @@ import "github.com/urfave/cli/v2"
 // Each lives in its own file.
 func daemonCommands() []*cli.Command {
 	return []*cli.Command{
+		devCommand(),
 		serverCommand(),
 		balancerCommand(),
 		announceCommand(),

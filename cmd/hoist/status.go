@@ -25,6 +25,9 @@ func statusCommand() *cli.Command {
 		Description: `Each node's latest report. A node that stopped reporting (no heartbeat for
 three of its intervals) is shown as stale, with when it was last seen.
 
+With a SCOPE it also lists the scope's replicas and their backends (the
+host:port to give 'hoist score').
+
 Example:
    hoist status
    hoist status acme.prod.web --json`,
@@ -70,7 +73,34 @@ func showStatus(c *cli.Context) error {
 		}
 		return nil
 	}
-	return printStatus(c.App.Writer, views, time.Now())
+	if err := printStatus(c.App.Writer, views, time.Now()); err != nil || scope.IsZero() {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer)
+	return printReplicas(c.App.Writer, views)
+}
+
+// printReplicas lists one scope's replicas: where to send `hoist score`.
+func printReplicas(w io.Writer, views []projector.NodeView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tREPLICA\tREVISION\tSTATE\tHEALTHY\tBACKEND\tDETAIL")
+	for _, v := range views {
+		for _, r := range v.Replicas {
+			healthy := "no"
+			if r.Healthy {
+				healthy = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", v.Node, r.Index, r.Revision, r.State, healthy, orDash(r.Backend), r.Detail)
+		}
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func printStatus(w io.Writer, views []projector.NodeView, now time.Time) error {
