@@ -247,7 +247,7 @@ func (d *Docker) containerConfig(rs ReplicaSpec) (*container.Config, *container.
 	s := rs.Spec
 	cfg := &container.Config{
 		Image:  s.Image,
-		Env:    ReplicaEnv(rs, s.Port),
+		Env:    ReplicaEnv(d.node, rs, s.Port),
 		Labels: Labels(d.node, rs),
 	}
 	if len(s.Command) > 0 {
@@ -304,10 +304,35 @@ func (d *Docker) resolveCollision(ctx context.Context, name string, rs ReplicaSp
 	d.log.Info("removing stale container with the replica's name", "name", name, "state", rep.State)
 	rctx, cancel := d.call(ctx)
 	defer cancel()
-	if err := d.c.ContainerRemove(rctx, ci.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+	err = d.c.ContainerRemove(rctx, ci.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	// A conflict here is a removal already under way (docker rm -f by
+	// hand): wait for it like for ours, rather than fail the rollout.
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		return Replica{}, false, fmt.Errorf("remove stale container %s: %w", name, err)
+	}
+	if err := d.waitGone(ctx, ci.ID); err != nil {
 		return Replica{}, false, fmt.Errorf("remove stale container %s: %w", name, err)
 	}
 	return Replica{}, false, nil
+}
+
+// waitGone polls until the container id no longer exists, so its name can
+// be taken again. Docker removes a container asynchronously.
+func (d *Docker) waitGone(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := d.inspect(ctx, id); errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still being removed after %s", d.timeout)
+		case <-tick.C:
+		}
+	}
 }
 
 func (d *Docker) removeQuietly(ctx context.Context, id string) {

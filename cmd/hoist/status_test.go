@@ -74,7 +74,11 @@ func TestStatusAndWait(t *testing.T) {
 
 	// status: the live node, and the stale one.
 	r = mustRun(t, 0, hoistAt(url, "status", scope))
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	nodes, replicas, _ := strings.Cut(strings.TrimSpace(r.stdout), "\n\n")
+	lines := strings.Split(nodes, "\n")
+	if !strings.Contains(replicas, "BACKEND") || strings.Count(replicas, "\n") != 4 {
+		t.Errorf("status lists no replicas:\n%s", r.stdout)
+	}
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NODE") ||
 		!strings.Contains(lines[1], "node-1") || !strings.Contains(lines[1], "converged") || !strings.Contains(lines[1], "2/2") ||
 		!strings.Contains(lines[2], "node-9") || !strings.Contains(lines[2], "stale (last seen") {
