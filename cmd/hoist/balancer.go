@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +68,7 @@ func balancerConfig(c *cli.Context) (balancer.Config, error) {
 	}
 	cfg.Listen, cfg.MetricsListen, cfg.TLSListen = c.String("listen"), c.String("metrics"), c.String("tls-listen")
 	for _, f := range []string{"listen", "metrics", "tls-listen"} {
-		if err := checkBalancerAddr("--"+f, c.String(f)); err != nil {
+		if err := checkListen("--"+f, c.String(f)); err != nil {
 			return cfg, err
 		}
 	}
@@ -128,20 +126,6 @@ func balancerConfig(c *cli.Context) (balancer.Config, error) {
 		return cfg, usagef("nothing to serve: give --listen, or --tls-cert and --tls-key")
 	}
 	return cfg, nil
-}
-
-func checkBalancerAddr(flag, addr string) error {
-	if addr == "" {
-		return nil
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return usagef("%s %q: want host:port", flag, addr)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return usagef("%s %q: the port must be 0-65535", flag, addr)
-	}
-	return nil
 }
 
 func runBalancer(c *cli.Context) error {
