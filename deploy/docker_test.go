@@ -127,7 +127,7 @@ func TestReconcileDocker(t *testing.T) {
 	if ci.Name != wantName {
 		t.Errorf("name = %s, want %s", ci.Name, wantName)
 	}
-	for _, e := range []string{"PORT=8080", "HOIST_REPLICA=acme.prod.web#0", "HOIST_SCOPE=acme.prod.web", "HOIST_REVISION=1"} {
+	for _, e := range []string{"PORT=8080", "HOIST_NODE=" + f.node, "HOIST_REPLICA=acme.prod.web#0", "HOIST_SCOPE=acme.prod.web", "HOIST_REVISION=1"} {
 		if !slices.Contains(ci.Config.Env, e) {
 			t.Errorf("env lacks %s: %v", e, ci.Config.Env)
 		}

@@ -77,15 +77,18 @@ func ReplicaName(node string, rs ReplicaSpec) string {
 	return fmt.Sprintf("hoist-%s-%s-%d-%s", node, rs.Scope, rs.Index, h)
 }
 
-// ReplicaEnv is the environment of a replica: the spec's variables, then the
-// identity the agent gives every replica (HOIST_REPLICA, HOIST_SCOPE,
-// HOIST_REVISION) and PORT when port > 0. The agent's own values win over
-// the spec's, so a replica cannot be talked into a false identity.
-func ReplicaEnv(rs ReplicaSpec, port int) []string {
+// ReplicaEnv is the environment of a replica started by node: the spec's
+// variables, then the identity the agent gives every replica (HOIST_NODE,
+// HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION) and PORT when port > 0. The
+// agent's own values win over the spec's, so a replica cannot be talked
+// into a false identity. HOIST_REPLICA names the index within its node, so
+// replicas of one scope on two nodes share it; HOIST_NODE tells them apart.
+func ReplicaEnv(node string, rs ReplicaSpec, port int) []string {
 	env := maps.Clone(rs.Spec.Env)
 	if env == nil {
 		env = map[string]string{}
 	}
+	env["HOIST_NODE"] = node
 	env["HOIST_REPLICA"] = fmt.Sprintf("%s#%d", rs.Scope, rs.Index)
 	env["HOIST_SCOPE"] = rs.Scope.String()
 	env["HOIST_REVISION"] = strconv.FormatUint(rs.Revision, 10)

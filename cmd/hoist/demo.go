@@ -14,7 +14,7 @@ func demoBackendCommand() *cli.Command {
 		Name:   "demo-backend",
 		Usage:  "serve the demo HTTP backend on $PORT (used by hoist dev)",
 		Hidden: true,
-		Description: "Answers GET / with its replica identity (HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION),\n" +
+		Description: "Answers GET / with its replica identity (HOIST_NODE, HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION),\n" +
 			"GET /up with 200 (or 503 when DEMO_FAIL_HEALTH=1), and GET /slow?ms=N after N ms.",
 		Action: func(c *cli.Context) error {
 			return demoapp.Run(c.Context, demoapp.ConfigFromEnv())

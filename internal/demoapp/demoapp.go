@@ -1,7 +1,8 @@
 // Package demoapp is a tiny HTTP backend for demos and tests. It answers with
-// the identity the agent gave its replica (HOIST_REPLICA, HOIST_SCOPE,
-// HOIST_REVISION), can be told to fail its health check, and serves slow
-// requests so tests can watch in-flight requests survive a rollout.
+// the identity the agent gave its replica (HOIST_NODE, HOIST_REPLICA,
+// HOIST_SCOPE, HOIST_REVISION), can be told to fail its health check, and
+// serves slow requests so tests can watch in-flight requests survive a
+// rollout.
 //
 // It must stay dependency-free and quick to build: tests compile it
 // statically and copy it into a FROM scratch image.
@@ -22,6 +23,7 @@ import (
 // Config is what one demo replica serves.
 type Config struct {
 	Addr       string // listen address, ":8080" by default
+	Node       string // the node whose agent started it
 	Replica    string // e.g. acme.prod.web#2
 	Scope      string
 	Revision   string
@@ -38,8 +40,8 @@ type Config struct {
 	slowStarted func()
 }
 
-// ConfigFromEnv reads PORT, HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION,
-// DEMO_MESSAGE and DEMO_FAIL_HEALTH.
+// ConfigFromEnv reads PORT, HOIST_NODE, HOIST_REPLICA, HOIST_SCOPE,
+// HOIST_REVISION, DEMO_MESSAGE and DEMO_FAIL_HEALTH.
 func ConfigFromEnv() Config {
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -48,6 +50,7 @@ func ConfigFromEnv() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Addr:       ":" + port,
+		Node:       os.Getenv("HOIST_NODE"),
 		Replica:    os.Getenv("HOIST_REPLICA"),
 		Scope:      os.Getenv("HOIST_SCOPE"),
 		Revision:   os.Getenv("HOIST_REVISION"),
@@ -104,6 +107,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 
 // Identity is the body of GET /.
 type Identity struct {
+	Node     string `json:"node,omitempty"`
 	Replica  string `json:"replica"`
 	Scope    string `json:"scope"`
 	Revision string `json:"revision"`
@@ -118,6 +122,7 @@ const maxSlow = 5 * time.Minute
 // Handler serves /, /up and /slow.
 func Handler(cfg Config) http.Handler {
 	id := Identity{
+		Node:     cfg.Node,
 		Replica:  cfg.Replica,
 		Scope:    cfg.Scope,
 		Revision: cfg.Revision,

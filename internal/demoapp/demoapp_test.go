@@ -28,14 +28,14 @@ func TestServe(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			inFlight := make(chan struct{}, 1)
-			cfg := Config{Replica: "acme.prod.web#2", Scope: "acme.prod.web", Revision: "5", Message: "hi", FailHealth: tc.failHealth,
+			cfg := Config{Node: "node-a", Replica: "acme.prod.web#2", Scope: "acme.prod.web", Revision: "5", Message: "hi", FailHealth: tc.failHealth,
 				slowStarted: func() { inFlight <- struct{}{} }}
 			go func() { done <- Serve(ctx, ln, cfg) }()
 			base := "http://" + ln.Addr().String()
 
 			var id Identity
 			getJSON(t, base+"/", &id)
-			if id.Replica != "acme.prod.web#2" || id.Scope != "acme.prod.web" || id.Revision != "5" || id.Message != "hi" {
+			if id.Node != "node-a" || id.Replica != "acme.prod.web#2" || id.Scope != "acme.prod.web" || id.Revision != "5" || id.Message != "hi" {
 				t.Errorf("identity = %+v", id)
 			}
 			if code := status(t, base+"/up"); code != tc.wantUp {
