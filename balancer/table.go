@@ -37,6 +37,7 @@ type Pool struct {
 	HealthPath string
 	Cache      *events.CachePolicy
 	Backends   []Backend // sorted by address
+	Removed    bool      // the scope was removed: its hosts answer 503
 
 	live  *scopeLive
 	cache *cache // live.cache when the table was built
@@ -75,42 +76,21 @@ func buildTable(f *folded, opts buildOptions, now time.Time, reg *registry) *Tab
 		exact:   make(map[string]*Pool),
 		wild:    make(map[string]*Pool),
 	}
+	// Live scopes claim their hosts first. A removed scope keeps the hosts
+	// no live scope claims, with no backends: its clients get 503 and
+	// Retry-After (it may come back), not 404 (never heard of it).
+	var removed []events.Scope
 	for _, sc := range f.scopes() {
-		var spec *events.Spec
-		if h := f.histories[sc]; h != nil {
-			st := h.State()
-			if st.Removed {
-				continue // a removed scope serves nothing until redeployed
-			}
-			spec = st.Spec
+		if h := f.histories[sc]; h != nil && h.State().Removed {
+			removed = append(removed, sc)
+			continue
 		}
-		p := &Pool{Scope: sc, live: reg.scope(sc)}
-		if spec != nil {
-			p.Hosts = slices.Compact(slices.Sorted(slices.Values(spec.Hosts)))
-			p.HealthPath = spec.HealthPath
-			if spec.Cache != nil {
-				c := *spec.Cache
-				p.Cache = &c
-			}
-		}
-		p.live.setCache(p.Cache)
-		p.cache = p.live.cache
-		p.Backends = t.backends(f, sc, opts, now, p.live)
-		t.pools = append(t.pools, p)
-		t.byScope[sc] = p
-		for _, h := range p.Hosts {
-			m, key := t.exact, h
-			if rest, ok := strings.CutPrefix(h, "*."); ok {
-				m, key = t.wild, rest
-			}
-			if prev, taken := m[key]; taken {
-				// Pools come in scope order, so the first scope keeps it.
-				t.conflicts = append(t.conflicts, h+" (claimed by "+prev.Scope.String()+" and "+sc.String()+")")
-				continue
-			}
-			m[key] = p
-		}
+		t.addPool(f, sc, opts, now, reg, false)
 	}
+	for _, sc := range removed {
+		t.addPool(f, sc, opts, now, reg, true)
+	}
+	slices.SortFunc(t.pools, func(a, b *Pool) int { return strings.Compare(a.Scope.String(), b.Scope.String()) })
 	if !opts.defaultScope.IsZero() {
 		t.def = t.byScope[opts.defaultScope]
 	}
@@ -119,6 +99,45 @@ func buildTable(f *folded, opts buildOptions, now time.Time, reg *registry) *Tab
 	t.digest = hex.EncodeToString(sum[:])
 	reg.prune(t)
 	return t
+}
+
+// addPool adds one scope's pool and routes its hosts. A removed scope's
+// pool has no backends and yields every host already taken.
+func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.Time, reg *registry, removed bool) {
+	var spec *events.Spec
+	if h := f.histories[sc]; h != nil {
+		spec = h.State().Spec
+	}
+	p := &Pool{Scope: sc, Removed: removed, live: reg.scope(sc)}
+	if spec != nil {
+		p.Hosts = slices.Compact(slices.Sorted(slices.Values(spec.Hosts)))
+		p.HealthPath = spec.HealthPath
+		if spec.Cache != nil && !removed {
+			c := *spec.Cache
+			p.Cache = &c
+		}
+	}
+	p.live.setCache(p.Cache)
+	p.cache = p.live.cache
+	if !removed {
+		p.Backends = t.backends(f, sc, opts, now, p.live)
+	}
+	t.pools = append(t.pools, p)
+	t.byScope[sc] = p
+	for _, h := range p.Hosts {
+		m, key := t.exact, h
+		if rest, ok := strings.CutPrefix(h, "*."); ok {
+			m, key = t.wild, rest
+		}
+		if prev, taken := m[key]; taken {
+			if !removed {
+				// Live pools come in scope order, so the first scope keeps it.
+				t.conflicts = append(t.conflicts, h+" (claimed by "+prev.Scope.String()+" and "+sc.String()+")")
+			}
+			continue
+		}
+		m[key] = p
+	}
 }
 
 // backends computes one scope's backends and weights.
@@ -172,6 +191,9 @@ func (t *Table) render() string {
 	sb.WriteByte('\n')
 	for _, p := range t.pools {
 		sb.WriteString("scope " + p.Scope.String() + "\n")
+		if p.Removed {
+			sb.WriteString("  removed\n")
+		}
 		if len(p.Hosts) > 0 {
 			sb.WriteString("  hosts " + strings.Join(p.Hosts, " ") + "\n")
 		}

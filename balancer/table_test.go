@@ -53,15 +53,25 @@ func TestBuildWeights(t *testing.T) {
 	}
 }
 
-func TestBuildRemovedScopeServesNothing(t *testing.T) {
+func TestBuildRemovedScopeKeepsItsHostsWithoutBackends(t *testing.T) {
 	f := newFolded()
 	mustApply(t, f, deployed(web, 1, "web.example.com"))
 	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80"}})
 	mustApply(t, f, &events.Event{Kind: events.KindRemoved, Scope: web, Revision: 2, ID: "r", Data: &events.Removed{}})
 	tb := buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry())
-	if tb.Route("web.example.com") != nil || tb.Pool(web) != nil {
-		t.Fatalf("removed scope still routed:\n%s", tb)
+	if p := tb.Route("web.example.com"); p == nil || !p.Removed || len(p.Backends) != 0 {
+		t.Fatalf("a removed scope's host must stay routed, with no backends (503):\n%s", tb)
 	}
+	// A live scope that claims the host takes it from the removed one.
+	mustApply(t, f, deployed(api, 1, "web.example.com"))
+	f.applyReport(&events.BackendsReport{Node: "n1", Scope: api, Backends: []string{"10.0.0.2:80"}})
+	tb = buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry())
+	if p := tb.Route("web.example.com"); p == nil || p.Scope != api || len(tb.conflicts) != 0 {
+		t.Fatalf("the live scope did not take the removed scope's host:\n%s", tb)
+	}
+	f = newFolded()
+	mustApply(t, f, deployed(web, 1, "web.example.com"))
+	mustApply(t, f, &events.Event{Kind: events.KindRemoved, Scope: web, Revision: 2, ID: "r", Data: &events.Removed{}})
 	mustApply(t, f, deployed(web, 3, "web.example.com"))
 	tb = buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry())
 	if tb.Route("web.example.com") == nil {

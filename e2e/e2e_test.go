@@ -153,24 +153,25 @@ func runScenario(t *testing.T, c *cluster, workload ...string) {
 	}
 	s.endStep(t, converged, "publish → balancer weight 0", true)
 
-	// 7. Remove: the host is no longer served. The balancer drops a removed
-	// scope with its hosts (balancer.TestBuildRemovedScopeServesNothing),
-	// so the answer is 404 "no site is configured for this host"; a 503
-	// may come first, while the agents' empty backend reports arrive
-	// before the removal reaches the balancer.
+	// 7. Remove: the balancer keeps the host of a removed scope with no
+	// backends, so its clients get 503 with Retry-After (the scope may come
+	// back), never an error page for an unknown host.
 	s.lg.setStep("7. remove")
 	converged = s.publishAndWait(t, "remove", sc)
-	eventually(t, 30*time.Second, "the balancer stops serving the host", func() error {
-		if code, _, err := s.lg.get(t.Context()); code != "404" {
+	eventually(t, 30*time.Second, "the balancer answers 503 for the removed scope", func() error {
+		if code, _, err := s.lg.get(t.Context()); code != "503" {
 			return fmt.Errorf("got %s: %v", code, err)
 		}
 		return nil
 	})
 	s.lg.stop()
+	if ra := s.lg.retryAfter(t); ra == "" {
+		t.Error("503 for the removed scope has no Retry-After")
+	}
 	st := s.endStep(t, converged, "publish → wait 0", false)
 	for code := range st.codes {
-		if code != "200" && code != "404" {
-			t.Errorf("while the scope was removed, the balancer answered %s; want only 200 (before) and 404 (after): %s", code, st)
+		if code != "200" && code != "503" {
+			t.Errorf("while the scope was removed, the balancer answered %s; want only 200 (before) and 503 (after): %s", code, st)
 		}
 	}
 	s.waitNoReplicas(t)

@@ -230,6 +230,20 @@ func (lg *loadGen) get(ctx context.Context) (string, answer, error) {
 	return code, a, nil
 }
 
+// retryAfter sends one request and returns its Retry-After header.
+func (lg *loadGen) retryAfter(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, lg.url, nil)
+	req.Host = lg.host
+	res, err := lg.client.Do(req)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, res.Body)
+	return res.Header.Get("Retry-After")
+}
+
 func (lg *loadGen) offer(a answer) {
 	lg.mu.Lock()
 	defer lg.mu.Unlock()

@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -64,10 +63,16 @@ Example:
 			&cli.StringFlag{Name: "advertise", EnvVars: env("advertise"), DefaultText: "node.toml's advertise", Usage: "`HOST` at which balancers reach this node's replicas"},
 			&cli.DurationFlag{Name: "heartbeat", Value: nodeagent.DefaultHeartbeat, EnvVars: env("heartbeat"), Usage: "status heartbeat `INTERVAL`"},
 			&cli.DurationFlag{Name: "resync", Value: nodeagent.DefaultResync, EnvVars: env("resync"), Usage: "periodic reconcile `INTERVAL`"},
+			&cli.DurationFlag{Name: "drain-delay", Value: defaultDrainDelay, EnvVars: env("drain-delay"), Usage: "how long a replica leaving a rollout is withdrawn from balancers before it is stopped (`D`)"},
 		},
 		Action: runAgent,
 	}
 }
+
+// defaultDrainDelay gives balancers time to apply a withdrawn backend (they
+// follow the stream within milliseconds) before the replica stops, so even
+// requests that cannot be retried (POST) never reach a stopping replica.
+const defaultDrainDelay = time.Second
 
 // agentSetup is what the agent command was asked to run.
 type agentSetup struct {
@@ -140,6 +145,9 @@ func runAgent(c *cli.Context) error {
 	if c.Duration("heartbeat") <= 0 || c.Duration("resync") <= 0 {
 		return usagef("--heartbeat and --resync must be positive")
 	}
+	if c.Duration("drain-delay") < 0 {
+		return usagef("--drain-delay must not be negative")
+	}
 	switch rt := c.String("runtime"); rt {
 	case "", "docker", "process":
 	default:
@@ -161,7 +169,7 @@ func runAgent(c *cli.Context) error {
 	// Take the signals before the agent runs, so an early SIGHUP or SIGUSR
 	// is handled and never falls to the default action (exit).
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, agentSignals()...)
 	defer signal.Stop(sigs)
 
 	copts := connectOptions(c, "hoist agent "+setup.node.Name, true, log)
@@ -174,6 +182,7 @@ func runAgent(c *cli.Context) error {
 		AgentCheck:    c.String("agent-check"),
 		Heartbeat:     c.Duration("heartbeat"),
 		Resync:        c.Duration("resync"),
+		Deploy:        deployrt.Config{DrainDelay: c.Duration("drain-delay")},
 		Version:       versionString(),
 		Logger:        log,
 	})
@@ -199,19 +208,19 @@ func handleAgentSignal(c *cli.Context, s os.Signal, agent *nodeagent.Agent, setu
 	ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
 	defer cancel()
 	switch s {
-	case syscall.SIGUSR2:
+	case sigDrain:
 		if err := agent.Drain(ctx, "SIGUSR2 to the agent"); err != nil {
 			log.Error("drain", "err", err)
 			return
 		}
 		log.Info("published node_drained")
-	case syscall.SIGUSR1:
+	case sigUndrain:
 		if err := agent.Undrain(ctx); err != nil {
 			log.Error("undrain", "err", err)
 			return
 		}
 		log.Info("published node_undrained")
-	case syscall.SIGHUP:
+	case sigReload:
 		next, err := loadAgentSetup(c)
 		if err != nil {
 			log.Error("reload: config rejected; keeping the running config", "err", err)

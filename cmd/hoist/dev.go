@@ -142,6 +142,7 @@ func runDev(c *cli.Context) error {
 		RuntimeName:   rtName,
 		Connect:       func(context.Context) (*nats.Conn, error) { return events.Connect(copts) },
 		AgentCheck:    c.String("agent-check"),
+		Deploy:        deployrt.Config{DrainDelay: defaultDrainDelay},
 		Version:       versionString(),
 		Logger:        log.With("part", "agent"),
 	})

@@ -82,19 +82,18 @@ func prepareDemo(ctx context.Context, runtime, dataDir string, log *slog.Logger)
 	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	bin, entry := exe, []string{"/" + filepath.Base(exe), "demo-backend"}
-	if !isStaticELF(exe) && imageExists(ictx, docker, demoImage) {
-		return demoWorkload{image: demoImage}, nil // made by an earlier start
-	}
 	if !isStaticELF(exe) {
-		bin = filepath.Join(dataDir, "bin", "demoapp")
+		bin, entry = filepath.Join(dataDir, "bin", "demoapp"), []string{"/demoapp"}
 		log.Info("building the demo backend statically for a FROM scratch image", "package", imagebuild.DemoPackage)
-		bctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		err := imagebuild.BuildStatic(bctx, imagebuild.DemoPackage, bin)
-		cancel()
-		if err != nil {
-			return demoWorkload{}, fmt.Errorf("build the demo backend (run hoist dev from the hoist source tree, or use a release build): %w", err)
+		if err := imagebuild.BuildStatic(ictx, imagebuild.DemoPackage, bin); err != nil {
+			if imageExists(ictx, docker, demoImage) {
+				// Outside the source tree: the image an earlier start made
+				// still serves.
+				log.Warn("cannot rebuild the demo backend here; using the existing demo image", "image", demoImage, "err", err)
+				return demoWorkload{image: demoImage}, nil
+			}
+			return demoWorkload{}, fmt.Errorf("build the demo backend (run hoist dev from the hoist source tree, or use a static release build): %w", err)
 		}
-		entry = []string{"/demoapp"}
 	}
 	if err := imagebuild.ScratchImage(ictx, docker, demoImage, bin, entry, map[string]string{"hoist.demo": "1"}); err != nil {
 		return demoWorkload{}, fmt.Errorf("make the demo image: %w", err)
