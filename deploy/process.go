@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
@@ -48,6 +47,9 @@ var _ Runtime = (*Process)(nil)
 
 // NewProcess returns a process runtime keeping its state under cfg.DataDir.
 func NewProcess(cfg ProcessConfig) (*Process, error) {
+	if err := processSupported(); err != nil {
+		return nil, fmt.Errorf("new process runtime: %w", err)
+	}
 	if err := events.ValidateNodeName(cfg.Node); err != nil {
 		return nil, fmt.Errorf("new process runtime: %w", err)
 	}
@@ -154,9 +156,9 @@ func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 
 	// Not CommandContext: the replica must outlive this call and the agent.
 	cmd := exec.Command(rs.Spec.Command[0], rs.Spec.Command[1:]...)
-	cmd.Env = append(inheritedEnv(), ReplicaEnv(rs, port)...)
+	cmd.Env = append(inheritedEnv(), ReplicaEnv(p.node, rs, port)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = ownProcessGroup()
 	if err := cmd.Start(); err != nil {
 		return Replica{}, fmt.Errorf("start process: %w", err)
 	}
@@ -168,7 +170,7 @@ func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 	}
 	if err := p.writeRecord(rec); err != nil {
 		// Without a record the process would be invisible: take it back.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = signalGroup(pid, true)
 		_ = cmd.Wait()
 		return Replica{}, err
 	}
@@ -224,14 +226,14 @@ func (p *Process) Stop(ctx context.Context, id string, timeout time.Duration) er
 	if !rec.alive() {
 		return nil
 	}
-	if err := syscall.Kill(-rec.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := signalGroup(rec.PID, false); err != nil {
 		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	if p.waitGone(ctx, rec, timeout) {
 		return nil
 	}
 	p.log.Warn("replica did not stop in time; killing it", "id", id, "timeout", timeout)
-	if err := syscall.Kill(-rec.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := signalGroup(rec.PID, true); err != nil {
 		return fmt.Errorf("kill %s: %w", id, err)
 	}
 	if !p.waitGone(ctx, rec, 5*time.Second) {

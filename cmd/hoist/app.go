@@ -65,6 +65,7 @@ func commands() []*cli.Command {
 	cmds = append(cmds, readCommands()...)
 	cmds = append(cmds, daemonCommands()...)
 	cmds = append(cmds, versionCommand())
+	cmds = append(cmds, completionCommand())
 	return cmds
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -17,6 +18,20 @@ var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)
 func reorderArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
+	}
+	// Shell completion asks with a trailing --generate-bash-completion, and
+	// urfave/cli looks for it only in the last place: keep it there. With a
+	// "--" anywhere, urfave/cli would run the command instead of completing
+	// it ("hoist remove S --<Tab>" would remove S), so each "--" becomes a
+	// lone "-", a positional argument that means nothing to completion.
+	if n := len(args); app.EnableBashCompletion && args[n-1] == "--generate-bash-completion" {
+		rest := slices.Clone(args[:n-1])
+		for i, a := range rest {
+			if a == "--" {
+				rest[i] = "-"
+			}
+		}
+		return append(reorderArgs(app, rest), args[n-1])
 	}
 	out := []string{args[0]}
 	rest := args[1:]

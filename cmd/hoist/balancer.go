@@ -167,8 +167,8 @@ func announceCommand() *cli.Command {
 the replicas it runs. The report replaces that node's backends for the scope, so
 name every backend each time; with no BACKEND the node's backends are withdrawn.
 BACKEND is host:port. Balancers route the scope's hosts (hoist deploy --host) to
-every announced backend. Reports expire after the store's report age limit
-(24h by default): re-announce static backends periodically.
+every announced backend. An announced set stays until it is replaced or
+withdrawn (HOIST_BACKENDS has no age limit).
 
 Example:
    hoist announce acme.prod.web 10.0.0.5:8080 10.0.0.6:8080

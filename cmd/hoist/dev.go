@@ -331,13 +331,22 @@ hoist dev is up (replicas: %s; data: %s)
   agent check  %s
 
 Try, in another terminal (no hoist on your PATH? use 'go run ./cmd/hoist' in its place):
-  curl -H 'Host: %s' %s          # answered by a demo replica (it names itself)
+%s  curl -H 'Host: %s' %s          # answered by a demo replica (it names itself)
   hoist status demo.dev.web                 # the node, its replicas and their backends
   hoist scale demo.dev.web 5
   hoist score demo.dev.web BACKEND 0        # BACKEND from 'hoist status'; 0 = no new requests
   hoist log demo.dev.web
 Ctrl-C stops everything.
-`, rt, dataDir, natsURL, balancerAddr, orNone(agentCheck), demoHost, balancerAddr)
+`, rt, dataDir, natsURL, balancerAddr, orNone(agentCheck), natsHint(natsURL), demoHost, balancerAddr)
+}
+
+// natsHint tells the other terminal where NATS is when it is not where
+// hoist looks by default.
+func natsHint(natsURL string) string {
+	if natsURL == events.DefaultURL {
+		return ""
+	}
+	return "  export HOIST_NATS_URL=" + natsURL + "   # NATS is not at the default address\n"
 }
 
 func addrString(a net.Addr) string {

@@ -42,7 +42,7 @@ Example:
 			&cli.Int64Flag{Name: "memory", DefaultText: "current, or none", Usage: "memory limit in `MB`"},
 			&cli.Float64Flag{Name: "cpus", DefaultText: "current, or none", Usage: "CPU limit `F` (e.g. 0.5)"},
 			&cli.DurationFlag{Name: "cache-ttl", DefaultText: "current, or no cache", Usage: "let the balancer cache responses for `D` (0 turns caching off)"},
-			&cli.Int64Flag{Name: "cache-max-bytes", DefaultText: "no limit", Usage: "largest response `N` the balancer caches"},
+			&cli.Int64Flag{Name: "cache-max-bytes", DefaultText: "64 MiB", Usage: "size `N` in bytes of the balancer's cache for the scope; one response may take a quarter of it, at most 16 MiB"},
 			expectRevisionFlag(),
 			jsonFlag(),
 		},

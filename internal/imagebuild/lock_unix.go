@@ -1,0 +1,14 @@
+//go:build unix
+
+package imagebuild
+
+import (
+	"os"
+	"syscall"
+)
+
+// lockFile takes an exclusive flock on f, waiting for it; closing f
+// releases it.
+func lockFile(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+}
