@@ -13,7 +13,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 )
 
 // The Docker tests run against the local engine. They skip loudly when
@@ -33,8 +33,8 @@ type dockerFixture struct {
 
 func newDockerFixture(t *testing.T) *dockerFixture {
 	t.Helper()
-	docker := imagebuild.RequireDocker(t)
-	img := imagebuild.TestImage(t)
+	docker := imagetest.RequireDocker(t)
+	img := imagetest.TestImage(t)
 	node := testNode(t)
 	t.Cleanup(func() { removeByLabel(t, docker, LabelNode+"="+node, "hoist.test.node="+node) })
 	rt, err := NewDocker(DockerConfig{Node: node, Client: docker, HostIP: "127.0.0.1", Logger: testLogger(t), CallTimeout: 20 * time.Second})
@@ -77,7 +77,7 @@ func (f *dockerFixture) bystander(t *testing.T, name string) string {
 	defer cancel()
 	resp, err := f.docker.ContainerCreate(ctx, &container.Config{
 		Image:  f.image,
-		Labels: map[string]string{imagebuild.TestLabel: "1", "hoist.test.node": f.node},
+		Labels: map[string]string{imagetest.TestLabel: "1", "hoist.test.node": f.node},
 	}, nil, nil, nil, name)
 	if err != nil {
 		t.Fatal(err)

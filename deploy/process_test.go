@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 )
 
 type processFixture struct {
@@ -68,7 +68,7 @@ func demoSpec(bin string, replicas int, msg string) *events.Spec {
 }
 
 func TestReconcileProcess(t *testing.T) {
-	bin := imagebuild.DemoBinary(t)
+	bin := imagetest.DemoBinary(t)
 	node := testNode(t)
 	f := newProcessFixture(t, node, t.TempDir())
 	t.Cleanup(func() { stopAll(t, f.rt) })
@@ -201,7 +201,7 @@ func TestReconcileProcess(t *testing.T) {
 // An agent that crashed and restarted adopts the processes it started,
 // notices one that died meanwhile, and replaces only that one.
 func TestProcessAdoptAfterRestart(t *testing.T) {
-	bin := imagebuild.DemoBinary(t)
+	bin := imagetest.DemoBinary(t)
 	node, dir := testNode(t), t.TempDir()
 	first := newProcessFixture(t, node, dir)
 	t.Cleanup(func() { stopAll(t, first.rt) })

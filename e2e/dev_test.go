@@ -12,7 +12,7 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 )
 
 const (
@@ -29,7 +29,7 @@ func TestDev(t *testing.T) {
 	needHoist(t)
 	t.Run("process", func(t *testing.T) { runDev(t, "process", nil) })
 	t.Run("docker", func(t *testing.T) {
-		docker := imagebuild.RequireDocker(t)
+		docker := imagetest.RequireDocker(t)
 		// hoist dev's node is always "dev": never touch a developer's own.
 		if n, err := countContainers(docker, devNode); err != nil || n > 0 {
 			t.Skipf("SKIPPING: %d containers labelled hoist.node=%s exist (a hoist dev running here?) (%v)", n, devNode, err)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 )
 
 // host is the virtual host the scope's deploy claims on the balancer.
@@ -23,13 +23,13 @@ const host = "e2e.localhost"
 func TestEndToEnd(t *testing.T) {
 	needHoist(t)
 	t.Run("docker", func(t *testing.T) {
-		docker := imagebuild.RequireDocker(t)
-		image := imagebuild.TestImage(t)
+		docker := imagetest.RequireDocker(t)
+		image := imagetest.TestImage(t)
 		c := startCluster(t, "docker", docker, "")
 		runScenario(t, c, "--image", image)
 	})
 	t.Run("process", func(t *testing.T) {
-		bin := imagebuild.DemoBinary(t)
+		bin := imagetest.DemoBinary(t)
 		c := startCluster(t, "process", nil, bin)
 		runScenario(t, c, "--command", strconv.Quote(bin))
 	})

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -34,8 +34,8 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 	})
 	b.Run("docker", func(b *testing.B) {
 		benchDeploy(b, func(t testing.TB, h *harness) (deploy.Runtime, events.Spec) {
-			docker := imagebuild.RequireDocker(t)
-			img := imagebuild.TestImage(t)
+			docker := imagetest.RequireDocker(t)
+			img := imagetest.TestImage(t)
 			t.Cleanup(func() { removeContainers(t, docker, deploy.LabelNode+"="+h.node) })
 			rt, err := deploy.NewDocker(deploy.DockerConfig{Node: h.node, Client: docker, HostIP: "127.0.0.1"})
 			if err != nil {

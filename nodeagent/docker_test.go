@@ -14,7 +14,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -33,8 +33,8 @@ type dockerWorld struct {
 
 func newDockerWorld(t *testing.T) *dockerWorld {
 	t.Helper()
-	docker := imagebuild.RequireDocker(t)
-	img := imagebuild.TestImage(t)
+	docker := imagetest.RequireDocker(t)
+	img := imagetest.TestImage(t)
 	h := newHarness(t)
 	t.Cleanup(func() { removeContainers(t, docker, deploy.LabelNode+"="+h.node, bystanderLabel+"="+h.node) })
 	rt, err := deploy.NewDocker(deploy.DockerConfig{Node: h.node, Client: docker, HostIP: "127.0.0.1", Logger: h.log, CallTimeout: 20 * time.Second})
@@ -77,7 +77,7 @@ func (w *dockerWorld) bystander(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := w.docker.ContainerCreate(ctx, &container.Config{Image: w.image, Labels: map[string]string{imagebuild.TestLabel: "1", bystanderLabel: w.node}},
+	resp, err := w.docker.ContainerCreate(ctx, &container.Config{Image: w.image, Labels: map[string]string{imagetest.TestLabel: "1", bystanderLabel: w.node}},
 		nil, nil, nil, "")
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -187,7 +187,7 @@ func (h *harness) appendTo(sc events.Scope, p events.Payload) uint64 {
 
 // demoSpec runs the demo backend as a process with a health path.
 func demoSpec(t testing.TB, replicas int, env map[string]string) events.Spec {
-	return events.Spec{Command: []string{imagebuild.DemoBinary(t)}, Port: 8080, Replicas: replicas, HealthPath: "/up", Env: env,
+	return events.Spec{Command: []string{imagetest.DemoBinary(t)}, Port: 8080, Replicas: replicas, HealthPath: "/up", Env: env,
 		Update: events.UpdateStrategy{HealthTimeout: events.Duration(20 * time.Second)}}
 }
 

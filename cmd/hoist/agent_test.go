@@ -17,7 +17,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 
 	deployrt "github.com/hoist-dev/hoist/deploy"
-	"github.com/hoist-dev/hoist/internal/imagebuild"
+	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -87,10 +87,10 @@ func TestAgentAcceptance(t *testing.T) {
 
 func agentAcceptance(t *testing.T, runtime string) {
 	node := agtNode()
-	target := []string{"--command", imagebuild.DemoBinary(t)}
+	target := []string{"--command", imagetest.DemoBinary(t)}
 	if runtime == "docker" {
-		docker := imagebuild.RequireDocker(t)
-		target = []string{"--image", imagebuild.TestImage(t)}
+		docker := imagetest.RequireDocker(t)
+		target = []string{"--image", imagetest.TestImage(t)}
 		// Registered before the agent starts, so it runs after the agent
 		// stopped: every container of the test node, by label.
 		t.Cleanup(func() {

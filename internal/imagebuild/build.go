@@ -125,3 +125,6 @@ func scratchContext(name string, bin []byte, entrypoint []string) (io.Reader, er
 	}
 	return &buf, nil
 }
+
+// DemoPackage is the import path of the demo backend that test images run.
+const DemoPackage = "github.com/hoist-dev/hoist/internal/demoapp/demoapp"

@@ -1,6 +1,8 @@
-package imagebuild
+package imagetest
 
 import (
+	"github.com/hoist-dev/hoist/internal/imagebuild"
+
 	"context"
 	"fmt"
 	"path/filepath"
@@ -25,7 +27,7 @@ func TestTestImage(t *testing.T) {
 		t.Errorf("entrypoint = %q, want [/demoapp]", got)
 	}
 	// Building again is idempotent and keeps the same image.
-	if err := ScratchImage(ctx, docker, tag, DemoBinary(t), nil, map[string]string{TestLabel: "1"}); err != nil {
+	if err := imagebuild.ScratchImage(ctx, docker, tag, DemoBinary(t), nil, map[string]string{TestLabel: "1"}); err != nil {
 		t.Fatalf("rebuild: %v", err)
 	}
 	again, err := docker.ImageInspect(ctx, tag)

@@ -1,4 +1,8 @@
-package imagebuild
+// Package imagetest gives tests a Docker engine (or a loud skip, or a failure
+// under HOIST_REQUIRE_DOCKER=1), a static build of the demo backend and a
+// local FROM scratch image of it. It imports testing, so only tests may
+// import it; the product uses package imagebuild.
+package imagetest
 
 import (
 	"context"
@@ -14,10 +18,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
-)
 
-// DemoPackage is the import path of the demo backend that test images run.
-const DemoPackage = "github.com/hoist-dev/hoist/internal/demoapp/demoapp"
+	"github.com/hoist-dev/hoist/internal/imagebuild"
+)
 
 // TestLabel marks every image and container a test creates, so a human can
 // clean up with: docker rm -f $(docker ps -aq -f label=hoist.test=1)
@@ -136,7 +139,7 @@ func buildDemo() (path, hash string, err error) {
 	defer cancel()
 	tmp := filepath.Join(dir, fmt.Sprintf("demoapp.%d.tmp", os.Getpid()))
 	defer os.Remove(tmp)
-	if err := BuildStatic(ctx, DemoPackage, tmp); err != nil {
+	if err := imagebuild.BuildStatic(ctx, imagebuild.DemoPackage, tmp); err != nil {
 		return "", "", err
 	}
 	hash, err = fileHash(tmp)
@@ -185,7 +188,7 @@ func demoImage(docker *client.Client, bin, hash string) (string, error) {
 	if _, err := docker.ImageInspect(ctx, tag); err == nil {
 		return tag, nil
 	}
-	if err := ScratchImage(ctx, docker, tag, bin, nil, map[string]string{TestLabel: "1"}); err != nil {
+	if err := imagebuild.ScratchImage(ctx, docker, tag, bin, nil, map[string]string{TestLabel: "1"}); err != nil {
 		return "", err
 	}
 	return tag, nil
