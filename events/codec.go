@@ -39,6 +39,11 @@ func Encode(e *Event) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	return encodeValid(e)
+}
+
+// encodeValid is Encode for an event that was just validated.
+func encodeValid(e *Event) ([]byte, error) {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Kind, err)
@@ -47,6 +52,21 @@ func Encode(e *Event) ([]byte, error) {
 	if schema == 0 {
 		schema = SchemaVersion
 	}
+	b, ok := appendEnvelope(make([]byte, 0, len(data)+192), e, schema, data)
+	if !ok {
+		if b, err = encodeGeneral(e, schema, data); err != nil {
+			return nil, err
+		}
+	}
+	if len(b) > MaxEventSize {
+		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrEventTooLarge, len(b), MaxEventSize)
+	}
+	return b, nil
+}
+
+// encodeGeneral writes the envelope with encoding/json: the reference for
+// appendEnvelope, and its fallback.
+func encodeGeneral(e *Event, schema int, data []byte) ([]byte, error) {
 	b, err := json.Marshal(envelope{
 		Schema:   schema,
 		ID:       e.ID,
@@ -61,9 +81,6 @@ func Encode(e *Event) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Kind, err)
 	}
-	if len(b) > MaxEventSize {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrEventTooLarge, len(b), MaxEventSize)
-	}
 	return b, nil
 }
 
@@ -74,6 +91,15 @@ func Decode(b []byte) (*Event, error) {
 	if len(b) > MaxEventSize {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrEventTooLarge, len(b), MaxEventSize)
 	}
+	if e, ok := decodeCanonical(b); ok {
+		return e, nil
+	}
+	return decodeGeneral(b)
+}
+
+// decodeGeneral is Decode for any input: it reads every JSON layout and
+// returns the precise error.
+func decodeGeneral(b []byte) (*Event, error) {
 	var env envelope
 	if err := json.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)

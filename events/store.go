@@ -57,6 +57,12 @@ const (
 	DefaultScoreHistory  = 16
 	DefaultReportsMaxAge = 24 * time.Hour
 	duplicateWindow      = 2 * time.Minute
+	// MaxConsumers is set on every stream: nats-server (2.12+) otherwise
+	// caps a stream at 1,000 consumers, which one durable per agent plus
+	// the readers (balancers, CLI reads, agents' score readers) reach at
+	// about 1,000 nodes; agents past it cannot read their events. A stream
+	// limit of -1 does not lift the server's default, a positive one does.
+	MaxConsumers = 1_000_000
 )
 
 // OpenStore checks the server and creates or updates hoist's streams. It is
@@ -145,21 +151,6 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 		return nil, err
 	}
 	return s, nil
-}
-
-func ensureStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if keepReplicas {
-		if st, err := js.Stream(ctx, cfg.Name); err == nil {
-			cfg.Replicas = st.CachedInfo().Config.Replicas
-		}
-	}
-	st, err := js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("set up stream %s: %w", cfg.Name, err)
-	}
-	return st, nil
 }
 
 // JetStream returns the JetStream context, for consumers that live in other
@@ -325,7 +316,7 @@ func (s *Store) appendScore(ctx context.Context, ev *Event) (*Event, error) {
 // is lost (timeout, reconnect): the stream's duplicate window makes the
 // resend a no-op if the first one was stored.
 func (s *Store) publish(ctx context.Context, subject string, ev *Event, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	data, err := Encode(ev)
+	data, err := encodeValid(ev) // Append validated it
 	if err != nil {
 		return nil, err
 	}

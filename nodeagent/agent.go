@@ -38,6 +38,16 @@ type Options struct {
 	Version string
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// OnFolded and OnApplied are for benchmarks and tests that time the
+	// event path; they run on the feed's goroutine and must return
+	// quickly. OnFolded is called as soon as an event that changes a
+	// scope's desired state is folded into the agent's book, before it is
+	// written to the reference file and acked. OnApplied is called when
+	// the feed hands a scope's new desired state to the scope's worker:
+	// the events up to revision are folded, on disk and acked, and the
+	// worker acts on them.
+	OnFolded  func(scope events.Scope, revision uint64)
+	OnApplied func(scope events.Scope, revision uint64)
 }
 
 // Defaults of Options.

@@ -5,9 +5,11 @@
 // How it works:
 //
 //   - The agent holds one durable JetStream pull consumer, agent-<node>, on
-//     the config events of its scopes and its own node events. Each event is
-//     folded (package projector) and written to the reference file before
-//     it is acked, so the reference file always holds everything acked.
+//     the config events of its scopes and its own node events. The server
+//     keeps the consumer's state in memory only: the reference file, not
+//     the consumer, says where to resume. Each event is folded (package
+//     projector) and written to the reference file before it is acked, so
+//     the reference file always holds everything acked.
 //     The reference file also records the last stream sequence: a restart
 //     resumes right after it, and it wins over the consumer's ack floor.
 //   - One worker goroutine per scope calls the deploy.Reconciler whenever

@@ -88,9 +88,9 @@ func loadReference(path, node string) (*reference, error) {
 // writeReference replaces the file at path atomically: a reader (or a
 // crash) sees the old file or the new one, never half of one.
 func writeReference(path string, ref *reference) error {
-	data, err := json.Marshal(ref)
+	data, err := encodeReference(ref)
 	if err != nil {
-		return fmt.Errorf("encode reference file: %w", err)
+		return err
 	}
 	return writeFileAtomic(path, data)
 }

@@ -168,12 +168,20 @@ func (s *state) setEventError(sc events.Scope, err error) {
 	})
 }
 
+// clearEventError is called for every event folded: it pokes the reporter
+// only when there was an error to clear, or a catch-up would publish a
+// status per event.
 func (s *state) clearEventError(sc events.Scope) {
-	s.update(func() {
-		if st := s.scopes[sc]; st != nil {
-			st.eventErr = ""
-		}
-	})
+	s.mu.Lock()
+	st := s.scopes[sc]
+	changed := st != nil && st.eventErr != ""
+	if changed {
+		st.eventErr = ""
+	}
+	s.mu.Unlock()
+	if changed {
+		s.poke()
+	}
 }
 
 // Sources of node errors: each keeps its own last error until it clears it.
