@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/atomicfile"
 )
 
 func encode(t *testing.T, e *events.Event) []byte {
@@ -152,7 +153,7 @@ func TestWriteFileAtomicLeavesNoTemp(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "ref.json")
 	for _, content := range []string{"one", "two"} {
-		if err := writeFileAtomic(path, []byte(content)); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

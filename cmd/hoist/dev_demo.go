@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"debug/elf"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/atomicfile"
 	"github.com/hoist-dev/hoist/internal/imagebuild"
 )
 
@@ -125,25 +124,10 @@ func isStaticELF(path string) bool {
 // copyExecutable copies src to dst atomically, so a running copy is
 // replaced, never overwritten in place.
 func copyExecutable(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".hoist-*")
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(tmp, in)
-	err = errors.Join(err, tmp.Sync(), tmp.Chmod(0o755), tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.Write(dst, in, 0o755)
 }
