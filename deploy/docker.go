@@ -229,11 +229,24 @@ func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 		return Replica{}, fmt.Errorf("create container %s: %w", name, err)
 	}
 
-	sctx, cancel := d.call(ctx)
-	defer cancel()
-	if err := d.c.ContainerStart(sctx, id, container.StartOptions{}); err != nil {
+	for attempt := 1; ; attempt++ {
+		err := d.start(ctx, id)
+		if err == nil {
+			break
+		}
 		d.removeQuietly(ctx, id)
-		return Replica{}, fmt.Errorf("start container %s: %w", name, err)
+		// Docker picks a host port without checking that no other process
+		// holds it; a new container gets another pick.
+		if !isHostPortTaken(err) || attempt == 3 {
+			return Replica{}, fmt.Errorf("start container %s: %w", name, err)
+		}
+		d.log.Info("host port taken by another process; recreating the container for another port", "name", name, "err", err)
+		if err := d.waitGone(ctx, id); err != nil {
+			return Replica{}, fmt.Errorf("start container %s: %w", name, err)
+		}
+		if id, err = d.create(ctx, cfg, hc, name); err != nil {
+			return Replica{}, fmt.Errorf("create container %s: %w", name, err)
+		}
 	}
 	ci, err := d.inspect(ctx, id)
 	if err != nil {
@@ -241,6 +254,20 @@ func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 	}
 	rep, _ := d.replica(ci)
 	return rep, nil
+}
+
+func (d *Docker) start(ctx context.Context, id string) error {
+	sctx, cancel := d.call(ctx)
+	defer cancel()
+	return d.c.ContainerStart(sctx, id, container.StartOptions{})
+}
+
+// isHostPortTaken reports a start that failed because the host port Docker
+// chose is in use. The engine reports it only as text (a system error from
+// its port mapper), so this is the one place hoist reads an error message.
+func isHostPortTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated")
 }
 
 func (d *Docker) containerConfig(rs ReplicaSpec) (*container.Config, *container.HostConfig) {
