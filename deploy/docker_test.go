@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/hoist-dev/hoist/events"
@@ -36,7 +35,7 @@ func newDockerFixture(t *testing.T) *dockerFixture {
 	docker := imagetest.RequireDocker(t)
 	img := imagetest.TestImage(t)
 	node := testNode(t)
-	t.Cleanup(func() { removeByLabel(t, docker, LabelNode+"="+node, "hoist.test.node="+node) })
+	t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, LabelNode+"="+node, "hoist.test.node="+node) })
 	rt, err := NewDocker(DockerConfig{Node: node, Client: docker, HostIP: "127.0.0.1", Logger: testLogger(t), CallTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -52,52 +51,10 @@ func newDockerFixture(t *testing.T) *dockerFixture {
 	return &dockerFixture{docker: docker, image: img, node: node, rt: rt, rec: rec, rc: rc}
 }
 
-func removeByLabel(t testing.TB, docker *client.Client, labels ...string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for _, l := range labels {
-		cs, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", l))})
-		if err != nil {
-			t.Errorf("cleanup: list %s: %v", l, err)
-			return
-		}
-		for _, c := range cs {
-			if err := docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-				t.Errorf("cleanup: remove %s: %v", c.ID[:12], err)
-			}
-		}
-	}
-}
-
-// bystander starts a container from the test image that carries no hoist
-// labels: the agent must never touch it.
-func (f *dockerFixture) bystander(t *testing.T, name string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	resp, err := f.docker.ContainerCreate(ctx, &container.Config{
-		Image:  f.image,
-		Labels: map[string]string{imagetest.TestLabel: "1", "hoist.test.node": f.node},
-	}, nil, nil, nil, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return resp.ID
-}
-
-func (f *dockerFixture) running(t *testing.T, id string) bool {
-	t.Helper()
-	ci, err := f.docker.ContainerInspect(t.Context(), id)
-	return err == nil && ci.State.Running
-}
-
 func TestReconcileDocker(t *testing.T) {
 	f := newDockerFixture(t)
 	rc, rec := f.rc, f.rec
-	other := f.bystander(t, "")
+	other := imagetest.Bystander(t, f.docker, f.image, "", map[string]string{"hoist.test.node": f.node})
 
 	// Deploy 3 labelled containers.
 	spec := &events.Spec{
@@ -225,7 +182,7 @@ func TestReconcileDocker(t *testing.T) {
 	if reps, _ := f.rt.List(t.Context()); res.Phase != events.PhaseRemoved || len(reps) != 0 {
 		t.Errorf("removed: phase %s, left %v", res.Phase, reps)
 	}
-	if !f.running(t, other) {
+	if !imagetest.Running(t, f.docker, other) {
 		t.Errorf("the unlabelled container %s was touched", other[:12])
 	}
 }
@@ -251,13 +208,13 @@ func TestDockerNameCollision(t *testing.T) {
 	f := newDockerFixture(t)
 	spec := &events.Spec{Image: f.image, Replicas: 2, Update: events.UpdateStrategy{HealthTimeout: events.Duration(10 * time.Second)}}
 	hash := SpecHash(spec)
-	squatter := f.bystander(t, ReplicaName(f.node, ReplicaSpec{Scope: web, Index: 1, SpecHash: hash}))
+	squatter := imagetest.Bystander(t, f.docker, f.image, ReplicaName(f.node, ReplicaSpec{Scope: web, Index: 1, SpecHash: hash}), map[string]string{"hoist.test.node": f.node})
 
 	res, err := f.rc.Reconcile(t.Context(), Desired{Scope: web, Revision: 1, Spec: spec})
 	if !errors.Is(err, ErrForeign) || res.Phase != events.PhaseFailed {
 		t.Fatalf("collision: err %v, phase %s; want ErrForeign", err, res.Phase)
 	}
-	if !f.running(t, squatter) {
+	if !imagetest.Running(t, f.docker, squatter) {
 		t.Errorf("the squatting container was touched")
 	}
 	// Replica 0 had started but was not yet proven: it is taken back too.
@@ -279,7 +236,7 @@ func TestDockerNameCollision(t *testing.T) {
 
 	// With the name freed, the retry (a new revision) converges; with no
 	// health path, running for the grace period counts as healthy.
-	removeByLabel(t, f.docker, "hoist.test.node="+f.node)
+	imagetest.RemoveByLabel(t, f.docker, "hoist.test.node="+f.node)
 	res = mustReconcile(t, f.rc, Desired{Scope: web, Revision: 2, Spec: spec})
 	if res.Phase != events.PhaseConverged || len(res.Replicas) != 2 || res.Replicas[0].ID != first.ID {
 		t.Errorf("after collision: phase %s, replicas %v", res.Phase, res.Replicas)

@@ -36,7 +36,7 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 		benchDeploy(b, func(t testing.TB, h *harness) (deploy.Runtime, events.Spec) {
 			docker := imagetest.RequireDocker(t)
 			img := imagetest.TestImage(t)
-			t.Cleanup(func() { removeContainers(t, docker, deploy.LabelNode+"="+h.node) })
+			t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deploy.LabelNode+"="+h.node) })
 			rt, err := deploy.NewDocker(deploy.DockerConfig{Node: h.node, Client: docker, HostIP: "127.0.0.1"})
 			if err != nil {
 				t.Fatal(err)

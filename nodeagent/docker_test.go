@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/hoist-dev/hoist/deploy"
@@ -36,29 +35,12 @@ func newDockerWorld(t *testing.T) *dockerWorld {
 	docker := imagetest.RequireDocker(t)
 	img := imagetest.TestImage(t)
 	h := newHarness(t)
-	t.Cleanup(func() { removeContainers(t, docker, deploy.LabelNode+"="+h.node, bystanderLabel+"="+h.node) })
+	t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deploy.LabelNode+"="+h.node, bystanderLabel+"="+h.node) })
 	rt, err := deploy.NewDocker(deploy.DockerConfig{Node: h.node, Client: docker, HostIP: "127.0.0.1", Logger: h.log, CallTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &dockerWorld{harness: h, docker: docker, image: img, rt: &countingRuntime{Runtime: rt}}
-}
-
-func removeContainers(t testing.TB, docker *client.Client, labels ...string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for _, l := range labels {
-		cs, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", l))})
-		if err != nil {
-			t.Errorf("cleanup: list %s: %v", l, err)
-			return
-		}
-		for _, c := range cs {
-			if err := docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
-				t.Errorf("cleanup: remove %s: %v", c.ID[:12], err)
-			}
-		}
-	}
 }
 
 func (w *dockerWorld) spec(replicas int, env map[string]string) events.Spec {
@@ -72,36 +54,12 @@ func (w *dockerWorld) options() Options {
 	return o
 }
 
-// bystander runs a container of the test image without hoist's labels.
-func (w *dockerWorld) bystander(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := w.docker.ContainerCreate(ctx, &container.Config{Image: w.image, Labels: map[string]string{imagetest.TestLabel: "1", bystanderLabel: w.node}},
-		nil, nil, nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return resp.ID
-}
-
-func (w *dockerWorld) running(t *testing.T, id string) bool {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	info, err := w.docker.ContainerInspect(ctx, id)
-	return err == nil && info.State != nil && info.State.Running
-}
-
 // One agent on the real engine: a deploy, a bystander it must not touch, a
 // replica removed by hand that comes back, a failing rollout that leaves
 // the old replicas serving, and a rollback.
 func TestDockerAgent(t *testing.T) {
 	w := newDockerWorld(t)
-	bystander := w.bystander(t)
+	bystander := imagetest.Bystander(t, w.docker, w.image, "", map[string]string{bystanderLabel: w.node})
 	a := w.open(w.options())
 
 	rev := w.append(&events.Deployed{Spec: w.spec(2, map[string]string{"DEMO_MESSAGE": "one"})})
@@ -148,7 +106,7 @@ func TestDockerAgent(t *testing.T) {
 
 	rb := w.append(&events.RolledBack{To: rev})
 	waitConverged(t, a, scopeWeb, rb, 2)
-	if !w.running(t, bystander) {
+	if !imagetest.Running(t, w.docker, bystander) {
 		t.Fatal("the agent touched a container without its labels")
 	}
 }
@@ -179,7 +137,7 @@ func TestDockerUnreadableStateLeavesContainers(t *testing.T) {
 		t.Fatalf("the agent changed containers %d times without a desired state", n)
 	}
 	for _, r := range st.Replicas {
-		if !w.running(t, r.ID) {
+		if !imagetest.Running(t, w.docker, r.ID) {
 			t.Errorf("container %s stopped", r.ID[:12])
 		}
 	}

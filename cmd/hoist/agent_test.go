@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-
 	deployrt "github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -93,14 +90,7 @@ func agentAcceptance(t *testing.T, runtime string) {
 		target = []string{"--image", imagetest.TestImage(t)}
 		// Registered before the agent starts, so it runs after the agent
 		// stopped: every container of the test node, by label.
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			cs, _ := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", deployrt.LabelNode+"="+node))})
-			for _, c := range cs {
-				_ = docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-			}
-		})
+		t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deployrt.LabelNode+"="+node) })
 	}
 	srv := natstest.Start(t)
 	t.Setenv("HOIST_NATS_URL", srv.URL())
