@@ -4,142 +4,120 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
-	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Unreadable is a stored message that could not be decoded. Readers skip it
-// and report it; they never apply it.
-type Unreadable struct {
-	Sequence uint64
-	Subject  string
-	Err      error
+// History is one scope's or node's history as stored: every message its
+// filter matches, numbered and interpreted, accepted or rejected.
+type History struct {
+	Records []Record
+	// Head is where the history stood when it was read: append on it.
+	Head Head
 }
 
-func (u Unreadable) Error() string {
-	return fmt.Sprintf("skipped unreadable event at sequence %d on %s: %v", u.Sequence, u.Subject, u.Err)
+// Events returns the accepted events, in order.
+func (h *History) Events() []*Event {
+	out := make([]*Event, 0, len(h.Records))
+	for i := range h.Records {
+		if h.Records[i].Err == nil {
+			out = append(out, h.Records[i].Event)
+		}
+	}
+	return out
 }
 
-// Read is a history read back from the store.
-type Read struct {
-	Events  []*Event
-	Skipped []Unreadable
+// Rejected returns the rejected messages, in order.
+func (h *History) Rejected() []Record {
+	var out []Record
+	for _, r := range h.Records {
+		if r.Err != nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
-// ScopeHistory reads a scope's events in order. When upTo is not zero it
+// ScopeHistory reads a scope's history in order. When upTo is not zero it
 // stops after that revision.
-func (s *Store) ScopeHistory(ctx context.Context, scope Scope, upTo uint64) (*Read, error) {
-	r := &Read{}
-	err := s.ScanScope(ctx, scope, upTo, func(e *Event) { r.Events = append(r.Events, e) }, func(u Unreadable) { r.Skipped = append(r.Skipped, u) })
-	return r, err
+func (s *Store) ScopeHistory(ctx context.Context, scope Scope, upTo uint64) (*History, error) {
+	return s.history(ctx, ScopeFilter(scope), upTo)
 }
 
-// NodeHistory reads a node's drain/undrain events in order.
-func (s *Store) NodeHistory(ctx context.Context, node string) (*Read, error) {
-	r := &Read{}
-	err := s.scanHistory(ctx, NodeFilter(node), 0, func(e *Event) { r.Events = append(r.Events, e) }, func(u Unreadable) { r.Skipped = append(r.Skipped, u) })
-	return r, err
+// NodeHistory reads a node's drain/undrain history in order.
+func (s *Store) NodeHistory(ctx context.Context, node string) (*History, error) {
+	return s.history(ctx, NodeFilter(node), 0)
 }
 
-// ScanScope streams a scope's events in order to fn, and the messages it
-// could not decode to skipped, without holding the history in memory.
-// When upTo is not zero it stops after that revision.
-func (s *Store) ScanScope(ctx context.Context, scope Scope, upTo uint64, fn func(*Event), skipped func(Unreadable)) error {
-	return s.scanHistory(ctx, ScopeFilter(scope), upTo, fn, skipped)
-}
-
-func (s *Store) scanHistory(ctx context.Context, filter string, upTo uint64, fn func(*Event), skipped func(Unreadable)) error {
-	head, err := s.head(ctx, filter)
-	if err != nil {
-		return fmt.Errorf("read head of %s: %w", filter, err)
-	}
-	if head.Sequence == 0 {
-		return nil
-	}
-	// Decoding costs more than reading, so batches of messages are decoded
-	// by workers while the next ones arrive; results are applied in order.
-	dec := newOrderedDecoder(ctx, upTo, fn, skipped)
-	err = s.scanMeta(ctx, s.events, []string{filter}, jetstream.DeliverAllPolicy, head.Sequence, func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
-		return dec.add(rawMsg{seq: meta.Sequence.Stream, subject: m.Subject(), data: m.Data()})
-	})
-	if derr := dec.close(); err == nil {
-		err = derr
-	}
-	return err
-}
-
-// scan delivers the messages of st matching filters to fn, in order, until
-// the message at lastSeq has been seen, fn returns false, or ctx ends. It
-// reads through an ordered (ephemeral, flow-controlled) consumer.
-func (s *Store) scan(ctx context.Context, st jetstream.Stream, filters []string, policy jetstream.DeliverPolicy, lastSeq uint64, fn func(jetstream.Msg) bool) error {
-	return s.scanMeta(ctx, st, filters, policy, lastSeq, func(m jetstream.Msg, _ *jetstream.MsgMetadata) bool { return fn(m) })
-}
-
-// scanMeta is scan that also hands fn the message's metadata, which scan
-// parses anyway: parsing it twice was a sixth of a rebuild's client CPU.
-func (s *Store) scanMeta(ctx context.Context, st jetstream.Stream, filters []string, policy jetstream.DeliverPolicy, lastSeq uint64, fn func(jetstream.Msg, *jetstream.MsgMetadata) bool) error {
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: filters,
-		DeliverPolicy:  policy,
+func (s *Store) history(ctx context.Context, filter string, upTo uint64) (*History, error) {
+	h := &History{}
+	rd := NewReader()
+	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter}, func(m Message) bool {
+		rec := rd.Read(m)
+		if rec.Duplicate {
+			return true
+		}
+		h.Records = append(h.Records, rec)
+		h.Head = Head{Revision: rec.Revision, Sequence: rec.Sequence}
+		return upTo == 0 || rec.Revision < upTo
 	})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", strings.Join(filters, ","), err)
+		return nil, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", strings.Join(filters, ","), err)
-	}
-	defer it.Stop()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Stop()
-		case <-done:
-		}
-	}()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read %s: %w", strings.Join(filters, ","), err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", strings.Join(filters, ","), err)
-		}
-		if !fn(m, meta) || meta.Sequence.Stream >= lastSeq || meta.NumPending == 0 {
-			return nil
-		}
-	}
+	return h, nil
+}
+
+// Follow says what Store.Follow reads.
+type Follow struct {
+	Stream string
+	Filter string
+	// From is the first stream sequence wanted; 0 starts at the beginning.
+	From uint64
+	// LastPerSubject starts with the latest message of each subject.
+	LastPerSubject bool
+}
+
+// Follow hands fn every message f selects, in stream order, until ctx
+// ends; caughtUp (if not nil) is called once, when the messages present at
+// the start have been handed over. Give the messages of histories to a
+// Reader to know what they mean. A consumer that breaks off is recreated
+// after the last message handed over, so fn sees each message once, in
+// order. It returns ctx's error, or a *PermissionError when the server
+// refuses the read.
+func (s *Store) Follow(ctx context.Context, f Follow, fn func(Message), caughtUp func()) error {
+	return s.follow(ctx, readSpec{stream: f.Stream, filter: f.Filter, from: f.From, lastPerSubject: f.LastPerSubject}, fn, caughtUp)
 }
 
 // ScopeInfo is one scope known to the store.
 type ScopeInfo struct {
 	Scope    Scope
-	Revision uint64
+	Revision uint64 // the head: how many messages the scope's history holds
 }
 
-// Scopes lists every scope with at least one event, sorted by name.
+// Scopes lists every scope with at least one message that this credential
+// may read, sorted by name.
 func (s *Store) Scopes(ctx context.Context) ([]ScopeInfo, error) {
-	counts, err := s.subjectCounts(ctx, s.events, AllScopesFilter)
+	revs := make(map[Scope]uint64)
+	counts, err := s.subjectCounts(ctx, EventsStream, AllScopesFilter)
+	switch {
+	case errors.Is(err, ErrPermission):
+		// Count what this credential may read, message by message.
+		_, err = s.read(ctx, readSpec{stream: EventsStream, filter: AllScopesFilter, headersOnly: true}, func(m Message) bool {
+			if a, _ := ParseSubject(m.Subject); a.Family == FamilyScope {
+				revs[a.Scope]++
+			}
+			return true
+		})
+	case err == nil:
+		for subj, n := range counts {
+			if a, _ := ParseSubject(subj); a.Family == FamilyScope {
+				revs[a.Scope] += n
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
-	}
-	revs := make(map[Scope]uint64)
-	for subj, n := range counts {
-		sc, ok := ScopeFromSubject(subj)
-		if !ok {
-			continue
-		}
-		revs[sc] += n
 	}
 	out := make([]ScopeInfo, 0, len(revs))
 	for sc, n := range revs {
@@ -149,66 +127,99 @@ func (s *Store) Scopes(ctx context.Context) ([]ScopeInfo, error) {
 	return out, nil
 }
 
-// subjectCounts returns message counts per subject matching filter.
-func (s *Store) subjectCounts(ctx context.Context, st jetstream.Stream, filter string) (map[string]uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// subjectCounts returns message counts per subject matching filter. Only
+// credentials allowed stream info may ask.
+func (s *Store) subjectCounts(ctx context.Context, stream, filter string) (map[string]uint64, error) {
+	gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO."+stream)
+	defer release()
+	tctx, cancel := context.WithTimeout(gctx, requestTimeout)
 	defer cancel()
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return nil, fmt.Errorf("list subjects %s: %w", filter, err)
+	st, err := s.js.Stream(tctx, stream)
+	if err == nil {
+		var info *jetstream.StreamInfo
+		if info, err = st.Info(tctx, jetstream.WithSubjectFilter(filter)); err == nil {
+			return info.State.Subjects, nil
+		}
 	}
-	return info.State.Subjects, nil
+	return nil, fmt.Errorf("list subjects %s: %w", filter, denied(gctx, err))
 }
 
-// latest reads the last message of every subject matching filter. It
-// stops when the consumer has nothing pending, never at a last sequence
-// taken beforehand: a last-per-subject read delivers in sequence order, so
-// a subject written after that snapshot comes after the snapshot's last
-// sequence, and stopping there would lose it.
-func (s *Store) latest(ctx context.Context, st jetstream.Stream, filter string, fn func(jetstream.Msg)) error {
-	counts, err := s.subjectCounts(ctx, st, filter)
-	if err != nil || len(counts) == 0 {
-		return err
-	}
-	return s.scan(ctx, st, []string{filter}, jetstream.DeliverLastPerSubjectPolicy, math.MaxUint64, func(m jetstream.Msg) bool {
-		fn(m)
+// latest hands fn the interpretation of the last message of every subject
+// matching filter.
+func (s *Store) latest(ctx context.Context, stream, filter string, fn func(Record)) error {
+	_, err := s.read(ctx, readSpec{stream: stream, filter: filter, lastPerSubject: true}, func(m Message) bool {
+		fn(Interpret(m))
 		return true
 	})
+	return err
 }
 
-// NodeStatuses returns the latest status of every node that reported one.
-// Unreadable reports are skipped.
-func (s *Store) NodeStatuses(ctx context.Context) ([]*NodeStatus, error) {
-	byNode := make(map[string]*NodeStatus)
-	err := s.latest(ctx, s.reports, AllStatusFilter, func(m jetstream.Msg) {
-		st, err := DecodeNodeStatus(m.Data())
-		if err != nil {
-			s.log.Warn("skipping unreadable node status", "subject", m.Subject(), "err", err)
+// NodeStatuses returns the latest status of every node for scope (every
+// scope when scope is zero), merged per node. Rejected reports are handed
+// to skipped, when it is not nil.
+func (s *Store) NodeStatuses(ctx context.Context, scope Scope, skipped func(Record)) ([]*NodeStatus, error) {
+	filter := AllStatusFilter
+	if !scope.IsZero() {
+		filter = StatusFilter(scope)
+	}
+	var reports []Record
+	err := s.latest(ctx, ReportsStream, filter, func(r Record) {
+		if r.Err != nil {
+			if skipped != nil {
+				skipped(r)
+			}
 			return
 		}
-		byNode[st.Node] = st
+		reports = append(reports, r)
 	})
 	if err != nil {
 		return nil, err
 	}
+	return MergeStatuses(reports), nil
+}
+
+// MergeStatuses folds per-scope status reports into one status per node,
+// sorted by node: the node's fields from its latest report, and the scope
+// views of all.
+func MergeStatuses(reports []Record) []*NodeStatus {
+	byNode := make(map[string]*NodeStatus)
+	for _, r := range reports {
+		st := r.Status
+		if st == nil {
+			continue
+		}
+		cur := byNode[st.Node]
+		if cur == nil {
+			cp := *st
+			cp.Scopes = nil
+			cur = &cp
+			byNode[st.Node] = cur
+		} else if st.Time.After(cur.Time) {
+			scopes := cur.Scopes
+			*cur = *st
+			cur.Scopes = scopes
+		}
+		cur.Scopes = append(cur.Scopes, st.Scopes...)
+	}
 	out := make([]*NodeStatus, 0, len(byNode))
 	for _, st := range byNode {
+		sort.Slice(st.Scopes, func(i, j int) bool { return st.Scopes[i].Scope.String() < st.Scopes[j].Scope.String() })
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
-	return out, nil
+	return out
 }
 
-// BackendReports returns the latest backends report of every node for scope.
+// BackendReports returns the latest accepted backends report of every node
+// for scope.
 func (s *Store) BackendReports(ctx context.Context, scope Scope) ([]*BackendsReport, error) {
 	var out []*BackendsReport
-	err := s.latest(ctx, s.backends, BackendsFilter(scope), func(m jetstream.Msg) {
-		r, err := DecodeBackendsReport(m.Data())
-		if err != nil {
-			s.log.Warn("skipping unreadable backends report", "subject", m.Subject(), "err", err)
+	err := s.latest(ctx, BackendsStream, BackendsFilter(scope), func(r Record) {
+		if r.Err != nil {
+			s.log.Warn("skipping a backends report", "err", r.Err)
 			return
 		}
-		out = append(out, r)
+		out = append(out, r.Backends)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out, err
@@ -222,12 +233,20 @@ func (s *Store) PublishBackends(ctx context.Context, r *BackendsReport) error {
 	return s.publishReport(ctx, BackendsSubject(r.Scope, r.Node), r)
 }
 
-// PublishStatus stores a node's status heartbeat.
+// PublishStatus stores a node's status, one report per scope it serves:
+// a reader of one scope never sees another's.
 func (s *Store) PublishStatus(ctx context.Context, st *NodeStatus) error {
 	if err := st.Validate(); err != nil {
 		return err
 	}
-	return s.publishReport(ctx, StatusSubject(st.Node), st)
+	for _, sc := range st.Scopes {
+		one := *st
+		one.Scopes = []ScopeStatus{sc}
+		if err := s.publishReport(ctx, StatusSubject(st.Node, sc.Scope), &one); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) publishReport(ctx context.Context, subject string, v any) error {
@@ -235,9 +254,9 @@ func (s *Store) publishReport(ctx context.Context, subject string, v any) error 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	if _, err := s.js.Publish(ctx, subject, data); err != nil {
+	if _, err := s.publishData(ctx, subject, data); err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
 	return nil

@@ -23,12 +23,20 @@ const (
 // BackendsReport is the full set of a node's serving backends for a scope.
 // Sending the whole set (not up/down deltas) makes it idempotent: the latest
 // report per (scope, node) is the truth.
+//
+// It also carries what balancers need of the scope's desired state (its
+// virtual hosts, and whether it is removed), so that a balancer reads no
+// config event, and so no env value, of any scope.
 type BackendsReport struct {
 	Node     string    `json:"node"`
 	Scope    Scope     `json:"scope"`
 	Revision uint64    `json:"revision"`
 	Backends []string  `json:"backends"`
 	Time     time.Time `json:"time"`
+	// Hosts are the scope's virtual hosts at Revision.
+	Hosts []string `json:"hosts,omitempty"`
+	// Removed says the scope is removed at Revision: its hosts answer 503.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // NodeStatus is a node's heartbeat and its view of every scope it serves.
@@ -89,6 +97,11 @@ func (r *BackendsReport) Validate() error {
 	for _, b := range r.Backends {
 		if err := ValidateBackend(b); err != nil {
 			return err
+		}
+	}
+	for _, h := range r.Hosts {
+		if err := ValidateHost(h); err != nil {
+			return &FieldError{Field: "hosts", Problem: err.Error()}
 		}
 	}
 	return nil

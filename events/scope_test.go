@@ -79,9 +79,9 @@ func FuzzParseScope(f *testing.F) {
 		if strings.ContainsAny(s, "*> \t\r\n") {
 			t.Fatalf("accepted a subject-unsafe scope %q", s)
 		}
-		sub := ScopeSubject(sc, KindDeployed)
-		if got, ok := ScopeFromSubject(sub); !ok || got != sc {
-			t.Fatalf("ScopeFromSubject(%q) = %v, %v", sub, got, ok)
+		sub := ScopeSubject(sc, KindDeployed, "ci")
+		if a, err := ParseSubject(sub); err != nil || a.Scope != sc || a.Actor != "ci" || a.Kind != KindDeployed {
+			t.Fatalf("ParseSubject(%q) = %+v, %v", sub, a, err)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,21 +13,15 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// RevisionHeader carries an event's revision, so a head can be read without
-// decoding its body.
-const RevisionHeader = "Hoist-Revision"
-
 // Store is the event log on JetStream: it sets up the streams, appends
-// events conditionally and idempotently, and reads histories back.
+// events conditionally and idempotently, and reads histories back. It is
+// the only reader of the log: everything else asks it for Records, and
+// never builds consumers or parses subjects itself.
 type Store struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	log *slog.Logger
-
-	events   jetstream.Stream
-	scores   jetstream.Stream
-	backends jetstream.Stream
-	reports  jetstream.Stream
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	log     *slog.Logger
+	denials *denials
 
 	// heads caches the head each history had after this store's last
 	// append to it, so a publisher appending in a row pays one round trip
@@ -58,19 +51,46 @@ const (
 	DefaultReportsMaxAge = 24 * time.Hour
 	duplicateWindow      = 2 * time.Minute
 	// MaxConsumers is set on every stream: nats-server (2.12+) otherwise
-	// caps a stream at 1,000 consumers, which one durable per agent plus
-	// the readers (balancers, CLI reads, agents' score readers) reach at
-	// about 1,000 nodes; agents past it cannot read their events. A stream
-	// limit of -1 does not lift the server's default, a positive one does.
+	// caps a stream at 1,000 consumers, which the readers of a large fleet
+	// reach. A stream limit of -1 does not lift the server's default, a
+	// positive one does.
 	MaxConsumers = 1_000_000
+	// requestTimeout bounds one JetStream API request or publish.
+	requestTimeout = 5 * time.Second
 )
 
-// OpenStore checks the server and creates or updates hoist's streams. It is
-// idempotent: every process that needs the store calls it at start.
+// ErrNoStreams says hoist's streams do not exist and this credential may
+// not create them.
+var ErrNoStreams = errors.New("hoist's streams are not set up")
+
+// OpenStore checks the server and creates or updates hoist's streams when
+// the credential may (an admin, hoist server, hoist dev); other roles use
+// the streams as they are. It is idempotent: every process that needs the
+// store calls it at start.
 func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, error) {
 	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
 		return nil, err
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	s := &Store{nc: nc, js: js, log: opts.Logger, denials: watchDenials(nc), heads: make(map[string]Head)}
+	err = s.setup(ctx, opts)
+	switch {
+	case errors.Is(err, ErrPermission):
+		s.log.Debug("not allowed to set up the streams; using them as they are", "err", err)
+	case err != nil:
+		return nil, err
+	}
+	return s, nil
+}
+
+// setup creates or updates the four streams.
+func (s *Store) setup(ctx context.Context, opts StoreOptions) error {
 	keepReplicas := opts.Replicas <= 0
 	if keepReplicas {
 		opts.Replicas = 1
@@ -81,32 +101,22 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if opts.ReportsMaxAge <= 0 {
 		opts.ReportsMaxAge = DefaultReportsMaxAge
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	s := &Store{nc: nc, js: js, log: opts.Logger, heads: make(map[string]Head)}
-
-	// The config history is the source of truth: no limits (limit-based
-	// eviction would ignore DenyDelete) and no way to delete or purge.
-	s.events, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
+	configs := []jetstream.StreamConfig{{
+		// The config history is the source of truth: no limits (limit-based
+		// eviction would ignore DenyDelete) and no way to delete or purge.
 		Name:        EventsStream,
 		Description: "hoist config events: scope changes and node drains, kept forever",
-		Subjects:    []string{subjectRoot + ".scope.*.*.*.*", subjectRoot + ".node.*.*"},
+		Subjects: []string{
+			subjectRoot + ".scope.*.*.*.*.*", subjectRoot + ".node.*.*.*",
+			subjectRoot + ".scope.*.*.*.*", subjectRoot + ".node.*.*", // written before actors joined the subject
+		},
 		Storage:     jetstream.FileStorage,
 		Replicas:    opts.Replicas,
 		Duplicates:  duplicateWindow,
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.scores, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
+	}, {
 		Name:              ScoresStream,
 		Description:       "hoist backend scores: a bounded history per backend",
 		Subjects:          []string{subjectRoot + ".score.*.*.*.*"},
@@ -116,28 +126,19 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 		MaxMsgsPerSubject: opts.ScoreHistory,
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Status first: stores made before HOIST_BACKENDS held backends here.
-	s.reports, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
+	}, {
 		Name:              ReportsStream,
-		Description:       "hoist node heartbeats and status, with an age limit",
-		Subjects:          []string{subjectRoot + ".status.*"},
+		Description:       "hoist node status per scope, with an age limit",
+		Subjects:          []string{subjectRoot + ".status.*.*.*.*"},
 		Storage:           jetstream.FileStorage,
 		Replicas:          opts.Replicas,
 		MaxMsgsPerSubject: 4,
 		MaxAge:            opts.ReportsMaxAge,
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Backend sets stay until their node replaces or withdraws them: an
-	// age limit would silently drop static backends (hoist announce).
-	s.backends, err = ensureStream(ctx, js, keepReplicas, jetstream.StreamConfig{
+	}, {
+		// Backend sets stay until their node replaces or withdraws them: an
+		// age limit would silently drop static backends (hoist announce).
 		Name:              BackendsStream,
 		Description:       "hoist backends: the latest set per scope and node",
 		Subjects:          []string{subjectRoot + ".backends.*.*.*.*"},
@@ -146,19 +147,18 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 		MaxMsgsPerSubject: 4,
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
-	})
-	if err != nil {
-		return nil, err
+	}}
+	for _, cfg := range configs {
+		gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO."+cfg.Name, "$JS.API.STREAM.CREATE."+cfg.Name, "$JS.API.STREAM.UPDATE."+cfg.Name)
+		err := ensureStream(gctx, s.js, keepReplicas, cfg)
+		err = denied(gctx, err)
+		release()
+		if err != nil {
+			return err
+		}
 	}
-	return s, nil
+	return nil
 }
-
-// JetStream returns the JetStream context, for consumers that live in other
-// packages (the agent's durable consumer, the balancer's feed).
-func (s *Store) JetStream() jetstream.JetStream { return s.js }
-
-// Conn returns the NATS connection the store uses.
-func (s *Store) Conn() *nats.Conn { return s.nc }
 
 // ConflictError says a conditional append lost: the head was not what the
 // publisher expected.
@@ -177,23 +177,26 @@ type AppendOptions struct {
 	// ExpectRevision, when set, makes the append fail with a ConflictError
 	// unless the history's head is exactly this revision.
 	ExpectRevision *uint64
+	// Head, when set, is the head the caller read (with ScopeHistory or
+	// NodeHistory) and decided on: the append goes on top of it or fails
+	// with a ConflictError, and is never retried on another head.
+	Head *Head
 }
 
-// Head is the last event of a scope's or node's history.
-type Head struct {
-	Revision uint64
-	Sequence uint64 // stream sequence, 0 when the history is empty
-}
+// maxRaces bounds the appends an unconditional Append retries after losing
+// the race for the head to another publisher.
+const maxRaces = 25
 
 // Append stores e as the next event of its history and returns it with its
 // revision, id and time filled in.
 //
-// Scope and node events get the next revision of their history: the append
-// is conditional on the head read just before, so two concurrent publishers
-// never both win (the loser gets a ConflictError). Without ExpectRevision,
-// a lost race is retried on the new head. Every append carries e.ID as
-// Nats-Msg-Id, so a publish retried after a lost ack is stored once.
-// Score events carry no revision.
+// A scope or node event's revision is its position in its history: the
+// append is conditional on the history's last stream sequence, so it lands
+// exactly on top of the head it was numbered against, and two concurrent
+// publishers never both win (the loser gets a ConflictError, or without
+// ExpectRevision and Head, retries on the new head). Every append carries
+// e.ID as Nats-Msg-Id, so a publish retried after a lost ack is stored
+// once. Score events carry no revision.
 func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Event, error) {
 	ev := *e
 	if ev.ID == "" {
@@ -212,37 +215,47 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 	if ev.Kind == KindBackendScored {
 		return s.appendScore(ctx, &ev)
 	}
-
-	subject, filter, name := ScopeSubject(ev.Scope, ev.Kind), ScopeFilter(ev.Scope), ev.Scope.String()
-	if ev.Kind.IsNodeKind() {
-		subject, filter, name = NodeSubject(ev.Node, ev.Kind), NodeFilter(ev.Node), ev.Node
+	if err := ValidateActor(ev.Actor); err != nil {
+		return nil, err
 	}
-	head, cached := s.cachedHead(filter)
-	for attempt := 0; ; attempt++ {
-		if !cached {
-			var err error
-			if head, err = s.head(ctx, filter); err != nil {
-				return nil, fmt.Errorf("read head of %s: %w", name, err)
+
+	subject, filter, name := ScopeSubject(ev.Scope, ev.Kind, ev.Actor), ScopeFilter(ev.Scope), ev.Scope.String()
+	if ev.Kind.IsNodeKind() {
+		subject, filter, name = NodeSubject(ev.Node, ev.Kind, ev.Actor), NodeFilter(ev.Node), ev.Node
+	}
+	conditional := opts.ExpectRevision != nil || opts.Head != nil
+	pause := newBackoff(5*time.Millisecond, 250*time.Millisecond)
+	for attempt := 1; ; attempt++ {
+		var (
+			head   Head
+			cached bool
+			err    error
+		)
+		switch {
+		case opts.Head != nil:
+			head = *opts.Head
+		default:
+			if head, cached = s.cachedHead(filter); !cached {
+				if head, err = s.head(ctx, filter); err != nil {
+					return nil, fmt.Errorf("read head of %s: %w", name, err)
+				}
 			}
 		}
 		if opts.ExpectRevision != nil && *opts.ExpectRevision != head.Revision {
 			if cached { // the cache may be behind: ask the server
-				cached = false
+				s.forgetHead(filter)
 				continue
 			}
 			return nil, &ConflictError{Subject: name, Expected: *opts.ExpectRevision, Actual: head.Revision}
 		}
 		ev.Revision = head.Revision + 1
-		ack, err := s.publish(ctx, subject, &ev,
-			jetstream.WithExpectLastSequenceForSubject(head.Sequence, filter))
+		ack, err := s.publish(ctx, subject, &ev, jetstream.WithExpectLastSequenceForSubject(head.Sequence, filter))
 		switch {
 		case err == nil:
 			if ack.Duplicate {
-				// A resend of an event stored before: report it as stored.
+				// A resend of this very event, stored before on this head
+				// (a new head means a new event id).
 				s.log.Debug("append was a retry of a stored event", "id", ev.ID, "seq", ack.Sequence)
-				if stored, err := s.storedEvent(ctx, ack.Sequence); err == nil {
-					ev.Revision = stored.Revision
-				}
 				s.forgetHead(filter)
 				return &ev, nil
 			}
@@ -251,20 +264,25 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 		case isWrongLastSequence(err):
 			s.forgetHead(filter)
 			if cached { // our cached head was stale, not necessarily a lost race
-				cached = false
 				continue
 			}
-			if opts.ExpectRevision != nil {
+			if conditional {
 				latest, herr := s.head(ctx, filter)
 				if herr != nil {
 					latest = head
 				}
-				return nil, &ConflictError{Subject: name, Expected: *opts.ExpectRevision, Actual: latest.Revision}
+				want := head.Revision
+				if opts.ExpectRevision != nil {
+					want = *opts.ExpectRevision
+				}
+				return nil, &ConflictError{Subject: name, Expected: want, Actual: latest.Revision}
 			}
-			if attempt >= 50 {
-				return nil, fmt.Errorf("append to %s: gave up after %d lost races", name, attempt+1)
+			if attempt >= maxRaces {
+				return nil, fmt.Errorf("append to %s: lost %d races to other publishers; try again", name, attempt)
 			}
-			continue // someone else appended first: take the new head
+			if !pause.wait(ctx) {
+				return nil, fmt.Errorf("append to %s: %w", name, ctx.Err())
+			}
 		default:
 			s.forgetHead(filter)
 			return nil, fmt.Errorf("append %s to %s: %w", ev.Kind, name, err)
@@ -294,16 +312,6 @@ func (s *Store) forgetHead(filter string) {
 	delete(s.heads, filter)
 }
 
-func (s *Store) storedEvent(ctx context.Context, seq uint64) (*Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	msg, err := s.events.GetMsg(ctx, seq)
-	if err != nil {
-		return nil, err
-	}
-	return Decode(msg.Data)
-}
-
 func (s *Store) appendScore(ctx context.Context, ev *Event) (*Event, error) {
 	d := ev.Data.(*BackendScored)
 	if _, err := s.publish(ctx, ScoreSubject(ev.Scope, d.Backend), ev); err != nil {
@@ -320,25 +328,44 @@ func (s *Store) publish(ctx context.Context, subject string, ev *Event, opts ...
 	if err != nil {
 		return nil, err
 	}
-	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	msg.Header.Set(RevisionHeader, strconv.FormatUint(ev.Revision, 10))
 	opts = append(opts, jetstream.WithMsgID(ev.ID))
-	backoff := 50 * time.Millisecond
+	return s.publishData(ctx, subject, data, opts...)
+}
+
+// publishData publishes data and waits for the ack, resending on a lost
+// ack; a permission violation ends it at once.
+func (s *Store) publishData(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	gctx, release := s.denials.guard(ctx, subject)
+	defer release()
+	msg := &nats.Msg{Subject: subject, Data: data}
+	pause := newBackoff(50*time.Millisecond, time.Second)
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(gctx, requestTimeout)
 		ack, err := s.js.PublishMsg(pctx, msg, opts...)
 		cancel()
+		if err != nil {
+			err = denied(gctx, err)
+		}
+		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+			if !s.streamsExist(ctx) {
+				return nil, fmt.Errorf("%w: no stream takes %s; start hoist server, or run hoist auth init with admin credentials", ErrNoStreams, subject)
+			}
+		}
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			return ack, err
 		}
-		s.log.Debug("publish not acknowledged, resending with the same id", "subject", subject, "id", ev.ID, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(backoff):
+		s.log.Debug("publish not acknowledged, resending with the same id", "subject", subject, "err", err)
+		if !pause.wait(gctx) {
+			return nil, denied(gctx, err)
 		}
-		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// streamsExist asks whether the events stream is there, as far as this
+// credential can tell: a denied question counts as yes.
+func (s *Store) streamsExist(ctx context.Context) bool {
+	_, err := s.count(ctx, EventsStream, AllNodesFilter)
+	return !errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 func retryable(err error) bool {
@@ -356,35 +383,21 @@ func isWrongLastSequence(err error) bool {
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
 
-// head reads the last event matching filter.
+// head reads where the history of filter stands: its last stream sequence,
+// then how many messages it holds. Reading the sequence first makes the
+// pair safe to append on: if a message arrived in between, the count is too
+// high, but then the append, conditional on the sequence, fails and reads
+// again.
 func (s *Store) head(ctx context.Context, filter string) (Head, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	msg, err := s.events.GetLastMsgForSubject(ctx, filter)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Head{}, nil
+	last, ok, err := s.directLast(ctx, EventsStream, filter)
+	if err != nil || !ok {
+		return Head{}, err
 	}
+	n, err := s.count(ctx, EventsStream, filter)
 	if err != nil {
 		return Head{}, err
 	}
-	if rev, err := strconv.ParseUint(msg.Header.Get(RevisionHeader), 10, 64); err == nil {
-		return Head{Revision: rev, Sequence: msg.Sequence}, nil
-	}
-	// The last message was not appended by hoist. Count revisions the way
-	// every fold does (an event counts only at the next revision), so a
-	// stray message cannot move the counter; the expectation stays on the
-	// true last sequence so the next append still detects races.
-	var rev uint64
-	err = s.scan(ctx, s.events, []string{filter}, jetstream.DeliverAllPolicy, msg.Sequence, func(m jetstream.Msg) bool {
-		if e, err := Decode(m.Data()); err == nil && e.Revision == rev+1 {
-			rev = e.Revision
-		}
-		return true
-	})
-	if err != nil {
-		return Head{}, err
-	}
-	return Head{Revision: rev, Sequence: msg.Sequence}, nil
+	return Head{Revision: n, Sequence: last.Sequence}, nil
 }
 
 // ScopeHead returns the head of a scope's history.

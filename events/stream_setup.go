@@ -10,8 +10,8 @@ import (
 )
 
 // ensureStream creates the stream of cfg, or updates it when its settings
-// differ from cfg's, and returns it.
-func ensureStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+// differ from cfg's.
+func ensureStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool, cfg jetstream.StreamConfig) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cfg.MaxConsumers = MaxConsumers
@@ -25,14 +25,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool
 		// changes made a fleet's restart queue behind ~10 ms per stream
 		// per process.
 		if sameStreamConfig(have, cfg) {
-			return st, nil
+			return nil
 		}
 	}
-	st, err := js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("set up stream %s: %w", cfg.Name, err)
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("set up stream %s: %w", cfg.Name, err)
 	}
-	return st, nil
+	return nil
 }
 
 // sameStreamConfig reports whether have already is cfg in every field

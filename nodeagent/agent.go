@@ -33,8 +33,12 @@ type Options struct {
 	Resync     time.Duration // periodic reconcile; default 30s
 	// Deploy tunes the reconciler. Runtime, Node, Advertise, Logger and
 	// OnBackends are set by the agent.
-	Deploy  deploy.Config
-	Store   events.StoreOptions
+	Deploy deploy.Config
+	Store  events.StoreOptions
+	// Actor names the agent in the node events it publishes (drain,
+	// undrain): with auth on, its credential's name. Default
+	// "hoist-agent@NODE".
+	Actor   string
 	Version string
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -111,6 +115,9 @@ func Open(opts Options) (*Agent, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Actor == "" {
+		opts.Actor = "hoist-agent@" + opts.Node.Name
+	}
 	log := opts.Logger.With("node", opts.Node.Name)
 	a := &Agent{opts: opts, log: log, now: opts.Now, stores: make(chan *events.Store, 1), workers: map[events.Scope]*worker{}}
 	a.st = newState(opts.Node.Name, opts.Node.Advertise, opts.RuntimeName, opts.Version, opts.Heartbeat, opts.Now())
@@ -157,10 +164,10 @@ func Open(opts Options) (*Agent, error) {
 // loadBook reads the reference file. A missing one starts an empty book; a
 // corrupt one is set aside and reported, and the book is rebuilt from the
 // stream. Either way nothing is acted on until the stream was read.
-func (a *Agent) loadBook() *book {
+func (a *Agent) loadBook() *desiredBook {
 	path, name, scopes := a.opts.ReferenceFile, a.opts.Node.Name, a.opts.Node.Scopes
 	ref, err := loadReference(path, name)
-	var b *book
+	var b *desiredBook
 	if err == nil && ref != nil {
 		b, err = bookFromReference(ref, scopes)
 	}
@@ -174,13 +181,13 @@ func (a *Agent) loadBook() *book {
 		}
 		a.log.Error(msg)
 		a.st.setNodeError(errReference, msg)
-		return newBook(name, scopes)
+		return newDesiredBook(name, scopes)
 	case ref == nil:
 		a.log.Info("no reference file yet; desired state will be read from the stream", "path", path)
-		return newBook(name, scopes)
+		return newDesiredBook(name, scopes)
 	}
 	a.rec.RestoreFailures(ref.Failures)
-	a.log.Info("loaded reference file", "path", path, "sequence", ref.Sequence, "scopes", len(ref.Scopes))
+	a.log.Info("loaded reference file", "path", path, "scopes", len(ref.Scopes))
 	return b
 }
 
@@ -374,7 +381,7 @@ func (a *Agent) appendNode(ctx context.Context, p events.Payload) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := store.Append(ctx, &events.Event{Node: a.opts.Node.Name, Actor: "hoist-agent@" + a.opts.Node.Name, Data: p}, events.AppendOptions{})
+	_, err := store.Append(ctx, &events.Event{Node: a.opts.Node.Name, Actor: a.opts.Actor, Data: p}, events.AppendOptions{})
 	return err
 }
 

@@ -29,7 +29,7 @@ func TestAgentDeploysScalesAndReports(t *testing.T) {
 	// The status and the backends reach the store.
 	ctx := context.Background()
 	natstest.Eventually(t, 10*time.Second, func() error {
-		sts, err := h.store.NodeStatuses(ctx)
+		sts, err := h.store.NodeStatuses(ctx, events.Scope{}, nil)
 		if err != nil {
 			return err
 		}

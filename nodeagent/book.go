@@ -13,57 +13,68 @@ import (
 	"github.com/hoist-dev/hoist/projector"
 )
 
-// book is the agent's desired state: every configured scope's history,
-// the node's drain standing and the last stream sequence folded. It is
-// owned by one goroutine (the feed) and has no locks.
-type book struct {
+// desiredBook is the agent's desired state: every configured scope's
+// history and the node's drain standing, each with how far its history has
+// been read. It is owned by one goroutine (the feed) and has no locks.
+// What a message means, and which revision it is, the book leaves to its
+// events.Reader: the same reading as every other reader's.
+type desiredBook struct {
 	node   string
-	seq    uint64 // the consumer's position: the last sequence folded
-	high   uint64 // the highest sequence ever folded
+	reader *events.Reader
 	scopes map[events.Scope]*scopeLog
 	nodeSt referenceNode
 }
 
 type scopeLog struct {
-	hist     *projector.History
-	raw      []json.RawMessage // the applied events, as stored
-	complete bool              // raw is the history from its start up to seq
-	synced   bool              // read to the end of the stream at least once
+	hist   *projector.History
+	raw    []json.RawMessage // the applied events, as stored
+	synced bool              // read to the end of the stream at least once
 }
 
-func newBook(node string, scopes []events.Scope) *book {
-	b := &book{node: node, scopes: map[events.Scope]*scopeLog{}}
+func newDesiredBook(node string, scopes []events.Scope) *desiredBook {
+	b := &desiredBook{node: node, reader: events.NewReader(), scopes: map[events.Scope]*scopeLog{}}
 	b.setScopes(scopes)
 	return b
 }
 
+func scopeKey(sc events.Scope) string {
+	return events.Address{Family: events.FamilyScope, Scope: sc}.History()
+}
+
+func (b *desiredBook) nodeKey() string {
+	return events.Address{Family: events.FamilyNode, Node: b.node}.History()
+}
+
 // setScopes makes the book hold exactly scopes: new ones start empty and
 // unsynced, dropped ones are forgotten. It returns the scopes added.
-func (b *book) setScopes(scopes []events.Scope) (added []events.Scope) {
+func (b *desiredBook) setScopes(scopes []events.Scope) (added []events.Scope) {
 	keep := map[events.Scope]bool{}
 	for _, sc := range scopes {
 		keep[sc] = true
 		if b.scopes[sc] == nil {
 			b.scopes[sc] = &scopeLog{hist: projector.NewHistory(sc)}
+			b.reader.Forget(scopeKey(sc))
 			added = append(added, sc)
 		}
 	}
 	for sc := range b.scopes {
 		if !keep[sc] {
 			delete(b.scopes, sc)
+			b.reader.Forget(scopeKey(sc))
 		}
 	}
 	return added
 }
 
 // bookFromReference rebuilds a book from a reference file, keeping only the
-// configured scopes. Every stored event must decode and fold: the file
-// holds only events that did, so one that does not means the file cannot
-// be trusted.
-func bookFromReference(ref *reference, scopes []events.Scope) (*book, error) {
-	b := newBook(ref.Node, scopes)
-	b.seq, b.high = ref.Sequence, max(ref.High, ref.Sequence)
+// configured scopes. Every stored event must decode and fold at the
+// revision it claims: the file holds only events that did, so one that does
+// not means the file cannot be trusted. The revisions between them are
+// messages that changed nothing, and hold their place again.
+func bookFromReference(ref *reference, scopes []events.Scope) (*desiredBook, error) {
+	b := newDesiredBook(ref.Node, scopes)
 	b.nodeSt = ref.NodeLog
+	b.reader.Restore(b.nodeKey(), events.Head{Revision: ref.NodeLog.Revision, Sequence: ref.NodeLog.Sequence})
 	for name, stored := range ref.Scopes {
 		sc, err := events.ParseScope(name)
 		if err != nil {
@@ -75,66 +86,76 @@ func bookFromReference(ref *reference, scopes []events.Scope) (*book, error) {
 		}
 		for i, raw := range stored.Events {
 			e, err := events.Decode(raw)
-			if err != nil {
-				return nil, fmt.Errorf("%w: scope %s event %d: %v", ErrCorruptReference, sc, i+1, err)
+			if err == nil && (e.Scope != sc || e.Revision <= l.hist.Revision() || e.Revision > stored.Revision) {
+				err = fmt.Errorf("revision %d of scope %s does not fit revisions %d-%d", e.Revision, e.Scope, l.hist.Revision()+1, stored.Revision)
 			}
-			if err := l.hist.Apply(e); err != nil {
+			if err == nil {
+				l.holdUpTo(e.Revision - 1)
+				err = l.hist.Apply(e)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("%w: scope %s event %d: %v", ErrCorruptReference, sc, i+1, err)
 			}
 			l.raw = append(l.raw, raw)
 		}
-		l.complete, l.synced = stored.Complete, stored.Synced
+		l.holdUpTo(stored.Revision)
+		l.synced = stored.Synced
+		b.reader.Restore(scopeKey(sc), events.Head{Revision: stored.Revision, Sequence: stored.Sequence})
 	}
 	return b, nil
 }
 
+// errHeld stands for a message that changed nothing when it was read.
+var errHeld = errors.New("changed nothing when it was first read")
+
+// holdUpTo fills the history up to rev with revisions that change nothing.
+func (l *scopeLog) holdUpTo(rev uint64) {
+	sc := l.hist.State().Scope
+	for r := l.hist.Revision() + 1; r <= rev; r++ {
+		_ = l.hist.Take(events.Record{
+			Address:  events.Address{Family: events.FamilyScope, Scope: sc},
+			Revision: r,
+			Err:      &events.Rejection{Reason: errHeld},
+		})
+	}
+}
+
 // reference returns the book as a reference file.
-func (b *book) reference(failures []deploy.Failure, now time.Time) *reference {
+func (b *desiredBook) reference(failures []deploy.Failure, now time.Time) *reference {
 	ref := &reference{
 		Version:  referenceVersion,
 		Node:     b.node,
-		Sequence: b.seq,
-		High:     b.high,
 		Written:  now.UTC(),
 		Scopes:   make(map[string]*referenceLog, len(b.scopes)),
 		NodeLog:  b.nodeSt,
 		Failures: failures,
 	}
+	nh := b.reader.Head(b.nodeKey())
+	ref.NodeLog.Revision, ref.NodeLog.Sequence = nh.Revision, nh.Sequence
 	for sc, l := range b.scopes {
-		ref.Scopes[sc.String()] = &referenceLog{Complete: l.complete, Synced: l.synced, Events: l.raw}
+		h := b.reader.Head(scopeKey(sc))
+		ref.Scopes[sc.String()] = &referenceLog{Revision: h.Revision, Sequence: h.Sequence, Synced: l.synced, Events: l.raw}
 	}
 	return ref
 }
 
-// complete reports whether every scope's history is held from its start,
-// so the consumer may resume after seq instead of replaying the stream.
-func (b *book) complete() bool {
-	for _, l := range b.scopes {
-		if !l.complete {
-			return false
-		}
+// from is the first stream sequence to read for a scope: right after the
+// last one the book holds.
+func (b *desiredBook) from(sc events.Scope) uint64 {
+	return b.reader.Head(scopeKey(sc)).Sequence + 1
+}
+
+// nodeFrom is from for the node's own events.
+func (b *desiredBook) nodeFrom() uint64 { return b.reader.Head(b.nodeKey()).Sequence + 1 }
+
+// markSynced records that sc's history was read to the end of the stream.
+func (b *desiredBook) markSynced(sc events.Scope) bool {
+	l := b.scopes[sc]
+	if l == nil || l.synced {
+		return false
 	}
+	l.synced = true
 	return true
-}
-
-// markComplete records that the consumer replays the stream from its
-// start: from here on every history is whole up to seq.
-func (b *book) markComplete() {
-	for _, l := range b.scopes {
-		l.complete = true
-	}
-}
-
-// markSynced records that every history was read to the end of the stream.
-func (b *book) markSynced() (newly []events.Scope) {
-	for sc, l := range b.scopes {
-		if !l.synced {
-			l.synced = true
-			newly = append(newly, sc)
-		}
-	}
-	b.nodeSt.Synced = true
-	return newly
 }
 
 // applied says what folding one stored message did.
@@ -142,75 +163,57 @@ type applied struct {
 	scope   events.Scope // the scope it changed or was skipped in; zero for node events
 	changed bool         // desired state changed (scope or drain)
 	node    bool         // a node event
-	skipped error        // an event that cannot be used: reported, never applied
+	skipped error        // a message that cannot be used: reported, never applied
 }
 
-// errDuplicate marks an event the book already holds (a replay): ignored
+// errDuplicate marks a message the book already holds (a replay): ignored
 // silently.
 var errDuplicate = errors.New("already applied")
 
-// apply folds the message at stream sequence seq. Events are deduplicated by
-// revision, so a replay applies nothing twice; an event that cannot be
-// decoded or folded is skipped and returned in skipped, never applied.
-func (b *book) apply(seq uint64, subject string, data []byte) applied {
-	replay := seq <= b.high
-	b.seq, b.high = seq, max(b.high, seq)
+// apply folds one stored message of a scope's or the node's history.
+// Replays are ignored; a message that is rejected or cannot be folded is
+// skipped and returned in skipped, and still holds its revision.
+func (b *desiredBook) apply(m events.Message) applied {
+	rec := b.reader.Read(m)
 	var out applied
-	if sc, ok := events.ScopeFromSubject(subject); ok && strings.HasPrefix(subject, "hoist.scope.") {
-		out.scope = sc
-	}
-	e, err := events.Decode(data)
-	if err != nil {
-		if replay {
-			out.skipped = errDuplicate // reported when first read
+	switch {
+	case rec.Duplicate:
+		out.skipped = errDuplicate
+		return out
+	case rec.Family == events.FamilyScope:
+		out.scope = rec.Scope
+		l := b.scopes[rec.Scope]
+		if l == nil {
+			out.skipped = fmt.Errorf("skipped the message at sequence %d: scope %s is not served by node %s", m.Sequence, rec.Scope, b.node)
 			return out
 		}
-		out.skipped = events.Unreadable{Sequence: seq, Subject: subject, Err: err}
-		return out
-	}
-	switch {
-	case e.Kind.IsScopeKind():
-		out.scope = e.Scope
-		l := b.scopes[e.Scope]
-		switch {
-		case l == nil:
-			out.skipped = fmt.Errorf("skipped event at sequence %d: scope %s is not served by node %s", seq, e.Scope, b.node)
-		case e.Revision <= l.hist.Revision():
-			out.skipped = errDuplicate
-		default:
-			if err := l.hist.Apply(e); err != nil {
-				out.skipped = fmt.Errorf("skipped event at sequence %d: %w", seq, err)
-				return out
-			}
-			l.raw = append(l.raw, json.RawMessage(slices.Clone(data)))
-			out.changed = true
+		if err := l.hist.Take(rec); err != nil {
+			out.skipped = err
+			return out
 		}
-	case e.Kind.IsNodeKind():
+		l.raw = append(l.raw, json.RawMessage(slices.Clone(m.Data)))
+		out.changed = true
+	case rec.Family == events.FamilyNode && rec.Node == b.node:
 		out.node = true
-		switch {
-		case e.Node != b.node:
-			out.skipped = fmt.Errorf("skipped %s event at sequence %d: it is for node %s, not %s", e.Kind, seq, e.Node, b.node)
-		case e.Revision <= b.nodeSt.Revision:
-			out.skipped = errDuplicate
-		default:
-			b.nodeSt.Revision = e.Revision
-			d, drained := e.Data.(*events.NodeDrained)
-			b.nodeSt.Drained = drained
-			b.nodeSt.Reason = ""
-			if drained {
-				b.nodeSt.Reason = d.Reason
-			}
-			out.changed = true
+		if rec.Err != nil {
+			out.skipped = rec.Err
+			return out
 		}
+		d, drained := rec.Event.Data.(*events.NodeDrained)
+		b.nodeSt.Drained, b.nodeSt.Reason = drained, ""
+		if drained {
+			b.nodeSt.Reason = d.Reason
+		}
+		out.changed = true
 	default:
-		out.skipped = fmt.Errorf("skipped %s event at sequence %d: not a config event", e.Kind, seq)
+		out.skipped = fmt.Errorf("skipped the message at sequence %d on %s: not an event of node %s or its scopes", m.Sequence, m.Subject, b.node)
 	}
 	return out
 }
 
 // desired returns what scope should run, and whether it is known: read to
 // the end of the stream, or from a valid reference file.
-func (b *book) desired(sc events.Scope) (deploy.Desired, bool) {
+func (b *desiredBook) desired(sc events.Scope) (deploy.Desired, bool) {
 	l := b.scopes[sc]
 	if l == nil || !l.synced {
 		return deploy.Desired{}, false
@@ -220,7 +223,7 @@ func (b *book) desired(sc events.Scope) (deploy.Desired, bool) {
 }
 
 // scopeList returns the book's scopes, sorted.
-func (b *book) scopeList() []events.Scope {
+func (b *desiredBook) scopeList() []events.Scope {
 	out := make([]events.Scope, 0, len(b.scopes))
 	for sc := range b.scopes {
 		out = append(out, sc)

@@ -25,66 +25,77 @@ func encode(t *testing.T, e *events.Event) []byte {
 }
 
 func scopeEvent(rev uint64, p events.Payload) *events.Event {
-	return &events.Event{Scope: scopeWeb, Revision: rev, Time: time.Unix(int64(rev), 0).UTC(), Data: p}
+	return &events.Event{Scope: scopeWeb, Revision: rev, Time: time.Unix(int64(rev), 0).UTC(), Actor: "ci", Data: p}
+}
+
+func msgAt(seq uint64, subject string, data []byte) events.Message {
+	return events.Message{Stream: events.EventsStream, Subject: subject, Sequence: seq, Time: time.Unix(1000, 0), Data: data}
 }
 
 func TestBookFoldsDeduplicatesAndSkips(t *testing.T) {
-	b := newBook("n1", []events.Scope{scopeWeb})
-	web := events.ScopeSubject(scopeWeb, events.KindDeployed)
+	b := newDesiredBook("n1", []events.Scope{scopeWeb})
+	deploySubj := events.ScopeSubject(scopeWeb, events.KindDeployed, "ci")
+	scaleSubj := events.ScopeSubject(scopeWeb, events.KindScaled, "ci")
 	deploy := encode(t, scopeEvent(1, &events.Deployed{Spec: events.Spec{Image: "web:1", Replicas: 2}}))
-	scale := encode(t, scopeEvent(2, &events.Scaled{Replicas: 3}))
+	scale := encode(t, scopeEvent(3, &events.Scaled{Replicas: 3}))
 
 	if _, ok := b.desired(scopeWeb); ok {
 		t.Fatal("an unsynced scope must not be known")
 	}
-	if res := b.apply(1, web, deploy); !res.changed || res.skipped != nil {
+	if res := b.apply(msgAt(1, deploySubj, deploy)); !res.changed || res.skipped != nil {
 		t.Fatalf("deploy: %+v", res)
 	}
-	if res := b.apply(2, web, []byte("garbage")); res.changed || !errors.As(res.skipped, new(events.Unreadable)) || res.scope != scopeWeb {
+	// Garbage on the scope's subject is rejected, and holds revision 2.
+	if res := b.apply(msgAt(2, scaleSubj, []byte("garbage"))); res.changed || !errors.Is(res.skipped, events.ErrRejected) || res.scope != scopeWeb {
 		t.Fatalf("garbage: %+v", res)
 	}
-	if res := b.apply(3, web, scale); !res.changed {
+	if res := b.apply(msgAt(3, scaleSubj, scale)); !res.changed {
 		t.Fatalf("scale: %+v", res)
 	}
-	// A replay (consumer recreated from the start) applies nothing twice
-	// and does not report old garbage again.
+	// A replay applies nothing twice and does not report old garbage again.
 	for seq, data := range map[uint64][]byte{1: deploy, 2: []byte("garbage"), 3: scale} {
-		if res := b.apply(seq, web, data); res.changed || !errors.Is(res.skipped, errDuplicate) {
+		if res := b.apply(msgAt(seq, scaleSubj, data)); res.changed || !errors.Is(res.skipped, errDuplicate) {
 			t.Fatalf("replay of %d: %+v", seq, res)
 		}
 	}
+	// A body that claims a revision it does not hold is rejected, and
+	// holds revision 4.
 	gap := encode(t, scopeEvent(9, &events.Scaled{Replicas: 1}))
-	if res := b.apply(4, web, gap); res.changed || res.skipped == nil || !strings.Contains(res.skipped.Error(), "expected 3") {
+	if res := b.apply(msgAt(4, scaleSubj, gap)); res.changed || !errors.Is(res.skipped, events.ErrWrongRevision) {
 		t.Fatalf("gap: %+v", res)
 	}
-	other := encode(t, &events.Event{Scope: events.MustParseScope("acme.prod.api"), Revision: 1, Data: &events.Removed{}})
-	if res := b.apply(5, events.ScopeSubject(events.MustParseScope("acme.prod.api"), events.KindRemoved), other); res.skipped == nil {
+	api := events.MustParseScope("acme.prod.api")
+	other := encode(t, &events.Event{Scope: api, Revision: 1, Actor: "ci", Data: &events.Removed{}})
+	if res := b.apply(msgAt(5, events.ScopeSubject(api, events.KindRemoved, "ci"), other)); res.skipped == nil {
 		t.Fatalf("foreign scope applied: %+v", res)
 	}
-	drain := encode(t, &events.Event{Node: "n1", Revision: 1, Data: &events.NodeDrained{Reason: "r"}})
-	if res := b.apply(6, events.NodeSubject("n1", events.KindNodeDrained), drain); !res.node || !b.nodeSt.Drained {
+	// A body for another scope on web's subject changes neither.
+	if res := b.apply(msgAt(6, events.ScopeSubject(scopeWeb, events.KindRemoved, "ci"), other)); !errors.Is(res.skipped, events.ErrDisagrees) {
+		t.Fatalf("body for another scope: %+v", res)
+	}
+	drain := encode(t, &events.Event{Node: "n1", Revision: 1, Actor: "ci", Data: &events.NodeDrained{Reason: "r"}})
+	if res := b.apply(msgAt(7, events.NodeSubject("n1", events.KindNodeDrained, "ci"), drain)); !res.node || !b.nodeSt.Drained {
 		t.Fatalf("drain: %+v", res)
 	}
-	otherNode := encode(t, &events.Event{Node: "n2", Revision: 2, Data: &events.NodeUndrained{}})
-	if res := b.apply(7, events.NodeSubject("n2", events.KindNodeUndrained), otherNode); res.skipped == nil || !b.nodeSt.Drained {
-		t.Fatalf("another node's event applied: %+v", res)
+	otherNode := encode(t, &events.Event{Node: "n2", Revision: 2, Actor: "ci", Data: &events.NodeUndrained{}})
+	if res := b.apply(msgAt(8, events.NodeSubject("n1", events.KindNodeUndrained, "ci"), otherNode)); !errors.Is(res.skipped, events.ErrDisagrees) || !b.nodeSt.Drained {
+		t.Fatalf("another node's event on this node's subject applied: %+v", res)
 	}
 
-	b.markSynced()
+	b.markSynced(scopeWeb)
 	d, ok := b.desired(scopeWeb)
-	if !ok || d.Revision != 2 || d.Spec.Replicas != 3 || d.Spec.Image != "web:1" {
+	if !ok || d.Revision != 5 || d.Spec.Replicas != 3 || d.Spec.Image != "web:1" {
 		t.Fatalf("desired: %+v %v", d, ok)
 	}
 
-	// Through the reference file and back: the same desired state, and a
-	// rollback can still reach revision 1.
-	b.markComplete()
+	// Through the reference file and back: the same desired state and head,
+	// and a rollback can still reach revision 1.
 	path := filepath.Join(t.TempDir(), "ref.json")
 	if err := writeReference(path, b.reference(nil, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	ref, err := loadReference(path, "n1")
-	if err != nil || ref == nil || ref.Sequence != 7 || ref.High != 7 {
+	if err != nil || ref == nil || ref.Scopes[scopeWeb.String()].Sequence != 6 || ref.Scopes[scopeWeb.String()].Revision != 5 || ref.NodeLog.Sequence != 8 {
 		t.Fatalf("load: %+v %v", ref, err)
 	}
 	b2, err := bookFromReference(ref, []events.Scope{scopeWeb})
@@ -92,22 +103,21 @@ func TestBookFoldsDeduplicatesAndSkips(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2, ok := b2.desired(scopeWeb)
-	if !ok || d2.Revision != 2 || d2.Spec.Replicas != 3 || !b2.complete() || !b2.nodeSt.Drained {
-		t.Fatalf("reloaded: %+v %v complete=%v", d2, ok, b2.complete())
+	if !ok || d2.Revision != 5 || d2.Spec.Replicas != 3 || b2.from(scopeWeb) != 7 || !b2.nodeSt.Drained || b2.nodeFrom() != 9 {
+		t.Fatalf("reloaded: %+v %v from=%d", d2, ok, b2.from(scopeWeb))
 	}
-	rb := encode(t, scopeEvent(3, &events.RolledBack{To: 1}))
-	if res := b2.apply(8, web, rb); !res.changed {
+	rb := encode(t, scopeEvent(6, &events.RolledBack{To: 1}))
+	if res := b2.apply(msgAt(9, events.ScopeSubject(scopeWeb, events.KindRolledBack, "ci"), rb)); !res.changed {
 		t.Fatalf("rollback: %+v", res)
 	}
-	if d3, _ := b2.desired(scopeWeb); d3.Spec.Replicas != 2 {
-		t.Fatalf("rolled back to %+v", d3.Spec)
+	if d3, _ := b2.desired(scopeWeb); d3.Spec.Replicas != 2 || d3.Revision != 6 {
+		t.Fatalf("rolled back to %+v", d3)
 	}
 
-	// A scope added later is not complete: the consumer must replay.
-	api := events.MustParseScope("acme.prod.api")
+	// A scope added later starts from the beginning of the stream.
 	b3, _ := bookFromReference(ref, []events.Scope{scopeWeb, api})
-	if b3.complete() {
-		t.Fatal("a book with a new scope claims to be complete")
+	if b3.from(api) != 1 {
+		t.Fatalf("a new scope starts at %d", b3.from(api))
 	}
 	if _, ok := b3.desired(api); ok {
 		t.Fatal("a new scope is known before it was read")
@@ -121,10 +131,11 @@ func TestLoadReference(t *testing.T) {
 		t.Fatalf("missing file: %v %v", missing, err)
 	}
 	for name, content := range map[string]string{
-		"truncated":    `{"version":1,"node":"n1","scopes":{`,
-		"other node":   `{"version":1,"node":"n2"}`,
-		"newer format": `{"version":2,"node":"n1"}`,
-		"null scope":   `{"version":1,"node":"n1","scopes":{"a.b.c":null}}`,
+		"truncated":    `{"version":2,"node":"n1","scopes":{`,
+		"other node":   `{"version":2,"node":"n2"}`,
+		"older format": `{"version":1,"node":"n1"}`,
+		"newer format": `{"version":3,"node":"n1"}`,
+		"null scope":   `{"version":2,"node":"n1","scopes":{"a.b.c":null}}`,
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -135,7 +146,7 @@ func TestLoadReference(t *testing.T) {
 		}
 	}
 	// Events that no longer fold make the file untrustworthy too.
-	bad := `{"version":1,"node":"n1","scopes":{"acme.prod.web":{"complete":true,"synced":true,"events":["not an event"]}}}`
+	bad := `{"version":2,"node":"n1","scopes":{"acme.prod.web":{"revision":1,"sequence":1,"synced":true,"events":["not an event"]}}}`
 	path := filepath.Join(dir, "bad-events")
 	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
 	"io"
 	"log/slog"
 	"net"
@@ -167,6 +168,17 @@ func (h *harness) open(opts Options, fns ...optFn) *Agent {
 	}
 	h.t.Cleanup(func() { a.Close() })
 	return a
+}
+
+// rawJS is JetStream on a connection of its own, for what hoist never does:
+// raw publishes, deleting consumers.
+func (h *harness) rawJS() jetstream.JetStream {
+	h.t.Helper()
+	js, err := jetstream.New(h.nats.Connect(h.t))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return js
 }
 
 func (h *harness) append(p events.Payload) uint64 {

@@ -12,21 +12,20 @@ import (
 )
 
 // referenceVersion is the format of the reference file this build writes.
-const referenceVersion = 1
+const referenceVersion = 2
 
-// reference is the agent's local state file: everything it has acked.
+// reference is the agent's local state file: everything it has read and
+// written to disk before acting on it.
 //
-// Sequence is the last stream sequence folded and written here; the
-// consumer resumes after it. High is the highest sequence ever folded (a
-// replay to add a scope goes back below it). Scopes hold each scope's applied events (not
-// just the folded state: a rollback needs the earlier revisions). Synced
-// says the scope's history was read to the end of the stream at least
-// once, so it may be acted on without NATS.
+// Each scope keeps its head (the revision and stream sequence of the last
+// message read; the agent resumes after it) and its applied events (not
+// just the folded state: a rollback needs the earlier revisions); the
+// revisions between them are messages that changed nothing. Synced says the
+// scope's history was read to the end of the stream at least once, so it
+// may be acted on without NATS.
 type reference struct {
 	Version  int                      `json:"version"`
 	Node     string                   `json:"node"`
-	Sequence uint64                   `json:"sequence"`
-	High     uint64                   `json:"high_water"`
 	Written  time.Time                `json:"written"`
 	Scopes   map[string]*referenceLog `json:"scopes"`
 	NodeLog  referenceNode            `json:"node_events"`
@@ -34,17 +33,16 @@ type reference struct {
 }
 
 type referenceLog struct {
-	// Complete: the events are the scope's history from its start up to
-	// Sequence (false for a scope added since the last full replay).
-	Complete bool `json:"complete"`
-	// Synced: the history was read to the end of the stream at least once.
-	Synced bool              `json:"synced"`
-	Events []json.RawMessage `json:"events"`
+	Revision uint64            `json:"revision"`
+	Sequence uint64            `json:"sequence"`
+	Synced   bool              `json:"synced"`
+	Events   []json.RawMessage `json:"events"`
 }
 
 type referenceNode struct {
 	Synced   bool   `json:"synced"`
 	Revision uint64 `json:"revision"`
+	Sequence uint64 `json:"sequence"`
 	Drained  bool   `json:"drained"`
 	Reason   string `json:"reason,omitempty"`
 }

@@ -30,10 +30,6 @@ func encodeReference(ref *reference) ([]byte, error) {
 	if err := writeJSON(&b, ref.Node); err != nil {
 		return nil, err
 	}
-	b.WriteString(`,"sequence":`)
-	b.WriteString(strconv.FormatUint(ref.Sequence, 10))
-	b.WriteString(`,"high_water":`)
-	b.WriteString(strconv.FormatUint(ref.High, 10))
 	b.WriteString(`,"written":`)
 	if err := writeJSON(&b, ref.Written); err != nil {
 		return nil, err
@@ -52,8 +48,10 @@ func encodeReference(ref *reference) ([]byte, error) {
 		if err := writeJSON(&b, name); err != nil {
 			return nil, err
 		}
-		b.WriteString(`:{"complete":`)
-		b.WriteString(strconv.FormatBool(l.Complete))
+		b.WriteString(`:{"revision":`)
+		b.WriteString(strconv.FormatUint(l.Revision, 10))
+		b.WriteString(`,"sequence":`)
+		b.WriteString(strconv.FormatUint(l.Sequence, 10))
 		b.WriteString(`,"synced":`)
 		b.WriteString(strconv.FormatBool(l.Synced))
 		b.WriteString(`,"events":`)

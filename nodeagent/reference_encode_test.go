@@ -17,13 +17,13 @@ func TestEncodeReferenceMatchesMarshal(t *testing.T) {
 	scaled := encode(t, scopeEvent(2, &events.Scaled{Replicas: 3}))
 	refs := []*reference{
 		{Version: referenceVersion, Node: "n1", Scopes: map[string]*referenceLog{}},
-		{Version: referenceVersion, Node: "n\"1", Sequence: 9, High: 12, Written: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		{Version: referenceVersion, Node: "n\"1", Written: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
 			Scopes: map[string]*referenceLog{
-				"acme.prod.web": {Complete: true, Synced: true, Events: []json.RawMessage{deployed, scaled}},
-				"acme.prod.api": {Complete: false, Synced: true},
+				"acme.prod.web": {Revision: 4, Sequence: 9, Synced: true, Events: []json.RawMessage{deployed, scaled}},
+				"acme.prod.api": {Revision: 0, Sequence: 0, Synced: true},
 				"acme.prod.new": {Events: []json.RawMessage{}},
 			},
-			NodeLog:  referenceNode{Synced: true, Revision: 2, Drained: true, Reason: "maintenance"},
+			NodeLog:  referenceNode{Synced: true, Revision: 2, Sequence: 12, Drained: true, Reason: "maintenance"},
 			Failures: []deploy.Failure{{Scope: scopeWeb, Revision: 2, Reason: "unhealthy"}},
 		},
 	}

@@ -45,8 +45,10 @@ type scopeState struct {
 	replicas    []events.ReplicaStatus
 	backends    []string
 	backendsRev uint64
-	err         string // last reconcile error
-	eventErr    string // last skipped event of the scope
+	hosts       []string // the desired state's virtual hosts, for balancers
+	removed     bool     // the desired state is a removal
+	err         string   // last reconcile error
+	eventErr    string   // last skipped event of the scope
 }
 
 func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
@@ -104,6 +106,10 @@ func (s *state) setDesired(d deploy.Desired) {
 	s.update(func() {
 		st := s.scope(d.Scope)
 		st.known, st.desired, st.deployed = true, d.Revision, d.Spec != nil || d.Removed
+		st.hosts, st.removed = nil, d.Removed
+		if d.Spec != nil {
+			st.hosts = slices.Clone(d.Spec.Hosts)
+		}
 	})
 }
 
@@ -215,10 +221,10 @@ func (s *state) setDrained(drained bool, reason string) {
 	s.update(func() { s.drained, s.drainReason = drained, reason })
 }
 
-func (s *state) applyScore(e *events.Event) error {
+func (s *state) takeScore(r events.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.scores.Apply(e)
+	return s.scores.Take(r)
 }
 
 // status is the phase and error the status shows for a scope.
@@ -276,7 +282,8 @@ func (s *state) backendsReports(now time.Time) []*events.BackendsReport {
 		if b == nil {
 			b = []string{}
 		}
-		out = append(out, &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Time: now.UTC()})
+		out = append(out, &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Time: now.UTC(),
+			Hosts: slices.Clone(st.hosts), Removed: st.removed})
 	}
 	return out
 }

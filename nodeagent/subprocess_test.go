@@ -147,7 +147,7 @@ func waitNodeStatus(t testing.TB, store *events.Store, node string, sc events.Sc
 	t.Helper()
 	var got events.ScopeStatus
 	natstest.Eventually(t, 60*time.Second, func() error {
-		sts, err := store.NodeStatuses(context.Background())
+		sts, err := store.NodeStatuses(context.Background(), events.Scope{}, nil)
 		if err != nil {
 			return err
 		}

@@ -6,15 +6,17 @@ import (
 	"github.com/hoist-dev/hoist/events"
 )
 
-// Score is the latest score of one backend and when it was given.
+// Score is the latest score of one backend and when the server stored it.
 type Score struct {
-	Value int
-	Time  time.Time
+	Value    int
+	Time     time.Time
+	Sequence uint64
 }
 
-// Scores folds score events into the latest score per scope and backend.
-// Score events are only ever superseded, so applying them out of order by
-// time keeps the newest.
+// Scores folds score records into the latest score per scope and backend.
+// The latest is the one stored last (the highest stream sequence), and its
+// age is the server's timestamp: a score can never outrank later ones by
+// the date in its body.
 type Scores struct {
 	table map[events.Scope]map[string]Score
 }
@@ -22,21 +24,29 @@ type Scores struct {
 // NewScores returns an empty score table.
 func NewScores() *Scores { return &Scores{table: make(map[events.Scope]map[string]Score)} }
 
-// Apply folds one score event. Anything else is a Skip.
-func (s *Scores) Apply(e *events.Event) error {
-	d, ok := e.Data.(*events.BackendScored)
-	if !ok {
-		return skip(e, "is not a score")
+// Take folds one score record. A rejected record, or anything but a
+// score, is a Skip and changes nothing.
+func (s *Scores) Take(r events.Record) error {
+	if r.Err != nil {
+		return &Skip{Kind: r.Kind, Scope: r.Scope, Reason: r.Err.Error(), Err: r.Err}
 	}
-	byBackend := s.table[e.Scope]
+	d, ok := r.Event.Data.(*events.BackendScored)
+	if !ok || r.Family != events.FamilyScore {
+		return skip(r.Event, "is not a score")
+	}
+	byBackend := s.table[r.Scope]
 	if byBackend == nil {
 		byBackend = make(map[string]Score)
-		s.table[e.Scope] = byBackend
+		s.table[r.Scope] = byBackend
 	}
-	if prev, ok := byBackend[d.Backend]; ok && prev.Time.After(e.Time) {
+	if prev, ok := byBackend[d.Backend]; ok && prev.Sequence > r.Sequence {
 		return nil
 	}
-	byBackend[d.Backend] = Score{Value: d.Score, Time: e.Time}
+	t := r.Message.Time
+	if t.IsZero() {
+		t = r.Event.Time
+	}
+	byBackend[d.Backend] = Score{Value: d.Score, Time: t, Sequence: r.Sequence}
 	return nil
 }
 

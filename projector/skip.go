@@ -21,10 +21,23 @@ type Skip struct {
 	Revision uint64
 	ID       string
 	Reason   string
+	// Err is why, when it is an error of its own: a *events.Rejection, or
+	// ErrNoDeploy.
+	Err error
 }
 
+func (s *Skip) Unwrap() error { return s.Err }
+
 func (s *Skip) Error() string {
-	return fmt.Sprintf("skipped %s event %s rev %d (id %s): %s", s.Kind, s.Scope, s.Revision, s.ID, s.Reason)
+	what := "message"
+	if s.Kind != "" {
+		what = string(s.Kind) + " event"
+	}
+	id := ""
+	if s.ID != "" {
+		id = " (id " + s.ID + ")"
+	}
+	return fmt.Sprintf("skipped %s %s rev %d%s: %s", what, s.Scope, s.Revision, id, s.Reason)
 }
 
 func skip(e *events.Event, reason string) *Skip {

@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -57,11 +58,29 @@ func (h *History) At(rev uint64) (State, error) {
 	return State{Scope: h.state.Scope, Revision: rev, Spec: snap.spec, Removed: snap.removed}, nil
 }
 
-// Apply folds the next event of the scope. It returns a *Skip when the event
-// cannot be applied: an event of another scope or out of revision order
-// changes nothing; an event at the next revision that cannot be applied (a
-// scale before any deploy, a rollback to a revision that does not exist)
-// takes its revision and leaves the desired state as it was.
+// Take folds the next record of the scope's history. Every record takes its
+// revision, in order: a rejected message, or an event that cannot be
+// applied (a scale before any deploy, a rollback to a revision that does
+// not exist), holds its revision and leaves the desired state as it was,
+// so that every reader skips it the same way and the scope's later events
+// still apply. Take returns a *Skip for those, and for a record of another
+// scope or out of order, which changes nothing at all.
+func (h *History) Take(r events.Record) error {
+	if r.Scope != h.state.Scope || r.Family != events.FamilyScope {
+		return &Skip{Scope: r.Scope, Revision: r.Revision, Reason: fmt.Sprintf("belongs to %s, not scope %s", r.History(), h.state.Scope)}
+	}
+	if want := h.state.Revision + 1; r.Revision != want {
+		return &Skip{Scope: r.Scope, Revision: r.Revision, Reason: fmt.Sprintf("is revision %d, expected %d", r.Revision, want)}
+	}
+	if r.Err != nil {
+		h.hold(r.Revision)
+		return &Skip{Kind: r.Kind, Scope: r.Scope, Revision: r.Revision, Reason: r.Err.Error(), Err: r.Err}
+	}
+	return h.apply(r.Event, r.Revision)
+}
+
+// Apply folds an event at the next revision, as if it were an accepted
+// record: for tests and for folds of events that were never stored.
 func (h *History) Apply(e *events.Event) error {
 	if e.Scope != h.state.Scope {
 		return skip(e, fmt.Sprintf("belongs to scope %s, not %s", e.Scope, h.state.Scope))
@@ -69,21 +88,30 @@ func (h *History) Apply(e *events.Event) error {
 	if want := h.state.Revision + 1; e.Revision != want {
 		return skip(e, fmt.Sprintf("has revision %d, expected %d", e.Revision, want))
 	}
+	return h.apply(e, e.Revision)
+}
+
+func (h *History) apply(e *events.Event, rev uint64) error {
 	next, err := h.next(e)
 	if err != nil {
-		// The event holds its revision but changes nothing: every reader
-		// skips it the same way, and the scope's later events still apply.
-		h.snaps = append(h.snaps, snapshot{spec: h.state.Spec, removed: h.state.Removed})
-		h.state.Revision = e.Revision
-		return skip(e, err.Error())
+		h.hold(rev)
+		s := skip(e, err.Error())
+		s.Err = err
+		return s
 	}
 	h.snaps = append(h.snaps, next)
-	h.state.Revision = e.Revision
+	h.state.Revision = rev
 	h.state.Spec = next.spec
 	h.state.Removed = next.removed
 	h.state.Time = e.Time
 	h.state.Actor = e.Actor
 	return nil
+}
+
+// hold makes rev a revision that changes nothing.
+func (h *History) hold(rev uint64) {
+	h.snaps = append(h.snaps, snapshot{spec: h.state.Spec, removed: h.state.Removed})
+	h.state.Revision = rev
 }
 
 // next computes the snapshot that e leads to without changing h.
@@ -114,7 +142,7 @@ func (h *History) next(e *events.Event) (snapshot, error) {
 	case *events.Removed:
 		return snapshot{spec: cur.spec, removed: true}, nil
 	case nil:
-		return cur, fmt.Errorf("has no data")
+		return cur, errors.New("has no data")
 	default:
 		return cur, fmt.Errorf("is a %s event, not a scope change", e.Kind)
 	}
@@ -158,14 +186,29 @@ func (h *History) Check(e *events.Event) error {
 	return err
 }
 
-// Fold builds a scope's history from its events in order. Events that
-// cannot be applied are skipped and returned.
-func Fold(scope events.Scope, evs []*events.Event) (*History, []*Skip) {
+// Fold builds a scope's history from its records in order. Records that
+// change nothing are returned as skips.
+func Fold(scope events.Scope, recs []events.Record) (*History, []*Skip) {
+	h := NewHistory(scope)
+	var skips []*Skip
+	for _, r := range recs {
+		var s *Skip
+		if errors.As(h.Take(r), &s) {
+			skips = append(skips, s)
+		}
+	}
+	return h, skips
+}
+
+// FoldEvents builds a history from events numbered 1, 2, 3… in order, as
+// if each was stored and accepted: for tests and benchmarks.
+func FoldEvents(scope events.Scope, evs []*events.Event) (*History, []*Skip) {
 	h := NewHistory(scope)
 	var skips []*Skip
 	for _, e := range evs {
-		if err := h.Apply(e); err != nil {
-			skips = append(skips, err.(*Skip))
+		var s *Skip
+		if errors.As(h.Apply(e), &s) {
+			skips = append(skips, s)
 		}
 	}
 	return h, skips

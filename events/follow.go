@@ -1,0 +1,274 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Every read of a stream goes through an ephemeral push consumer with one
+// filter subject, delivered to the client's own inbox. That is what lets a
+// permission confine a reader: the filter is part of the consumer-create
+// API subject, and no reader needs to pull from (or even name) another
+// client's consumer.
+
+const (
+	readHeartbeat = 2 * time.Second
+	// consumerIdle is how long the server keeps a consumer nobody listens
+	// to: readers are not allowed to delete consumers.
+	consumerIdle = 10 * time.Second
+	readBuffer   = 1024
+)
+
+// errBroken ends a consumer that lost messages, heartbeats or itself: the
+// caller goes on from the last message it handled.
+var errBroken = errors.New("stream consumer broke off")
+
+// readSpec says what to read.
+type readSpec struct {
+	stream string
+	filter string
+	// from is the first stream sequence wanted; 0 reads from the start.
+	from uint64
+	// lastPerSubject reads only the latest message of each subject (until
+	// caught up; after a break, everything from where it stopped).
+	lastPerSubject bool
+	// headersOnly delivers no bodies: enough to count and number.
+	headersOnly bool
+}
+
+// consume runs one push consumer for spec and hands its messages to fn in
+// order. caughtUp, when not nil, is called once the messages present at the
+// start have been handed over (at once for none). It returns the sequence
+// of the last message handed over (0 for none) and why it stopped: nil when
+// fn returned false, ctx's error, or an error wrapping errBroken.
+func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) bool, caughtUp func()) (uint64, error) {
+	name := nuid.Next()
+	cfg := jetstream.ConsumerConfig{
+		Name:              name,
+		DeliverSubject:    s.nc.NewInbox(),
+		FilterSubject:     spec.filter,
+		AckPolicy:         jetstream.AckNonePolicy,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		FlowControl:       true,
+		IdleHeartbeat:     readHeartbeat,
+		HeadersOnly:       spec.headersOnly,
+		MemoryStorage:     true,
+		InactiveThreshold: consumerIdle,
+		Replicas:          1,
+	}
+	switch {
+	case spec.lastPerSubject:
+		cfg.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
+	case spec.from > 1:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, spec.from
+	}
+	api := "$JS.API.CONSUMER.CREATE." + spec.stream + "." + name + "." + spec.filter
+	cctx, release := s.denials.guard(ctx, api, cfg.DeliverSubject)
+	defer release()
+	tctx, cancel := context.WithTimeout(cctx, requestTimeout)
+	pc, err := s.js.CreatePushConsumer(tctx, spec.stream, cfg)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", spec.filter, denied(cctx, err))
+	}
+	pending := pc.CachedInfo().NumPending
+
+	msgs := make(chan jetstream.Msg, readBuffer)
+	errs := make(chan error, 1)
+	cc, err := pc.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-cctx.Done():
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+	}))
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", spec.filter, denied(cctx, err))
+	}
+	defer cc.Stop()
+
+	var (
+		last      uint64
+		delivered uint64
+	)
+	if pending == 0 && caughtUp != nil {
+		caughtUp()
+		caughtUp = nil
+	}
+	for {
+		select {
+		case <-cctx.Done():
+			if err := denied(cctx, nil); err != nil {
+				return last, fmt.Errorf("read %s: %w", spec.filter, err)
+			}
+			return last, ctx.Err()
+		case err := <-errs:
+			return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
+		case m := <-msgs:
+			meta, err := m.Metadata()
+			if err != nil {
+				return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
+			}
+			if meta.Sequence.Consumer != delivered+1 { // a message was lost on the way
+				return last, fmt.Errorf("read %s: %w: delivery %d after %d", spec.filter, errBroken, meta.Sequence.Consumer, delivered)
+			}
+			delivered++
+			msg := Message{Stream: spec.stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data()}
+			if spec.headersOnly {
+				msg.Data = nil
+			}
+			last = msg.Sequence
+			if !fn(msg) {
+				return last, nil
+			}
+			if caughtUp != nil && (delivered >= pending || meta.NumPending == 0) {
+				caughtUp()
+				caughtUp = nil
+			}
+		}
+	}
+}
+
+// read hands fn the messages of spec present when it starts, in order,
+// resuming after a consumer breaks off. It returns the sequence of the last
+// message handed over.
+func (s *Store) read(ctx context.Context, spec readSpec, fn func(Message) bool) (uint64, error) {
+	var last uint64
+	for attempt := 0; ; attempt++ {
+		done := false
+		rctx, cancel := context.WithCancel(ctx)
+		got, err := s.consume(rctx, spec, fn, func() { done = true; cancel() })
+		cancel()
+		last = max(last, got)
+		switch {
+		case done:
+			return last, nil
+		case err == nil: // fn stopped it
+			return last, nil
+		case !errors.Is(err, errBroken) || attempt >= 5:
+			return last, err
+		}
+		s.log.Debug("stream read broke off; resuming", "filter", spec.filter, "after", last, "err", err)
+		if last > 0 {
+			spec.from, spec.lastPerSubject = last+1, false
+		}
+	}
+}
+
+// Follow hands fn every message of stream matching filter from sequence
+// from on (0: from the start; lastPerSubject: the latest of each subject,
+// then everything new), in order, until ctx ends. A consumer that breaks
+// off (a server restart, a lost message) is recreated after the last
+// message handed over. caughtUp, when not nil, is called once, when the
+// messages present at the start have been handed over.
+func (s *Store) follow(ctx context.Context, spec readSpec, fn func(Message), caughtUp func()) error {
+	backoff := newBackoff(250*time.Millisecond, 5*time.Second)
+	for {
+		last, err := s.consume(ctx, spec, func(m Message) bool { fn(m); return true }, func() {
+			if caughtUp != nil {
+				caughtUp()
+				caughtUp = nil
+			}
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrPermission) {
+			return err
+		}
+		if last > 0 {
+			spec.from, spec.lastPerSubject = last+1, false
+			backoff.reset()
+		}
+		s.log.Debug("stream consumer broke off; recreating it", "filter", spec.filter, "after", spec.from, "err", err)
+		if !backoff.wait(ctx) {
+			return ctx.Err()
+		}
+	}
+}
+
+// directLast reads the last message of stream matching filter through the
+// direct-get API, whose subject carries the filter (so a permission can pin
+// it). ok is false when there is none.
+func (s *Store) directLast(ctx context.Context, stream, filter string) (Message, bool, error) {
+	subj := "$JS.API.DIRECT.GET." + stream + "." + filter
+	gctx, release := s.denials.guard(ctx, subj)
+	defer release()
+	tctx, cancel := context.WithTimeout(gctx, requestTimeout)
+	defer cancel()
+	resp, err := s.nc.RequestWithContext(tctx, subj, nil)
+	if err != nil {
+		return Message{}, false, fmt.Errorf("read last of %s: %w", filter, denied(gctx, err))
+	}
+	switch resp.Header.Get("Status") {
+	case "":
+	case "404":
+		return Message{}, false, nil
+	default:
+		return Message{}, false, fmt.Errorf("read last of %s: %s %s", filter, resp.Header.Get("Status"), resp.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return Message{}, false, fmt.Errorf("read last of %s: no sequence in the reply", filter)
+	}
+	t, _ := time.Parse(time.RFC3339Nano, resp.Header.Get(jetstream.TimeStampHeaer))
+	return Message{Stream: stream, Subject: resp.Header.Get(jetstream.SubjectHeader), Sequence: seq, Time: t, Data: resp.Data}, true, nil
+}
+
+// count returns how many messages of stream match filter, from the
+// consumer-create reply (the filter is in its API subject, as for reads).
+func (s *Store) count(ctx context.Context, stream, filter string) (uint64, error) {
+	name := nuid.Next()
+	api := "$JS.API.CONSUMER.CREATE." + stream + "." + name + "." + filter
+	gctx, release := s.denials.guard(ctx, api)
+	defer release()
+	tctx, cancel := context.WithTimeout(gctx, requestTimeout)
+	defer cancel()
+	c, err := s.js.CreateConsumer(tctx, stream, jetstream.ConsumerConfig{
+		Name: name, FilterSubject: filter, AckPolicy: jetstream.AckNonePolicy,
+		MemoryStorage: true, InactiveThreshold: time.Second, Replicas: 1,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", filter, denied(gctx, err))
+	}
+	return c.CachedInfo().NumPending, nil
+}
+
+// backoff is the one retry pause of the store: doubling, capped, jittered.
+type backoff struct {
+	first, limit, cur time.Duration
+}
+
+func newBackoff(first, limit time.Duration) *backoff {
+	return &backoff{first: first, limit: limit, cur: first}
+}
+
+func (b *backoff) reset() { b.cur = b.first }
+
+// wait sleeps for the current pause (with up to 50% jitter) and doubles
+// it. It returns false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.cur/2 + rand.N(b.cur/2+1)
+	b.cur = min(2*b.cur, b.limit)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
