@@ -1,0 +1,126 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/hoist-dev/hoist/internal/atomicfile"
+)
+
+// Files of an auth directory, relative to it.
+const (
+	OperatorFile   = "operator.jwt"
+	AccountsDir    = "accounts"
+	KeysDir        = "keys"
+	RegistryFile   = "users.json"
+	AdminCreds     = "admin.creds"
+	SysCreds       = "sys.creds"
+	ServerCreds    = "server.creds"
+	operatorSeed   = "keys/operator.nk"
+	sysSeed        = "keys/sys-account.nk"
+	accountSeed    = "keys/hoist-account.nk"
+	signingSeed    = "keys/hoist-signing.nk"
+	secretPerm     = 0o600
+	dirPerm        = 0o700
+	publicPerm     = 0o644
+	accountName    = "HOIST"
+	sysAccountName = "SYS"
+)
+
+// ErrNoAuthDir says a directory holds no hoist auth setup.
+var ErrNoAuthDir = errors.New("not a hoist auth directory")
+
+// writeNew writes a file that must not exist yet, atomically: a temp file
+// is linked to its name, and the link fails when the name is taken, so an
+// existing key is never overwritten, even by a concurrent init.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// replace atomically replaces a file that may exist (account JWTs, the
+// registry).
+func replace(path string, data []byte, perm os.FileMode) error {
+	return atomicfile.WriteFile(path, data, perm)
+}
+
+// loadOrCreateKey reads a seed, or creates one with create when the file
+// does not exist. created says which.
+func loadOrCreateKey(path string, create func() (nkeys.KeyPair, error)) (kp nkeys.KeyPair, created bool, err error) {
+	kp, err = loadKey(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return kp, false, err
+	}
+	kp, err = create()
+	if err != nil {
+		return nil, false, fmt.Errorf("create key %s: %w", path, err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := writeNew(path, append(seed, '\n'), secretPerm); err != nil {
+		return nil, false, err
+	}
+	return kp, true, nil
+}
+
+func loadKey(path string) (nkeys.KeyPair, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	return kp, nil
+}
+
+func publicKey(kp nkeys.KeyPair) string {
+	pub, _ := kp.PublicKey() // cannot fail for a parsed or created key
+	return pub
+}

@@ -1,0 +1,154 @@
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/jwt/v2"
+)
+
+// The streams hoist keeps, named as in package events (which this package
+// does not import).
+const (
+	eventsStream   = "HOIST_EVENTS"
+	scoresStream   = "HOIST_SCORES"
+	backendsStream = "HOIST_BACKENDS"
+	reportsStream  = "HOIST_REPORTS"
+)
+
+// InboxPrefix is the inbox prefix of a credential: its clients must
+// connect with nats.CustomInboxPrefix(InboxPrefix(name)), because the only
+// subjects they may subscribe to are under it.
+func InboxPrefix(name string) string { return "_INBOX_" + name }
+
+// Permissions is the access policy: what a role may publish and subscribe
+// to. Reads go only through ephemeral push consumers created with one
+// filter subject, which the create request carries in its subject
+// ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>), and through direct
+// gets of a subject's last message ($JS.API.DIRECT.GET.<stream>.<subject>),
+// so a permission on those subjects pins what can be read. Everything else
+// of the JetStream API (pull requests, stream info, message gets by
+// sequence, deletes, lists) stays denied, because none of it names a
+// subject a permission can check.
+func Permissions(r Role) (jwt.Permissions, error) {
+	r, err := r.Validate()
+	if err != nil {
+		return jwt.Permissions{}, err
+	}
+	if r.Kind == KindAdmin {
+		return jwt.Permissions{Pub: jwt.Permission{Allow: jwt.StringList{">"}}, Sub: jwt.Permission{Allow: jwt.StringList{">"}}}, nil
+	}
+	var pub []string
+	read := func(stream, filter string) {
+		pub = append(pub, "$JS.API.CONSUMER.CREATE."+stream+".*."+filter, "$JS.API.DIRECT.GET."+stream+"."+filter)
+	}
+	switch r.Kind {
+	case KindDeployer:
+		for _, p := range r.Scopes {
+			pub = append(pub, "hoist.scope."+p+".*."+r.Name, "hoist.score."+p+".*", "hoist.backends."+p+".*")
+		}
+		for _, p := range r.Scopes {
+			read(eventsStream, "hoist.scope."+p+".>")
+			read(scoresStream, "hoist.score."+p+".>")
+			read(backendsStream, "hoist.backends."+p+".>")
+			read(reportsStream, "hoist.status.*."+p)
+		}
+		read(eventsStream, "hoist.node.>")
+	case KindAgent:
+		n := r.Node
+		pub = append(pub, "hoist.node."+n+".node_drained."+r.Name, "hoist.node."+n+".node_undrained."+r.Name)
+		for _, s := range r.Scopes {
+			pub = append(pub, "hoist.backends."+s+"."+n, "hoist.status."+n+"."+s)
+		}
+		for _, s := range r.Scopes {
+			read(eventsStream, "hoist.scope."+s+".>")
+			read(scoresStream, "hoist.score."+s+".>")
+			read(backendsStream, "hoist.backends."+s+"."+n)
+		}
+		read(eventsStream, "hoist.node."+n+".>")
+	case KindBalancer:
+		read(backendsStream, "hoist.backends.>")
+		read(scoresStream, "hoist.score.>")
+		read(eventsStream, "hoist.node.>")
+	case KindReader:
+		for _, p := range r.Scopes {
+			read(eventsStream, "hoist.scope."+p+".>")
+			read(reportsStream, "hoist.status.*."+p)
+			read(backendsStream, "hoist.backends."+p+".>")
+			read(scoresStream, "hoist.score."+p+".>")
+		}
+		read(eventsStream, "hoist.node.>")
+	}
+	return jwt.Permissions{
+		Pub: jwt.Permission{Allow: jwt.StringList(dedupe(append([]string{"$JS.API.INFO"}, pub...)))},
+		Sub: jwt.Permission{Allow: jwt.StringList{InboxPrefix(r.Name) + ".>"}},
+		// Flow control asks a push consumer's client to answer on the FC
+		// message's reply subject; response permissions allow that one
+		// answer without a standing grant on $JS.FC.>.
+		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
+	}, nil
+}
+
+func dedupe(s []string) []string {
+	out := s[:0:0]
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ConfigPermissions renders the role's permissions as the permissions
+// block of a user in a plain nats-server authorization config (users with
+// passwords, no JWTs). They are the same subjects Permissions returns.
+func ConfigPermissions(r Role) (string, error) {
+	p, err := Permissions(r)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	list := func(key string, subs []string, indent string) {
+		fmt.Fprintf(&b, "%s%s: [\n", indent, key)
+		for _, s := range subs {
+			fmt.Fprintf(&b, "%s  %q\n", indent, s)
+		}
+		fmt.Fprintf(&b, "%s]\n", indent)
+	}
+	b.WriteString("permissions: {\n")
+	b.WriteString("  publish: {\n")
+	list("allow", p.Pub.Allow, "    ")
+	b.WriteString("  }\n  subscribe: {\n")
+	list("allow", p.Sub.Allow, "    ")
+	b.WriteString("  }\n")
+	if p.Resp != nil {
+		fmt.Fprintf(&b, "  allow_responses: { max: %d }\n", p.Resp.MaxMsgs)
+	}
+	b.WriteString("}\n")
+	return b.String(), nil
+}
+
+// AuthorizationConfig renders a nats-server authorization block with one
+// user per role, each with its password read from the server's
+// environment ($NAME_PASSWORD). It is for
+// servers without JWT auth; the permissions are the same.
+func AuthorizationConfig(roles []Role) (string, error) {
+	var b strings.Builder
+	b.WriteString("authorization {\n  users: [\n")
+	for _, r := range roles {
+		perms, err := ConfigPermissions(r)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "    # %s\n", r)
+		// An unquoted $VAR is read from the server's environment.
+		fmt.Fprintf(&b, "    { user: %q, password: $%s_PASSWORD,\n", r.Name, strings.ToUpper(strings.ReplaceAll(r.Name, "-", "_")))
+		for line := range strings.Lines(perms) {
+			b.WriteString("      " + line)
+		}
+		b.WriteString("    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String(), nil
+}
