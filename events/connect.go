@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 )
 
@@ -20,7 +23,7 @@ type ConnectOptions struct {
 	User      string
 	Password  string
 	Token     string
-	CredsFile string
+	CredsFile string // also sets the inbox prefix: see Identity
 	NKeyFile  string
 	TLSCA     string
 	TLSCert   string
@@ -56,6 +59,16 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 	switch {
 	case o.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(o.CredsFile))
+		name, err := o.Identity()
+		if err != nil {
+			return nil, err
+		}
+		// A hoist credential may subscribe only under its own inbox
+		// prefix. Creds from elsewhere whose name is no subject token keep
+		// the default inbox.
+		if isToken(name) {
+			opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(name)))
+		}
 	case o.NKeyFile != "":
 		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
 		if err != nil {
@@ -99,6 +112,43 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", o.URL, err)
 	}
 	return nc, nil
+}
+
+// InboxPrefix is the inbox prefix of the credential called name: hoist
+// grants each credential subscriptions under its own prefix only.
+func InboxPrefix(name string) string { return "_INBOX_" + name }
+
+// Identity is the name in the user JWT of the creds file (CredsName). It
+// is "" without a creds file.
+func (o ConnectOptions) Identity() (string, error) {
+	if o.CredsFile == "" {
+		return "", nil
+	}
+	return CredsName(o.CredsFile)
+}
+
+// CredsName is the name in the user JWT of a creds file: hoist names a
+// credential after its holder, who publishes as that actor and receives
+// under InboxPrefix(name).
+func CredsName(credsFile string) (string, error) {
+	b, err := os.ReadFile(credsFile)
+	if err != nil {
+		return "", fmt.Errorf("read NATS credentials: %w", err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		return "", fmt.Errorf("NATS credentials %s: %w", credsFile, err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		return "", fmt.Errorf("NATS credentials %s: %w", credsFile, err)
+	}
+	return uc.Name, nil
+}
+
+// isToken reports whether s can be one subject token.
+func isToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
 }
 
 func isDialError(err error) bool {

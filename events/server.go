@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -26,11 +27,28 @@ type ServerConfig struct {
 
 	User, Password string
 	Token          string
+	// Auth turns on decentralized JWT auth. It excludes User, Password
+	// and Token: clients then connect with credentials the operator
+	// issued.
+	Auth *ServerAuth
 
 	TLSCert, TLSKey, TLSCA string
 
 	Logger *slog.Logger
 	Debug  bool
+}
+
+// ServerAuth is what a server needs for decentralized JWT auth (package
+// auth prepares it from an auth directory): the operator it trusts, the
+// system account, and an account resolver. A full resolver takes account
+// updates, such as revocations, while the server runs.
+type ServerAuth struct {
+	Operators     []*jwt.OperatorClaims
+	SystemAccount string
+	Resolver      server.AccountResolver
+	// ClientCreds is the creds file of the server's own client, which
+	// sets up hoist's streams.
+	ClientCreds string
 }
 
 // Server is an embedded nats-server. hoist owns the process's signals, so
@@ -64,6 +82,15 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		Password:      cfg.Password,
 		Authorization: cfg.Token,
 		MaxPayload:    1 << 20,
+	}
+	if a := cfg.Auth; a != nil {
+		switch {
+		case cfg.User != "" || cfg.Token != "":
+			return nil, errors.New("start nats server: JWT auth excludes a user or token")
+		case len(a.Operators) == 0 || a.SystemAccount == "" || a.Resolver == nil:
+			return nil, errors.New("start nats server: JWT auth needs an operator, a system account and an account resolver")
+		}
+		opts.TrustedOperators, opts.SystemAccount, opts.AccountResolver = a.Operators, a.SystemAccount, a.Resolver
 	}
 	if cfg.Monitor != "" {
 		mh, mp, err := splitListen(cfg.Monitor, 8222)
