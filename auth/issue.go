@@ -23,7 +23,7 @@ func Issue(dir string, r Role, expires time.Duration) ([]byte, User, error) {
 		return nil, User{}, err
 	}
 	if expires < 0 {
-		return nil, User{}, fmt.Errorf("%w: expiry %s is negative", ErrInvalid, expires)
+		return nil, User{}, invalidf("expiry %s is negative", expires)
 	}
 	kr, err := loadKeyring(dir)
 	if err != nil {

@@ -27,7 +27,7 @@ func ParseKind(s string) (Kind, error) {
 	if slices.Contains(Kinds, k) {
 		return k, nil
 	}
-	return "", fmt.Errorf("%w: unknown role %q (want admin, deployer, agent, balancer or reader)", ErrInvalid, s)
+	return "", invalidf("unknown role %q (want admin, deployer, agent, balancer or reader)", s)
 }
 
 // Role is one credential's identity and what it may do. Name becomes the
@@ -48,6 +48,16 @@ var DefaultReaderScopes = []string{"*.*.*"}
 // ErrInvalid is matched by every validation error of this package.
 var ErrInvalid = errors.New("invalid")
 
+// invalidError is bad input; errors.Is(err, ErrInvalid) holds.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
 // MaxNameLen is the longest a credential or node name may be.
 const MaxNameLen = 63
 
@@ -56,7 +66,7 @@ const MaxNameLen = 63
 // '.', '*', '>' and spaces can never be part of one.
 func ValidateName(what, name string) error {
 	if rule := nameRule(name, true); rule != "" {
-		return fmt.Errorf("%w: %s %q %s", ErrInvalid, what, name, rule)
+		return invalidf("%s %q %s", what, name, rule)
 	}
 	return nil
 }
@@ -94,18 +104,18 @@ func nameRule(s string, underscore bool) string {
 func ValidateScopePattern(p string, literal bool) error {
 	toks := strings.Split(p, ".")
 	if len(toks) != 3 {
-		return fmt.Errorf("%w: scope pattern %q: want client.env.solution (3 dot-separated tokens, each a name or '*'), got %d", ErrInvalid, p, len(toks))
+		return invalidf("scope pattern %q: want client.env.solution (3 dot-separated tokens, each a name or '*'), got %d", p, len(toks))
 	}
 	for i, t := range toks {
 		part := [3]string{"client", "environment", "solution"}[i]
 		if t == "*" {
 			if literal {
-				return fmt.Errorf("%w: scope %q: an agent serves literal scopes, and the %s is '*'", ErrInvalid, p, part)
+				return invalidf("scope %q: an agent serves literal scopes, and the %s is '*'", p, part)
 			}
 			continue
 		}
 		if rule := nameRule(t, false); rule != "" {
-			return fmt.Errorf("%w: scope pattern %q: %s %q %s", ErrInvalid, p, part, t, rule)
+			return invalidf("scope pattern %q: %s %q %s", p, part, t, rule)
 		}
 	}
 	return nil
@@ -126,11 +136,11 @@ func (r Role) Validate() (Role, error) {
 			return r, fmt.Errorf("agent %s: %w", r.Name, err)
 		}
 		if len(r.Scopes) == 0 {
-			return r, fmt.Errorf("%w: agent %s serves no scopes (give the literal scopes it serves, e.g. acme.prod.web)", ErrInvalid, r.Name)
+			return r, invalidf("agent %s serves no scopes (give the literal scopes it serves, e.g. acme.prod.web)", r.Name)
 		}
 	case KindDeployer:
 		if len(r.Scopes) == 0 {
-			return r, fmt.Errorf("%w: deployer %s has no scope patterns (e.g. acme.prod.* or *.*.*)", ErrInvalid, r.Name)
+			return r, invalidf("deployer %s has no scope patterns (e.g. acme.prod.* or *.*.*)", r.Name)
 		}
 	case KindReader:
 		if len(r.Scopes) == 0 {
@@ -138,11 +148,11 @@ func (r Role) Validate() (Role, error) {
 		}
 	case KindAdmin, KindBalancer:
 		if len(r.Scopes) > 0 {
-			return r, fmt.Errorf("%w: %s %s takes no scopes: it covers all of them", ErrInvalid, r.Kind, r.Name)
+			return r, invalidf("%s %s takes no scopes: it covers all of them", r.Kind, r.Name)
 		}
 	}
 	if r.Kind != KindAgent && r.Node != "" {
-		return r, fmt.Errorf("%w: only an agent has a node, not %s %s", ErrInvalid, r.Kind, r.Name)
+		return r, invalidf("only an agent has a node, not %s %s", r.Kind, r.Name)
 	}
 	for _, s := range r.Scopes {
 		if err := ValidateScopePattern(s, r.Kind == KindAgent); err != nil {
