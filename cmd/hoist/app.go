@@ -64,6 +64,7 @@ func commands() []*cli.Command {
 	cmds = append(cmds, publishCommands()...)
 	cmds = append(cmds, readCommands()...)
 	cmds = append(cmds, daemonCommands()...)
+	cmds = append(cmds, authCommand())
 	cmds = append(cmds, versionCommand())
 	cmds = append(cmds, completionCommand())
 	return cmds

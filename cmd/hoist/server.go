@@ -38,8 +38,15 @@ For a cluster, run three servers, each with its own --name and the routes of
 the others. Streams are then replicated on 3 servers (--replicas), so losing
 one keeps hoist writable.
 
+--auth DIR turns on decentralized JWT auth with the operator of 'hoist auth
+init': clients connect with creds files from 'hoist auth issue', and
+'hoist auth revoke' takes effect while the server runs. Every server of a
+cluster uses the same auth directory (a copy of operator.jwt, accounts/ and
+server.creds is enough). A server listening beyond loopback refuses to start
+without --auth, --user or --token, unless --insecure says that is meant.
+
 Example:
-   hoist server --data /var/lib/hoist --listen 0.0.0.0:4222
+   hoist server --data /var/lib/hoist --listen 0.0.0.0:4222 --auth /etc/hoist/auth
    hoist server --name n1 --listen 0.0.0.0:4222 --data /var/lib/hoist \
      --cluster-listen 0.0.0.0:6222 --routes nats-route://n2:6222,nats-route://n3:6222`,
 		Flags: []cli.Flag{
@@ -50,6 +57,8 @@ Example:
 			&cli.StringFlag{Name: "cluster-name", Value: "hoist", EnvVars: env("cluster-name"), Usage: "cluster name `N`, the same on every server of a cluster"},
 			&cli.StringFlag{Name: "cluster-listen", EnvVars: env("cluster-listen"), Usage: "`ADDR` (host:port) other servers route to"},
 			&cli.StringSliceFlag{Name: "routes", EnvVars: env("routes"), Usage: "routes `URL,...` to the other servers (nats-route://host:6222)"},
+			&cli.StringFlag{Name: "auth", EnvVars: env("auth"), Usage: "JWT auth with the operator in `DIR` (see 'hoist auth init')"},
+			&cli.BoolFlag{Name: "insecure", EnvVars: env("insecure"), Usage: "allow listening beyond loopback without client authentication"},
 			&cli.StringFlag{Name: "user", EnvVars: env("user"), Usage: "require this client `USER` (with --password)"},
 			&cli.StringFlag{Name: "password", EnvVars: env("password"), Usage: "client `PASSWORD`"},
 			&cli.StringFlag{Name: "token", EnvVars: env("token"), Usage: "require this client `TOKEN`"},
@@ -65,7 +74,8 @@ Example:
 // serverSettings is what the server command was asked to run.
 type serverSettings struct {
 	cfg      events.ServerConfig
-	replicas int // stream replication factor
+	replicas int    // stream replication factor
+	authDir  string // JWT auth with this auth directory's operator
 }
 
 func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
@@ -92,7 +102,15 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 			return serverSettings{}, err
 		}
 	}
+	authDir := c.String("auth")
 	switch {
+	case c.IsSet("auth") && authDir == "":
+		return serverSettings{}, usagef("--auth is empty: give the directory of 'hoist auth init'")
+	case authDir != "" && (cfg.User != "" || cfg.Token != ""):
+		return serverSettings{}, usagef("--auth excludes --user and --token: with JWT auth every client connects with issued credentials")
+	case authDir == "" && cfg.User == "" && cfg.Token == "" && !c.Bool("insecure") && !isLoopback(cfg.Listen):
+		return serverSettings{}, usagef("--listen %s accepts clients from other hosts, and nothing authenticates them: anyone who reaches it could publish deployments.\n"+
+			"  Use --auth DIR (see 'hoist auth init'), or --user/--password or --token; or --insecure if the network is trusted", cfg.Listen)
 	case cfg.User != "" && cfg.Token != "":
 		return serverSettings{}, usagef("--user and --token exclude each other: pick one way to authenticate clients")
 	case (cfg.User == "") != (cfg.Password == ""):
@@ -132,7 +150,20 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 	case replicas > 1 && !clustered:
 		return serverSettings{}, usagef("--replicas %d needs a cluster (--cluster-listen and --routes)", replicas)
 	}
-	return serverSettings{cfg: cfg, replicas: replicas}, nil
+	return serverSettings{cfg: cfg, replicas: replicas, authDir: authDir}, nil
+}
+
+// isLoopback reports whether a listen address takes only local clients.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkListen(flag, addr string) error {
@@ -161,6 +192,11 @@ func runServer(c *cli.Context) error {
 	if err := os.MkdirAll(set.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	if set.authDir != "" {
+		if set.cfg.Auth, err = serverAuth(set.authDir, set.cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	set.cfg.Logger = log.With("src", "nats")
 	srv, err := events.StartServer(set.cfg)
 	if err != nil {
@@ -169,7 +205,7 @@ func runServer(c *cli.Context) error {
 	defer srv.Shutdown() // safe to call twice
 	ctx := c.Context
 	addr := serverURL(srv, set.cfg)
-	log.Info("nats server accepting connections; waiting for JetStream", "url", addr, "data", set.cfg.DataDir)
+	log.Info("nats server accepting connections; waiting for JetStream", "url", addr, "data", set.cfg.DataDir, "auth", authMode(set))
 
 	if err := waitUsable(ctx, srv, set, log); err != nil {
 		if ctx.Err() != nil {
@@ -206,6 +242,8 @@ func waitUsable(ctx context.Context, srv *events.Server, set serverSettings, log
 	}
 	opts := []nats.Option{nats.InProcessServer(srv.NATS()), nats.Name("hoist server")}
 	switch {
+	case set.cfg.Auth != nil:
+		opts = append(opts, nats.UserCredentials(set.cfg.Auth.ClientCreds))
 	case set.cfg.User != "":
 		opts = append(opts, nats.UserInfo(set.cfg.User, set.cfg.Password))
 	case set.cfg.Token != "":
@@ -217,6 +255,19 @@ func waitUsable(ctx context.Context, srv *events.Server, set serverSettings, log
 	}
 	defer nc.Close()
 	return ensureStreams(ctx, srv, nc, set, log)
+}
+
+// authMode says how clients authenticate, for the log.
+func authMode(set serverSettings) string {
+	switch {
+	case set.authDir != "":
+		return "jwt (" + set.authDir + ")"
+	case set.cfg.User != "":
+		return "user"
+	case set.cfg.Token != "":
+		return "token"
+	}
+	return "none"
 }
 
 // ensureStreams creates or updates hoist's streams. The servers of a

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
@@ -76,6 +79,11 @@ func TestServerFlagErrors(t *testing.T) {
 		{[]string{"--replicas", "3"}, "--replicas 3 needs a cluster"},
 		{[]string{"--replicas", "7", "--cluster-listen", "127.0.0.1:0"}, "--replicas 7: want 1-5"},
 		{[]string{"--data", ""}, "--data is empty"},
+		{[]string{"--listen", "0.0.0.0:0"}, "--listen 0.0.0.0:0 accepts clients from other hosts, and nothing authenticates them"},
+		{[]string{"--listen", ":0"}, "Use --auth DIR"},
+		{[]string{"--listen", "192.0.2.1:0"}, "or --insecure if the network is trusted"},
+		{[]string{"--auth", data, "--token", "t"}, "--auth excludes --user and --token"},
+		{[]string{"--auth", ""}, "--auth is empty"},
 		{[]string{"stray"}, "got 1 argument"},
 	}
 	for _, c := range cases {
@@ -83,6 +91,84 @@ func TestServerFlagErrors(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("hoist server %s: want exit 2 and %q, got %s", strings.Join(c.args, " "), c.want, r)
 		}
+	}
+}
+
+// Listening beyond loopback without authentication takes --insecure.
+func TestServerOpenWithInsecure(t *testing.T) {
+	p := startServerCmd(t, "--listen", "0.0.0.0:0", "--insecure", "--data", t.TempDir(), "--name", "t1")
+	if url := p.wait(t, 30*time.Second); !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Fatalf("ready URL %q", url)
+	}
+	if !strings.Contains(p.log.String(), "auth=none") {
+		t.Errorf("the log does not say clients are not authenticated:\n%s", p.log.String())
+	}
+}
+
+// 'hoist server --auth DIR' trusts the operator of 'hoist auth init': it
+// sets up the streams with server.creds, refuses clients without
+// credentials, accepts one issued while it runs (whose inbox prefix the
+// connection sets from the creds file), and closes it when it is revoked.
+func TestServerWithAuth(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "auth")
+	mustRun(t, 0, hoist("auth", "init", "--dir", dir))
+	p := startServerCmd(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--name", "t1", "--auth", dir)
+	url := p.wait(t, 30*time.Second)
+
+	if _, err := events.Connect(events.ConnectOptions{URL: url}); err == nil {
+		t.Fatal("a client without credentials connected")
+	}
+	admin, err := events.Connect(events.ConnectOptions{URL: url, CredsFile: filepath.Join(dir, "admin.creds")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	js, err := jetstream.New(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{events.EventsStream, events.ScoresStream, events.BackendsStream, events.ReportsStream} {
+		if _, err := js.Stream(t.Context(), name); err != nil {
+			t.Errorf("stream %s right after ready: %v", name, err)
+		}
+	}
+
+	creds := filepath.Join(t.TempDir(), "alice.creds")
+	mustRun(t, 0, hoist("auth", "issue", "deployer", "--dir", dir, "--name", "alice", "--scopes", "acme.prod.*", "--out", creds))
+	closed := make(chan struct{})
+	o := events.ConnectOptions{URL: url, CredsFile: creds, Daemon: true}
+	if name, err := o.Identity(); err != nil || name != "alice" {
+		t.Fatalf("identity %q %v", name, err)
+	}
+	nc, err := events.Connect(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	// Only _INBOX_alice.> may be subscribed to: a reply arrives only if the
+	// connection took that prefix.
+	if _, err := nc.Request("$JS.API.INFO", nil, 5*time.Second); err != nil {
+		t.Fatalf("request as alice: %v", err)
+	}
+	ajs, _ := jetstream.New(nc)
+	if _, err := ajs.Publish(t.Context(), "hoist.score.acme.prod.web.10_0_0_1:8080", []byte(`{}`)); err != nil {
+		t.Fatalf("publish as alice: %v", err)
+	}
+
+	r := mustRun(t, 0, hoistAt(url, "auth", "revoke", "alice", "--dir", dir))
+	if !strings.Contains(r.stdout, "pushed to") {
+		t.Errorf("revoke said:\n%s", r)
+	}
+	natstest.Eventually(t, 10*time.Second, func() error {
+		if nc.IsConnected() {
+			return errors.New("alice is still connected")
+		}
+		return nil
+	})
+	if c, err := events.Connect(events.ConnectOptions{URL: url, CredsFile: creds}); err == nil {
+		c.Close()
+		t.Fatal("alice connected after she was revoked")
 	}
 }
 
