@@ -107,11 +107,7 @@ func (b *Balancer) Start(ctx context.Context) error {
 		return errors.New("balancer has no event store")
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	f, err := startFeed(ctx, b.ctx, b.store, b.log)
-	if err != nil {
-		b.cancel()
-		return err
-	}
+	f := startFeed(b.ctx, b.store, b.log)
 	b.feed, b.started = f, true
 	b.goRun(func(ctx context.Context) { b.buildLoop(ctx, f) })
 	b.goRun(b.sweepCaches)

@@ -27,7 +27,7 @@ func benchPool(b *testing.B, n int) *Pool {
 	for i := range n {
 		addrs = append(addrs, fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1))
 	}
-	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: addrs})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: web, Backends: addrs}))
 	for i, a := range addrs {
 		e := &events.Event{Kind: events.KindBackendScored, Scope: web, Time: time.Now(), Data: &events.BackendScored{Backend: a, Score: 1 + i%100}}
 		if err := f.applyScore(e); err != nil {
@@ -81,7 +81,7 @@ func BenchmarkTableBuild(b *testing.B) {
 				for j := range 4 {
 					addrs = append(addrs, fmt.Sprintf("10.%d.%d.%d:80", i/250, i%250, j+1))
 				}
-				f.applyReport(&events.BackendsReport{Node: "n1", Scope: sc, Backends: addrs})
+				f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: sc, Backends: addrs}))
 				for j, a := range addrs {
 					e := &events.Event{Kind: events.KindBackendScored, Scope: sc, Time: time.Now(), Data: &events.BackendScored{Backend: a, Score: 25 * (j + 1)}}
 					if err := f.applyScore(e); err != nil {
@@ -120,7 +120,7 @@ func BenchmarkHandler(b *testing.B) {
 	defer be.Close()
 	f, reg := newFolded(), newRegistry()
 	mustApplyB(b, f, deployed(web, 1, "web.localhost"))
-	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{be.Listener.Addr().String()}})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{be.Listener.Addr().String()}}))
 	bal.publish(buildTable(f, bal.buildOptions(), time.Now(), reg))
 	h := bal.Handler()
 	req := httptest.NewRequest(http.MethodGet, "http://web.localhost/", nil)

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -14,18 +15,13 @@ import (
 func (b *Balancer) buildLoop(ctx context.Context, f *feed) {
 	st, reg := newFolded(), newRegistry()
 	var caught [numSources]bool
-	for i := range caught {
-		caught[i] = f.targets[i] == 0
-	}
 	var (
 		ready     bool
 		conflicts []string
 		stale     = time.NewTimer(time.Hour)
-		fallback  = time.NewTicker(2 * time.Second)
 	)
 	stale.Stop()
 	defer stale.Stop()
-	defer fallback.Stop()
 
 	// armStale wakes the builder when the next score goes stale, and at
 	// least every second meanwhile, so a clock that jumps is noticed.
@@ -55,13 +51,9 @@ func (b *Balancer) buildLoop(ctx context.Context, f *feed) {
 			}
 		}
 		ready = true
-		fallback.Stop()
 		rebuild()
 		close(b.ready)
 		b.log.Info("balancer caught up with the streams", "scopes", len(b.Table().pools), "table", b.Table().Digest()[:12])
-	}
-	if !ready {
-		becomeReady()
 	}
 	for {
 		select {
@@ -73,22 +65,13 @@ func (b *Balancer) buildLoop(ctx context.Context, f *feed) {
 			} else {
 				rebuild()
 			}
-		case <-fallback.C:
-			for i := range caught {
-				if !caught[i] && f.pendingZero(ctx, source(i)) && len(f.msgs) == 0 {
-					caught[i] = true
-				}
-			}
-			becomeReady()
 		case m := <-f.msgs:
-			dirty := b.apply(st, m)
-			caught[m.src] = caught[m.src] || m.seq >= f.targets[m.src] || m.pending == 0
+			dirty := b.take(st, m, &caught)
 		batch:
 			for range 4096 { // apply what is queued, then build once
 				select {
 				case m := <-f.msgs:
-					dirty = b.apply(st, m) || dirty
-					caught[m.src] = caught[m.src] || m.seq >= f.targets[m.src] || m.pending == 0
+					dirty = b.take(st, m, &caught) || dirty
 				default:
 					break batch
 				}
@@ -107,30 +90,34 @@ func (b *Balancer) buildOptions() buildOptions {
 	return buildOptions{defaultScore: b.cfg.DefaultScore, maxAge: b.cfg.ScoreMaxAge, defaultScope: b.cfg.DefaultScope}
 }
 
+// take folds one feed message, or records that its source caught up, and
+// says whether the folded state changed.
+func (b *Balancer) take(st *folded, m feedMsg, caught *[numSources]bool) bool {
+	if m.caughtUp {
+		caught[m.src] = true
+		return true
+	}
+	return b.apply(st, m)
+}
+
 // apply folds one message and says whether it changed anything. A message
-// that cannot be decoded or folded is logged, counted and skipped.
+// that is rejected or cannot be folded is logged, counted and skipped.
 func (b *Balancer) apply(st *folded, m feedMsg) bool {
 	var err error
 	switch m.src {
-	case srcEvents:
-		var e *events.Event
-		if e, err = events.Decode(m.data); err == nil {
-			err = st.applyEvent(e)
-		}
+	case srcNodes:
+		err = st.applyNode(m.msg)
 	case srcScores:
-		var e *events.Event
-		if e, err = events.Decode(m.data); err == nil {
-			err = st.applyScore(e)
-		}
+		err = st.scores.Take(events.Interpret(m.msg))
 	case srcReports:
-		var r *events.BackendsReport
-		if r, err = events.DecodeBackendsReport(m.data); err == nil {
-			st.applyReport(r)
-		}
+		err = st.applyReport(events.Interpret(m.msg))
+	}
+	if errors.Is(err, errDuplicate) {
+		return false
 	}
 	if err != nil {
 		b.skipped[m.src].Add(1)
-		b.log.Warn("skipped a message the balancer cannot use", "stream", m.src.String(), "subject", m.subject, "seq", m.seq, "err", err)
+		b.log.Warn("skipped a message the balancer cannot use", "stream", m.src.String(), "subject", m.msg.Subject, "seq", m.msg.Sequence, "err", err)
 		return false
 	}
 	return true

@@ -3,11 +3,8 @@ package balancer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
+	"sync"
 
 	"github.com/hoist-dev/hoist/events"
 )
@@ -16,141 +13,80 @@ import (
 type source int
 
 const (
-	srcEvents source = iota
-	srcScores
-	srcReports
+	srcNodes   source = iota // drains and undrains, on HOIST_EVENTS
+	srcScores                // HOIST_SCORES
+	srcReports               // backends reports, on HOIST_BACKENDS
 	numSources
 )
 
 func (s source) String() string {
 	switch s {
-	case srcEvents:
-		return "events"
+	case srcNodes:
+		return "nodes"
 	case srcScores:
 		return "scores"
 	case srcReports:
-		return "reports"
+		return "backends"
 	}
 	return "unknown"
 }
 
-// feedMsg is one stream message handed to the builder.
+// feedMsg is one stream message handed to the builder, or the mark that a
+// source caught up with what its stream held when it started.
 type feedMsg struct {
-	src     source
-	subject string
-	data    []byte
-	seq     uint64
-	pending uint64
+	src      source
+	msg      events.Message
+	caughtUp bool
 }
 
-// feed is the three ordered consumers. Their callbacks only hand messages
-// to the builder over msgs (blocking: the builder's pace is the feed's
+// feed is the three stream readers. The balancer reads no config event:
+// those carry env values, and the balancer credential may read only
+// backends, scores and drains. Their callbacks only hand messages to the
+// builder over msgs (blocking: the builder's pace is the feed's
 // backpressure), so all folding happens on one goroutine.
 type feed struct {
-	msgs    chan feedMsg
-	targets [numSources]uint64 // last matching sequence at start: catch-up is reaching it
-	cons    [numSources]jetstream.Consumer
-	subs    [numSources]jetstream.ConsumeContext
-	log     *slog.Logger
+	msgs   chan feedMsg
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	log    *slog.Logger
 }
 
-// startFeed creates the consumers with setup (for the NATS calls) and runs
-// them until run ends or stop is called.
-func startFeed(setup, run context.Context, store *events.Store, log *slog.Logger) (*feed, error) {
-	js := store.JetStream()
-	specs := [numSources]struct {
-		stream  string
-		filters []string
-	}{
-		srcEvents:  {events.EventsStream, []string{events.AllScopesFilter, events.AllNodesFilter}},
-		srcScores:  {events.ScoresStream, []string{events.AllScoresFilter}},
-		srcReports: {events.BackendsStream, []string{events.AllBackendsFilter}},
+// startFeed starts the readers; they run until run ends or stop is called.
+func startFeed(run context.Context, store *events.Store, log *slog.Logger) *feed {
+	ctx, cancel := context.WithCancel(run)
+	f := &feed{msgs: make(chan feedMsg, 1024), cancel: cancel, log: log}
+	specs := [numSources]events.Follow{
+		srcNodes:   {Stream: events.EventsStream, Filter: events.AllNodesFilter},
+		// Every kept message, not only the last of each subject: a garbage
+		// report must not hide the valid one before it.
+		srcScores:  {Stream: events.ScoresStream, Filter: events.AllScoresFilter},
+		srcReports: {Stream: events.BackendsStream, Filter: events.AllBackendsFilter},
 	}
-	f := &feed{msgs: make(chan feedMsg, 1024), log: log}
-	for i, sp := range specs {
+	for i, spec := range specs {
 		src := source(i)
-		if err := f.follow(setup, run, js, src, sp.stream, sp.filters); err != nil {
-			f.stop()
-			return nil, err
-		}
+		f.wg.Go(func() {
+			send := func(m feedMsg) {
+				select {
+				case f.msgs <- m:
+				case <-ctx.Done():
+				}
+			}
+			err := store.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) },
+				func() { send(feedMsg{src: src, caughtUp: true}) })
+			if err != nil && ctx.Err() == nil {
+				if errors.Is(err, events.ErrPermission) {
+					log.Error("the server refuses the balancer a stream it needs; check its credential", "stream", spec.Stream, "err", err)
+					return
+				}
+				log.Warn("stream reader stopped", "stream", spec.Stream, "err", err)
+			}
+		})
 	}
-	return f, nil
+	return f
 }
 
-func (f *feed) follow(setup, run context.Context, js jetstream.JetStream, src source, stream string, filters []string) error {
-	ctx, cancel := context.WithTimeout(setup, 10*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", stream, err)
-	}
-	for _, filter := range filters {
-		m, err := st.GetLastMsgForSubject(ctx, filter)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-		case err != nil:
-			return fmt.Errorf("follow %s: read head of %s: %w", stream, filter, err)
-		default:
-			f.targets[src] = max(f.targets[src], m.Sequence)
-		}
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", stream, err)
-	}
-	handler := func(m jetstream.Msg) {
-		fm := feedMsg{src: src, subject: m.Subject(), data: m.Data()}
-		if meta, err := m.Metadata(); err == nil {
-			fm.seq, fm.pending = meta.Sequence.Stream, meta.NumPending
-		}
-		select {
-		case f.msgs <- fm:
-		case <-run.Done():
-		}
-	}
-	onErr := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if run.Err() == nil {
-			f.log.Debug("stream consumer interrupted, it resumes on its own", "stream", stream, "err", err)
-		}
-	})
-	cc, err := cons.Consume(handler, onErr)
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", stream, err)
-	}
-	f.cons[src], f.subs[src] = cons, cc
-	return nil
-}
-
-// pendingZero asks the server whether src's consumer has nothing left to
-// deliver: the catch-up fallback for a stream whose last message at start
-// expired before it was read.
-func (f *feed) pendingZero(ctx context.Context, src source) bool {
-	if f.cons[src] == nil {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, err := f.cons[src].Info(ctx)
-	return err == nil && info.NumPending == 0
-}
-
-// stop ends the consumers and waits (briefly) until their callbacks are done.
+// stop ends the readers and waits for them.
 func (f *feed) stop() {
-	for _, cc := range f.subs {
-		if cc != nil {
-			cc.Stop()
-		}
-	}
-	for _, cc := range f.subs {
-		if cc == nil {
-			continue
-		}
-		select {
-		case <-cc.Closed():
-		case <-time.After(2 * time.Second):
-		}
-	}
+	f.cancel()
+	f.wg.Wait()
 }

@@ -1,9 +1,12 @@
 package balancer
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -11,35 +14,74 @@ import (
 
 // publishRaw puts bytes on a subject, bypassing every check: garbage, as a
 // buggy or hostile publisher would send it.
-func publishRaw(t *testing.T, st *events.Store, subject string, data []byte) {
+func publishRaw(t *testing.T, srv *natstest.Server, subject string, data []byte) {
 	t.Helper()
-	if _, err := st.JetStream().Publish(t.Context(), subject, data); err != nil {
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), subject, data); err != nil {
 		t.Fatalf("publish raw to %s: %v", subject, err)
 	}
 }
 
-// publishGarbage sends one unusable message to each stream, including a
-// well-formed event that the fold must skip and a garbage report on a
-// subject that already has a valid one.
-func publishGarbage(t *testing.T, st *events.Store) {
+// publishGarbage sends unusable messages to each stream the balancer
+// reads: garbage, and well-formed messages whose body disagrees with their
+// subject (another node, scope or backend) or is dated in the future. It
+// also puts garbage on config subjects, which the balancer does not read.
+// Each of the garbage reports lands on a subject that already has a valid
+// one. It returns how many the balancer must skip.
+func publishGarbage(t *testing.T, srv *natstest.Server) int {
 	t.Helper()
 	junk := events.MustParseScope("acme.prod.junk")
-	scaled, err := events.Encode(&events.Event{ID: "x1", Scope: junk, Revision: 1, Time: time.Now(), Data: &events.Scaled{Replicas: 2}})
-	if err != nil {
-		t.Fatal(err)
+	enc := func(e *events.Event) []byte {
+		t.Helper()
+		e.Schema = 1
+		if e.ID == "" {
+			e.ID = fmt.Sprint(time.Now().UnixNano())
+		}
+		if e.Time.IsZero() {
+			e.Time = time.Now()
+		}
+		b, err := events.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
+	report := func(r events.BackendsReport) []byte {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// The balancer does not read config events at all.
 	for subject, data := range map[string][]byte{
-		events.ScopeSubject(junk, events.KindDeployed):                            []byte("not json"),
-		events.ScopeSubject(junk, events.KindScaled):                              scaled, // no deploy yet: the fold skips it
-		events.NodeSubject("n1", events.KindNodeDrained):                          []byte(`{}`),
-		events.ScoreSubject(web, "10.0.0.1:80"):                                   []byte(`{"schema":1,"kind":"backend_scored"}`),
-		events.ScoreSubject(web, "10.0.0.2:80"):                                   []byte(`{"schema":99,"kind":"backend_scored","id":"z","data":{}}`),
-		events.BackendsSubject(web, "n1"):                                         []byte(`{"node":"n1","scope":"acme.prod.web","backends":["not a backend"]}`),
-		events.BackendsSubject(web, "n3"):                                         []byte(`]]]`),
-		events.ScopeSubject(events.MustParseScope("acme.prod.x"), "no_such_kind"): []byte(`{"schema":1,"id":"q","kind":"no_such_kind","scope":"acme.prod.x","data":{}}`),
+		events.ScopeSubject(junk, events.KindDeployed, "x"): []byte("not json"),
+		events.ScopeSubject(web, events.KindRemoved, "x"):   enc(&events.Event{Scope: web, Revision: 1, Actor: "x", Data: &events.Removed{}}),
 	} {
-		publishRaw(t, st, subject, data)
+		publishRaw(t, srv, subject, data)
 	}
+	bad := map[string][]byte{
+		events.NodeSubject("n1", events.KindNodeDrained, "x"): []byte(`{}`),
+		// n2's drain on n1's subject: another node in the body.
+		events.NodeSubject("n1", events.KindNodeUndrained, "x"): enc(&events.Event{Node: "n2", Revision: 2, Actor: "x", Data: &events.NodeUndrained{}}),
+		events.ScoreSubject(web, "10.0.0.1:80"):                 []byte(`{"schema":1,"kind":"backend_scored"}`),
+		events.ScoreSubject(web, "10.0.0.2:80"):                 []byte(`{"schema":99,"kind":"backend_scored","id":"z","data":{}}`),
+		// A score for another backend, and one dated 9999-12-31.
+		events.ScoreSubject(api, "10.0.1.1:80"): enc(&events.Event{Scope: api, Data: &events.BackendScored{Backend: "10.0.1.2:80", Score: 1}}),
+		events.ScoreSubject(web, "10.0.0.3:80"): enc(&events.Event{Scope: web, Time: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), Data: &events.BackendScored{Backend: "10.0.0.3:80", Score: 1}}),
+		events.BackendsSubject(web, "n1"):       []byte(`{"node":"n1","scope":"acme.prod.web","backends":["not a backend"]}`),
+		events.BackendsSubject(web, "n3"):       []byte(`]]]`),
+		// Another scope's and another node's backends in the body.
+		events.BackendsSubject(api, "n1"): report(events.BackendsReport{Node: "n1", Scope: junk, Backends: []string{"10.9.9.9:80"}}),
+		events.BackendsSubject(web, "n2"): report(events.BackendsReport{Node: "n9", Scope: web, Backends: []string{"10.9.9.9:80"}}),
+	}
+	for subject, data := range bad {
+		publishRaw(t, srv, subject, data)
+	}
+	return len(bad)
 }
 
 func TestBalancersConvergeAndSkipGarbage(t *testing.T) {
@@ -55,7 +97,7 @@ func TestBalancersConvergeAndSkipGarbage(t *testing.T) {
 	pub.score(web, "10.0.0.1:80", 75)
 	pub.score(web, "10.0.0.2:80", 25)
 	pub.node("n2", true)
-	publishGarbage(t, st) // the last report of web/n1 is now garbage
+	garbage := publishGarbage(t, srv) // the last report of web/n1 is now garbage
 
 	b1 := natsBalancer(t, srv, nil)
 	want := map[string]int{"10.0.0.1:80": 75, "10.0.0.2:80": 25, "10.0.0.3:80": 0}
@@ -69,8 +111,8 @@ func TestBalancersConvergeAndSkipGarbage(t *testing.T) {
 	for i := range b1.skipped {
 		skipped += b1.skipped[i].Load()
 	}
-	if skipped != 8 {
-		t.Fatalf("skipped %d messages, want the 8 garbage ones", skipped)
+	if skipped != uint64(garbage) {
+		t.Fatalf("skipped %d messages, want the %d garbage ones", skipped, garbage)
 	}
 
 	// Live changes while b1 runs; b2 starts in the middle, b3 at the end.
@@ -80,7 +122,7 @@ func TestBalancersConvergeAndSkipGarbage(t *testing.T) {
 	pub.announce(api, "n1") // withdrawn
 	pub.score(web, "10.0.0.3:80", 5)
 	pub.deploy(api, events.Spec{Hosts: []string{"api2.example.com"}})
-	publishGarbage(t, st)
+	publishGarbage(t, srv)
 	b3 := natsBalancer(t, srv, nil)
 
 	waitWeight(t, b1, web, "10.0.0.3:80", 5)

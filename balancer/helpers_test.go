@@ -83,7 +83,7 @@ func (fx *fixture) rebuild() *Table {
 // deploy folds a Deployed event for scope with hosts.
 func (fx *fixture) deploy(t *testing.T, sc events.Scope, spec events.Spec) {
 	t.Helper()
-	h := fx.f.histories[sc]
+	h := testHistories[fx.f][sc]
 	rev := uint64(1)
 	if h != nil {
 		rev = h.Revision() + 1
@@ -99,7 +99,7 @@ func (fx *fixture) deploy(t *testing.T, sc events.Scope, spec events.Spec) {
 }
 
 func (fx *fixture) announce(sc events.Scope, node string, backends ...string) {
-	fx.f.applyReport(&events.BackendsReport{Node: node, Scope: sc, Backends: backends})
+	fx.f.applyReport(reportRecord(&events.BackendsReport{Node: node, Scope: sc, Backends: backends}))
 	fx.rebuild()
 }
 
@@ -205,7 +205,15 @@ func (p *publisher) deploy(sc events.Scope, spec events.Spec) {
 	if spec.Image == "" {
 		spec.Image = "demo:1"
 	}
-	if _, err := p.st.Append(p.t.Context(), &events.Event{Scope: sc, Actor: "test", Data: &events.Deployed{Spec: spec}}, events.AppendOptions{}); err != nil {
+	ev, err := p.st.Append(p.t.Context(), &events.Event{Scope: sc, Actor: "test", Data: &events.Deployed{Spec: spec}}, events.AppendOptions{})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	// What an agent reports of that deploy: the balancer reads no config
+	// event, only the hosts agents report with their backends.
+	rep := &events.BackendsReport{Node: "desired", Scope: sc, Revision: ev.Revision, Backends: []string{}, Time: time.Now(),
+		Hosts: spec.Hosts, HealthPath: spec.HealthPath, Cache: spec.Cache}
+	if err := p.st.PublishBackends(p.t.Context(), rep); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -53,7 +53,7 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 	bal.proxy.Transport = &retryTransport{base: cannedTransport{}, b: bal}
 	f, reg := newFolded(), newRegistry()
 	mustApplyB(b, f, deployed(web, 1, "web.localhost"))
-	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.2:80"}})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.2:80"}}))
 	bal.publish(buildTable(f, bal.buildOptions(), time.Now(), reg))
 	h := bal.Handler()
 	req := overheadRequest()

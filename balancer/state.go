@@ -2,7 +2,9 @@ package balancer
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/hoist-dev/hoist/events"
@@ -13,87 +15,118 @@ import (
 // buildTable. It is owned by one goroutine (the builder) and does no I/O,
 // so the same messages in the same order give the same folded state.
 type folded struct {
-	histories map[events.Scope]*projector.History
-	// reports holds each node's latest valid backends per scope.
-	reports map[events.Scope]map[string][]string
+	// reports holds each node's latest accepted backends report per scope.
+	reports map[events.Scope]map[string]*events.BackendsReport
 	scores  *projector.Scores
 	drained map[string]bool
+	// nodes numbers the node histories, as every reader does.
+	nodes *events.Reader
 }
 
 func newFolded() *folded {
 	return &folded{
-		histories: make(map[events.Scope]*projector.History),
-		reports:   make(map[events.Scope]map[string][]string),
-		scores:    projector.NewScores(),
-		drained:   make(map[string]bool),
+		reports: make(map[events.Scope]map[string]*events.BackendsReport),
+		scores:  projector.NewScores(),
+		drained: make(map[string]bool),
+		nodes:   events.NewReader(),
 	}
 }
 
-// applyEvent folds one decoded HOIST_EVENTS event: a scope change or a node
-// drain. It returns a *projector.Skip (or another error) for an event it
-// could not apply, and changes nothing then.
-func (f *folded) applyEvent(e *events.Event) error {
+// errDuplicate marks a message already folded (a reader restarted).
+var errDuplicate = errors.New("already folded")
+
+// applyNode folds one message of a node's history: the latest accepted
+// drain or undrain wins.
+func (f *folded) applyNode(m events.Message) error {
+	r := f.nodes.Read(m)
 	switch {
-	case e.Kind.IsScopeKind():
-		h := f.histories[e.Scope]
-		if h == nil {
-			h = projector.NewHistory(e.Scope)
-		}
-		if err := h.Apply(e); err != nil {
-			return err
-		}
-		f.histories[e.Scope] = h
-		return nil
-	case e.Kind == events.KindNodeDrained:
-		f.drained[e.Node] = true
-		return nil
-	case e.Kind == events.KindNodeUndrained:
-		delete(f.drained, e.Node)
-		return nil
+	case r.Duplicate:
+		return errDuplicate
+	case r.Err != nil:
+		return r.Err
+	case r.Family != events.FamilyNode:
+		return fmt.Errorf("%s is not a node event", m.Subject)
+	case r.Kind == events.KindNodeDrained:
+		f.drained[r.Node] = true
+	default:
+		delete(f.drained, r.Node)
 	}
-	return fmt.Errorf("%s event does not belong on the events stream", e.Kind)
+	return nil
 }
 
-// applyScore folds one decoded score event.
-func (f *folded) applyScore(e *events.Event) error {
-	return f.scores.Apply(e)
-}
-
-// applyReport replaces a node's backends for a scope; an empty report
-// withdraws them.
-func (f *folded) applyReport(r *events.BackendsReport) {
-	byNode := f.reports[r.Scope]
-	if len(r.Backends) == 0 {
-		delete(byNode, r.Node)
+// applyReport replaces a node's report for a scope. A report with no
+// backends, no hosts and no removal withdraws the node from the scope.
+func (f *folded) applyReport(r events.Record) error {
+	if r.Err != nil {
+		return r.Err
+	}
+	rep := r.Backends
+	byNode := f.reports[rep.Scope]
+	if len(rep.Backends) == 0 && len(rep.Hosts) == 0 && !rep.Removed {
+		delete(byNode, rep.Node)
 		if len(byNode) == 0 {
-			delete(f.reports, r.Scope)
+			delete(f.reports, rep.Scope)
 		}
-		return
+		return nil
 	}
 	if byNode == nil {
-		byNode = make(map[string][]string)
-		f.reports[r.Scope] = byNode
+		byNode = make(map[string]*events.BackendsReport)
+		f.reports[rep.Scope] = byNode
 	}
-	b := slices.Clone(r.Backends)
-	slices.Sort(b)
-	byNode[r.Node] = slices.Compact(b)
+	cp := *rep
+	cp.Backends = slices.Compact(slices.Sorted(slices.Values(rep.Backends)))
+	byNode[rep.Node] = &cp
+	return nil
+}
+
+// route is what a scope's reports say of its desired state: the hosts,
+// health path, cache and removal of the newest revision any node reports
+// (the union of hosts at that revision). Nodes behind it are catching up;
+// announced static backends report revision 0 and count only while no
+// agent reports the scope.
+type route struct {
+	hosts      []string
+	healthPath string
+	cache      *events.CachePolicy
+	removed    bool
+}
+
+func (f *folded) route(sc events.Scope) route {
+	var (
+		rt  route
+		top uint64
+		any bool
+	)
+	nodes := slices.Sorted(maps.Keys(f.reports[sc]))
+	for _, n := range nodes {
+		if r := f.reports[sc][n]; !any || r.Revision > top {
+			top, any = r.Revision, true
+		}
+	}
+	rt.removed = any
+	for _, n := range nodes {
+		r := f.reports[sc][n]
+		if r.Revision != top {
+			continue
+		}
+		rt.hosts = append(rt.hosts, r.Hosts...)
+		rt.removed = rt.removed && r.Removed
+		if rt.healthPath == "" {
+			rt.healthPath = r.HealthPath
+		}
+		if rt.cache == nil {
+			rt.cache = r.Cache
+		}
+	}
+	rt.hosts = slices.Compact(slices.Sorted(slices.Values(rt.hosts)))
+	return rt
 }
 
 // scopes lists every scope that is deployed or has backends, sorted.
 func (f *folded) scopes() []events.Scope {
-	seen := make(map[events.Scope]bool, len(f.histories)+len(f.reports))
-	var out []events.Scope
-	for sc := range f.histories {
-		if !seen[sc] {
-			seen[sc] = true
-			out = append(out, sc)
-		}
-	}
+	out := make([]events.Scope, 0, len(f.reports))
 	for sc := range f.reports {
-		if !seen[sc] {
-			seen[sc] = true
-			out = append(out, sc)
-		}
+		out = append(out, sc)
 	}
 	slices.SortFunc(out, compareScopes)
 	return out

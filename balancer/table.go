@@ -81,7 +81,7 @@ func buildTable(f *folded, opts buildOptions, now time.Time, reg *registry) *Tab
 	// Retry-After (it may come back), not 404 (never heard of it).
 	var removed []events.Scope
 	for _, sc := range f.scopes() {
-		if h := f.histories[sc]; h != nil && h.State().Removed {
+		if f.route(sc).removed {
 			removed = append(removed, sc)
 			continue
 		}
@@ -104,18 +104,11 @@ func buildTable(f *folded, opts buildOptions, now time.Time, reg *registry) *Tab
 // addPool adds one scope's pool and routes its hosts. A removed scope's
 // pool has no backends and yields every host already taken.
 func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.Time, reg *registry, removed bool) {
-	var spec *events.Spec
-	if h := f.histories[sc]; h != nil {
-		spec = h.State().Spec
-	}
-	p := &Pool{Scope: sc, Removed: removed, live: reg.scope(sc)}
-	if spec != nil {
-		p.Hosts = slices.Compact(slices.Sorted(slices.Values(spec.Hosts)))
-		p.HealthPath = spec.HealthPath
-		if spec.Cache != nil && !removed {
-			c := *spec.Cache
-			p.Cache = &c
-		}
+	rt := f.route(sc)
+	p := &Pool{Scope: sc, Removed: removed, live: reg.scope(sc), Hosts: rt.hosts, HealthPath: rt.healthPath}
+	if rt.cache != nil && !removed {
+		c := *rt.cache
+		p.Cache = &c
 	}
 	p.live.setCache(p.Cache)
 	p.cache = p.live.cache
@@ -143,8 +136,8 @@ func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.
 // backends computes one scope's backends and weights.
 func (t *Table) backends(f *folded, sc events.Scope, opts buildOptions, now time.Time, live *scopeLive) []Backend {
 	nodesOf := make(map[string][]string)
-	for node, addrs := range f.reports[sc] {
-		for _, a := range addrs {
+	for node, rep := range f.reports[sc] {
+		for _, a := range rep.Backends {
 			nodesOf[a] = append(nodesOf[a], node)
 		}
 	}

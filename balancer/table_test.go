@@ -1,13 +1,13 @@
 package balancer
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/projector"
 )
 
 func deployed(sc events.Scope, rev uint64, hosts ...string) *events.Event {
@@ -17,8 +17,8 @@ func deployed(sc events.Scope, rev uint64, hosts ...string) *events.Event {
 func TestBuildWeights(t *testing.T) {
 	f := newFolded()
 	mustApply(t, f, deployed(web, 1, "web.example.com"))
-	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.2:80"}})
-	f.applyReport(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.3:80"}})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.2:80"}}))
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.3:80"}}))
 	old := time.Now().Add(-time.Hour)
 	for addr, s := range map[string]int{"10.0.0.1:80": 75, "10.0.0.3:80": 40} {
 		if err := f.applyScore(&events.Event{Kind: events.KindBackendScored, Scope: web, Time: old, Data: &events.BackendScored{Backend: addr, Score: s}}); err != nil {
@@ -56,7 +56,7 @@ func TestBuildWeights(t *testing.T) {
 func TestBuildRemovedScopeKeepsItsHostsWithoutBackends(t *testing.T) {
 	f := newFolded()
 	mustApply(t, f, deployed(web, 1, "web.example.com"))
-	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80"}})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80"}}))
 	mustApply(t, f, &events.Event{Kind: events.KindRemoved, Scope: web, Revision: 2, ID: "r", Data: &events.Removed{}})
 	tb := buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry())
 	if p := tb.Route("web.example.com"); p == nil || !p.Removed || len(p.Backends) != 0 {
@@ -64,7 +64,7 @@ func TestBuildRemovedScopeKeepsItsHostsWithoutBackends(t *testing.T) {
 	}
 	// A live scope that claims the host takes it from the removed one.
 	mustApply(t, f, deployed(api, 1, "web.example.com"))
-	f.applyReport(&events.BackendsReport{Node: "n1", Scope: api, Backends: []string{"10.0.0.2:80"}})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: api, Backends: []string{"10.0.0.2:80"}}))
 	tb = buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry())
 	if p := tb.Route("web.example.com"); p == nil || p.Scope != api || len(tb.conflicts) != 0 {
 		t.Fatalf("the live scope did not take the removed scope's host:\n%s", tb)
@@ -89,13 +89,13 @@ func TestBuildIsDeterministic(t *testing.T) {
 			func() { mustApply(t, f, deployed(web, 1, "shared.example.com", "*.web.example.com")) },
 			func() { mustApply(t, f, deployed(api, 1, "shared.example.com", "api.example.com")) },
 			func() {
-				f.applyReport(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.9:80", "10.0.0.2:80"}})
+				f.applyReport(reportRecord(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.9:80", "10.0.0.2:80"}}))
 			},
 			func() {
-				f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.1:80"}})
+				f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: web, Backends: []string{"10.0.0.1:80", "10.0.0.1:80"}}))
 			},
 			func() {
-				f.applyReport(&events.BackendsReport{Node: "n1", Scope: api, Backends: []string{"10.0.1.1:80"}})
+				f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: api, Backends: []string{"10.0.1.1:80"}}))
 			},
 		}
 		for _, i := range order {
@@ -118,18 +118,22 @@ func TestBuildIsDeterministic(t *testing.T) {
 	}
 }
 
-func TestApplyEventReportsSkips(t *testing.T) {
+// The balancer's folds take only accepted records: a report or a drain
+// whose body disagrees with its subject changes nothing.
+func TestFoldsTakeOnlyAcceptedRecords(t *testing.T) {
 	f := newFolded()
-	err := f.applyEvent(&events.Event{Kind: events.KindScaled, Scope: web, Revision: 1, ID: "s", Data: &events.Scaled{Replicas: 2}})
-	var skip *projector.Skip
-	if !errors.As(err, &skip) {
-		t.Fatalf("scale before deploy: want a Skip, got %v", err)
+	body, _ := json.Marshal(events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.9:80"}})
+	r := events.Interpret(events.Message{Stream: events.BackendsStream, Subject: events.BackendsSubject(web, "n1"), Sequence: 1, Time: time.Now(), Data: body})
+	if err := f.applyReport(r); !errors.Is(err, events.ErrDisagrees) || len(f.reports) != 0 {
+		t.Fatalf("report for n2 on n1's subject: %v, %v", err, f.reports)
 	}
-	if err := f.applyEvent(deployed(web, 5)); !errors.As(err, &skip) {
-		t.Fatalf("revision gap: want a Skip, got %v", err)
+	drain, _ := events.Encode(&events.Event{Schema: 1, ID: "d", Node: "n2", Revision: 1, Time: time.Now(), Actor: "x", Data: &events.NodeDrained{}})
+	err := f.applyNode(events.Message{Stream: events.EventsStream, Subject: events.NodeSubject("n1", events.KindNodeDrained, "x"), Sequence: 2, Time: time.Now(), Data: drain})
+	if !errors.Is(err, events.ErrDisagrees) || len(f.drained) != 0 {
+		t.Fatalf("drain of n2 on n1's subject: %v, %v", err, f.drained)
 	}
-	if len(f.histories) != 0 {
-		t.Fatal("a skipped event left a history behind")
+	if err := f.applyNode(events.Message{Stream: events.EventsStream, Subject: events.NodeSubject("n2", events.KindNodeDrained, "x"), Sequence: 3, Time: time.Now(), Data: drain}); err != nil || !f.drained["n2"] {
+		t.Fatalf("drain of n2: %v, %v", err, f.drained)
 	}
 }
 

@@ -19,7 +19,7 @@ func poolWith(t *testing.T, scores map[string]int) (*Pool, *folded, *registry) {
 	for a := range scores {
 		addrs = append(addrs, a)
 	}
-	f.applyReport(&events.BackendsReport{Node: "n1", Scope: web, Backends: addrs})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n1", Scope: web, Backends: addrs}))
 	for a, s := range scores {
 		if s >= 0 {
 			setScore(t, f, a, s)
@@ -136,7 +136,7 @@ func TestWeightChangeShiftsAndKeepsOthersState(t *testing.T) {
 	for _, be := range p2.Backends {
 		before[be.Addr] = be.st.current
 	}
-	f.applyReport(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.4:80"}})
+	f.applyReport(reportRecord(&events.BackendsReport{Node: "n2", Scope: web, Backends: []string{"10.0.0.4:80"}}))
 	p3 := build(f, reg).Pool(web)
 	for _, be := range p3.Backends {
 		if old, ok := before[be.Addr]; ok && be.st.current != old {
