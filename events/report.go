@@ -37,6 +37,10 @@ type BackendsReport struct {
 	Hosts []string `json:"hosts,omitempty"`
 	// Removed says the scope is removed at Revision: its hosts answer 503.
 	Removed bool `json:"removed,omitempty"`
+	// HealthPath and Cache are the spec's, for the balancer's active
+	// checks and static cache.
+	HealthPath string       `json:"health_path,omitempty"`
+	Cache      *CachePolicy `json:"cache,omitempty"`
 }
 
 // NodeStatus is a node's heartbeat and its view of every scope it serves.

@@ -46,7 +46,9 @@ type scopeState struct {
 	backends    []string
 	backendsRev uint64
 	hosts       []string // the desired state's virtual hosts, for balancers
-	removed     bool     // the desired state is a removal
+	healthPath  string
+	cache       *events.CachePolicy
+	removed     bool // the desired state is a removal
 	err         string   // last reconcile error
 	eventErr    string   // last skipped event of the scope
 }
@@ -106,9 +108,9 @@ func (s *state) setDesired(d deploy.Desired) {
 	s.update(func() {
 		st := s.scope(d.Scope)
 		st.known, st.desired, st.deployed = true, d.Revision, d.Spec != nil || d.Removed
-		st.hosts, st.removed = nil, d.Removed
+		st.hosts, st.healthPath, st.cache, st.removed = nil, "", nil, d.Removed
 		if d.Spec != nil {
-			st.hosts = slices.Clone(d.Spec.Hosts)
+			st.hosts, st.healthPath, st.cache = slices.Clone(d.Spec.Hosts), d.Spec.HealthPath, d.Spec.Cache
 		}
 	})
 }
@@ -283,7 +285,7 @@ func (s *state) backendsReports(now time.Time) []*events.BackendsReport {
 			b = []string{}
 		}
 		out = append(out, &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Time: now.UTC(),
-			Hosts: slices.Clone(st.hosts), Removed: st.removed})
+			Hosts: slices.Clone(st.hosts), Removed: st.removed, HealthPath: st.healthPath, Cache: st.cache})
 	}
 	return out
 }
