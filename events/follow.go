@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
@@ -126,7 +127,8 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 				return last, fmt.Errorf("read %s: %w: delivery %d after %d", spec.filter, errBroken, meta.Sequence.Consumer, delivered)
 			}
 			delivered++
-			msg := Message{Stream: spec.stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data()}
+			msg := Message{Stream: spec.stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data(),
+				Copy: isCopy(m.Headers())}
 			if spec.headersOnly {
 				msg.Data = nil
 			}
@@ -134,12 +136,25 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 			if !fn(msg) {
 				return last, nil
 			}
-			if caughtUp != nil && (delivered >= pending || meta.NumPending == 0) {
+			// A last-per-subject read skips a subject's message that a newer
+			// one superseded while it ran, and delivers the newer one after
+			// the count taken at the start: only an empty backlog says it is
+			// done.
+			if caughtUp != nil && (meta.NumPending == 0 || (!spec.lastPerSubject && delivered >= pending)) {
 				caughtUp()
 				caughtUp = nil
 			}
 		}
 	}
+}
+
+// isCopy reports whether a stored message is a copy of another one: a
+// direct-get reply carries the original's stream and sequence, and a
+// client may name any subject as the reply to its request, so the server
+// itself can be made to store such a copy on a subject the client may not
+// publish to.
+func isCopy(h nats.Header) bool {
+	return h.Get(jetstream.StreamHeader) != "" || h.Get(jetstream.SequenceHeader) != ""
 }
 
 // read hands fn the messages of spec present when it starts, in order,

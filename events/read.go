@@ -95,15 +95,21 @@ type ScopeInfo struct {
 	Revision uint64 // the head: how many messages the scope's history holds
 }
 
-// Scopes lists every scope with at least one message that this credential
-// may read, sorted by name.
-func (s *Store) Scopes(ctx context.Context) ([]ScopeInfo, error) {
+// Scopes lists every scope matching pattern (client.env.solution, each
+// token a literal or '*'; "" for all) with at least one message, sorted by
+// name. A credential confined to some scopes may list those with its own
+// pattern: the read's filter is in its subject.
+func (s *Store) Scopes(ctx context.Context, pattern string) ([]ScopeInfo, error) {
+	filter := AllScopesFilter
+	if pattern != "" {
+		filter = subjectRoot + ".scope." + pattern + ".>"
+	}
 	revs := make(map[Scope]uint64)
-	counts, err := s.subjectCounts(ctx, EventsStream, AllScopesFilter)
+	counts, err := s.subjectCounts(ctx, EventsStream, filter)
 	switch {
 	case errors.Is(err, ErrPermission):
 		// Count what this credential may read, message by message.
-		_, err = s.read(ctx, readSpec{stream: EventsStream, filter: AllScopesFilter, headersOnly: true}, func(m Message) bool {
+		_, err = s.read(ctx, readSpec{stream: EventsStream, filter: filter, headersOnly: true}, func(m Message) bool {
 			if a, _ := ParseSubject(m.Subject); a.Family == FamilyScope {
 				revs[a.Scope]++
 			}
@@ -179,27 +185,37 @@ func (s *Store) NodeStatuses(ctx context.Context, scope Scope, skipped func(Reco
 }
 
 // MergeStatuses folds per-scope status reports into one status per node,
-// sorted by node: the node's fields from its latest report, and the scope
-// views of all.
+// sorted by node: the node's fields from its latest report, and the latest
+// view of each scope.
 func MergeStatuses(reports []Record) []*NodeStatus {
-	byNode := make(map[string]*NodeStatus)
+	type key struct {
+		node  string
+		scope Scope
+	}
+	latest := make(map[key]Record)
 	for _, r := range reports {
-		st := r.Status
-		if st == nil {
+		if r.Status == nil || len(r.Status.Scopes) != 1 {
 			continue
 		}
-		cur := byNode[st.Node]
-		if cur == nil {
-			cp := *st
-			cp.Scopes = nil
-			cur = &cp
-			byNode[st.Node] = cur
-		} else if st.Time.After(cur.Time) {
-			scopes := cur.Scopes
-			*cur = *st
-			cur.Scopes = scopes
+		k := key{r.Status.Node, r.Status.Scopes[0].Scope}
+		if prev, ok := latest[k]; !ok || r.Sequence > prev.Sequence {
+			latest[k] = r
 		}
-		cur.Scopes = append(cur.Scopes, st.Scopes...)
+	}
+	byNode := make(map[string]*NodeStatus)
+	for _, r := range latest {
+		st := r.Status
+		cur := byNode[st.Node]
+		if cur == nil || st.Time.After(cur.Time) {
+			next := *st
+			next.Scopes = nil
+			if cur != nil {
+				next.Scopes = cur.Scopes
+			}
+			cur = &next
+			byNode[st.Node] = cur
+		}
+		cur.Scopes = append(cur.Scopes, st.Scopes[0])
 	}
 	out := make([]*NodeStatus, 0, len(byNode))
 	for _, st := range byNode {

@@ -13,6 +13,10 @@ type Message struct {
 	Sequence uint64
 	Time     time.Time // when the server stored it
 	Data     []byte
+	// Copy says the message carries the headers of a copy of another
+	// stored message (Nats-Stream, Nats-Sequence): what the server stores
+	// when a client names this subject as the reply to a direct get.
+	Copy bool
 }
 
 // MaxClockSkew is how far past the moment the server stored it a message
@@ -75,7 +79,11 @@ func (r *Record) Accepted() bool { return r.Err == nil }
 func Interpret(m Message) Record {
 	addr, err := ParseSubject(m.Subject)
 	r := Record{Message: m, Address: addr}
-	if err == nil {
+	switch {
+	case err != nil:
+	case m.Copy:
+		err = ErrCopy
+	default:
 		err = r.decode()
 	}
 	if err != nil {
@@ -120,6 +128,10 @@ func (r *Record) decode() error {
 	}
 	return fmt.Errorf("subject %q is not a hoist subject", r.Subject)
 }
+
+// ErrCopy marks a stored copy of another message: a server reply that a
+// client aimed at this subject, never a publish of its own.
+var ErrCopy = errors.New("a copy of another stored message (a reply aimed at this subject), not a publish")
 
 // ErrDisagrees marks a message whose body says something its subject does
 // not: another scope, node, kind, backend or actor.

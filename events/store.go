@@ -253,10 +253,15 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 		switch {
 		case err == nil:
 			if ack.Duplicate {
-				// A resend of this very event, stored before on this head
-				// (a new head means a new event id).
+				// A resend of an event stored before, perhaps on an
+				// earlier head: it holds the revision of its position.
 				s.log.Debug("append was a retry of a stored event", "id", ev.ID, "seq", ack.Sequence)
 				s.forgetHead(filter)
+				rev, err := s.position(ctx, filter, ack.Sequence)
+				if err != nil {
+					return nil, fmt.Errorf("append to %s: the event was stored before, at sequence %d, but its revision cannot be read: %w", name, ack.Sequence, err)
+				}
+				ev.Revision = rev
 				return &ev, nil
 			}
 			s.rememberHead(filter, Head{Revision: ev.Revision, Sequence: ack.Sequence})
@@ -398,6 +403,20 @@ func (s *Store) head(ctx context.Context, filter string) (Head, error) {
 		return Head{}, err
 	}
 	return Head{Revision: n, Sequence: last.Sequence}, nil
+}
+
+// position is the revision of the message at stream sequence seq in the
+// history of filter: how many of its messages come up to it.
+func (s *Store) position(ctx context.Context, filter string, seq uint64) (uint64, error) {
+	var n uint64
+	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter, headersOnly: true}, func(m Message) bool {
+		if m.Sequence > seq {
+			return false
+		}
+		n++
+		return m.Sequence < seq
+	})
+	return n, err
 }
 
 // ScopeHead returns the head of a scope's history.
