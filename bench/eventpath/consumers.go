@@ -97,7 +97,11 @@ func (e *env) consumerDesign(idx, n int, name string, durable, memory bool) (con
 	var get func(i int, js jetstream.JetStream) (jetstream.Consumer, error)
 	t0 := time.Now()
 	if durable {
-		stream, err := store.JetStream().Stream(ctx, events.EventsStream)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return cd, err
+		}
+		stream, err := js.Stream(ctx, events.EventsStream)
 		if err != nil {
 			return cd, err
 		}

@@ -117,7 +117,7 @@ func (e *env) agentFootprint(srv *server, store *events.Store, res *footprintRes
 func waitDesired(ctx context.Context, store *events.Store, node string, scope events.Scope, rev uint64) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		sts, err := store.NodeStatuses(ctx)
+		sts, err := store.NodeStatuses(ctx, scope, nil)
 		if err == nil {
 			for _, st := range sts {
 				if st.Node != node {

@@ -289,7 +289,10 @@ func pollSystem(store *events.Store, url string, n int, interval time.Duration) 
 				}
 				continue
 			}
-			rev, _ := strconv.ParseUint(m.Header.Get(events.RevisionHeader), 10, 64)
+			var rev uint64
+			if e, err := events.Decode(m.Data); err == nil {
+				rev = e.Revision // hoist writes the revision it holds
+			}
 			tr.seen(i, rev)
 		}
 	}

@@ -173,7 +173,12 @@ func runAgent(c *cli.Context) error {
 	defer signal.Stop(sigs)
 
 	copts := connectOptions(c, "hoist agent "+setup.node.Name, true, log)
+	var actor string // the credential's name, which node events must carry under auth
+	if copts.CredsFile != "" {
+		actor = actorOf(c)
+	}
 	agent, err := nodeagent.Open(nodeagent.Options{
+		Actor:         actor,
 		Node:          setup.node,
 		ReferenceFile: setup.refFile,
 		Runtime:       rt,

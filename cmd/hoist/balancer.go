@@ -166,15 +166,16 @@ func announceCommand() *cli.Command {
 		Description: `Publishes a backends report for --node (default "static"), as an agent does for
 the replicas it runs. The report replaces that node's backends for the scope, so
 name every backend each time; with no BACKEND the node's backends are withdrawn.
-BACKEND is host:port. Balancers route the scope's hosts (hoist deploy --host) to
-every announced backend. An announced set stays until it is replaced or
+BACKEND is host:port. Balancers route the hosts named with --host, and those of
+the scope's deploy as its agents report them, to every announced backend. An announced set stays until it is replaced or
 withdrawn (HOIST_BACKENDS has no age limit).
 
 Example:
-   hoist announce acme.prod.web 10.0.0.5:8080 10.0.0.6:8080
+   hoist announce acme.prod.web 10.0.0.5:8080 10.0.0.6:8080 --host web.acme.example
    hoist announce acme.prod.web --node static        # withdraw them`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "node", Value: "static", EnvVars: []string{"HOIST_ANNOUNCE_NODE"}, Usage: "announce as node `NAME`"},
+			&cli.StringSliceFlag{Name: "host", EnvVars: []string{"HOIST_ANNOUNCE_HOST"}, Usage: "virtual `HOST` the balancers route to these backends (repeat it)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the published report as JSON"},
 		},
 		Action: announce,
@@ -207,7 +208,14 @@ func announceReport(c *cli.Context) (*events.BackendsReport, error) {
 		seen[be] = true
 		backends = append(backends, be)
 	}
-	return &events.BackendsReport{Node: node, Scope: scope, Backends: backends, Time: time.Now().UTC()}, nil
+	var hosts []string
+	for _, h := range c.StringSlice("host") {
+		if err := events.ValidateHost(h); err != nil {
+			return nil, usagef("--host %v", err)
+		}
+		hosts = append(hosts, h)
+	}
+	return &events.BackendsReport{Node: node, Scope: scope, Backends: backends, Hosts: hosts, Time: time.Now().UTC()}, nil
 }
 
 func announce(c *cli.Context) error {

@@ -83,7 +83,9 @@ func TestBalancerCommand(t *testing.T) {
 	addr := strings.TrimPrefix(be.URL, "http://")
 	for _, args := range [][]string{
 		{"deploy", "acme.prod.web", "--image", "demo:1", "--host", "web.localhost"},
-		{"announce", "acme.prod.web", addr},
+		// No agent runs the scope: the announce says which hosts route to
+		// its backends, as an agent's report would.
+		{"announce", "acme.prod.web", addr, "--host", "web.localhost"},
 	} {
 		if code, _, stderr := balancerTestRun(srv.URL(), args...); code != 0 {
 			t.Fatalf("hoist %v: %d %s", args, code, stderr)
@@ -129,7 +131,8 @@ func TestBalancerCommand(t *testing.T) {
 		t.Fatalf("healthz: %v %v", res, err)
 	}
 	res.Body.Close()
-	if code, _, _ := balancerTestRun(srv.URL(), "announce", "acme.prod.web"); code != 0 {
+	// No backends, the host kept: 503 (and with no host at all, 404).
+	if code, _, _ := balancerTestRun(srv.URL(), "announce", "acme.prod.web", "--host", "web.localhost"); code != 0 {
 		t.Fatal("withdraw failed")
 	}
 	natstest.Eventually(t, 10*time.Second, func() error {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -166,8 +167,8 @@ func runDev(c *cli.Context) error {
 	balDone := make(chan error, 1)
 	go func() { balDone <- bal.Run(c.Context) }()
 
-	follow := followScopes(nc, agent, setup.node, log)
-	defer follow.Unsubscribe()
+	stopFollow := followScopes(st, agent, setup.node, log)
+	defer stopFollow()
 
 	waitDemo(c.Context, agent, log)
 	printDevBanner(c, url, addrString(bal.Addr("http")), addrString(agent.AgentCheckAddr()), rtName, dataDir)
@@ -195,7 +196,7 @@ func runtimeWords(rt string) string {
 // still being empty, so two starts cannot both deploy it) and returns the
 // scopes the agent should serve: all of them.
 func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog.Logger) ([]events.Scope, error) {
-	infos, err := st.Scopes(ctx)
+	infos, err := st.Scopes(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -214,17 +215,16 @@ func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog
 		return []events.Scope{demoScope}, nil
 	}
 	// A store first used with the other runtime holds a demo it cannot run.
-	read, err := st.ScopeHistory(ctx, demoScope, 0)
+	hist, err := st.ScopeHistory(ctx, demoScope, 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(read.Events) > 0 {
-		h, _ := projector.Fold(demoScope, read.Events)
+	if len(hist.Records) > 0 {
+		h, _ := projector.Fold(demoScope, hist.Records)
 		if s := h.State(); s.Exists() && !w.fits(s.Spec) {
 			spec := s.Spec.Clone()
 			spec.Image, spec.Command = w.image, w.command
-			rev := h.Revision()
-			if _, err := st.Append(ctx, &events.Event{Scope: demoScope, Actor: "hoist-dev", Data: &events.Deployed{Spec: *spec}}, events.AppendOptions{ExpectRevision: &rev}); err != nil {
+			if _, err := st.Append(ctx, &events.Event{Scope: demoScope, Actor: "hoist-dev", Data: &events.Deployed{Spec: *spec}}, events.AppendOptions{Head: &hist.Head}); err != nil {
 				return nil, fmt.Errorf("redeploy the demo for this runtime: %w", err)
 			}
 			log.Info("the runtime changed: redeployed the demo to run here", "scope", demoScope)
@@ -235,38 +235,35 @@ func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog
 
 // followScopes widens the agent to every scope published while hoist dev
 // runs, so `hoist deploy acme.prod.web …` in a second terminal just works.
-func followScopes(nc *nats.Conn, agent *nodeagent.Agent, node nodeagent.Node, log *slog.Logger) *nats.Subscription {
+// The returned stop ends it and waits for it.
+func followScopes(st *events.Store, agent *nodeagent.Agent, node nodeagent.Node, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	served := slices.Clone(node.Scopes)
-	newScopes := make(chan events.Scope, 64)
-	sub, err := nc.Subscribe(events.AllScopesFilter, func(m *nats.Msg) {
-		if sc, ok := events.ScopeFromSubject(m.Subject); ok {
-			select {
-			case newScopes <- sc:
-			default: // the agent also catches up on the next start
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := st.Follow(ctx, events.Follow{Stream: events.EventsStream, Filter: events.AllScopesFilter}, func(m events.Message) {
+			a, _ := events.ParseSubject(m.Subject)
+			if a.Family != events.FamilyScope || slices.Contains(served, a.Scope) {
+				return
 			}
-		}
-	})
-	if err != nil {
-		log.Warn("cannot follow new scopes; restart hoist dev to serve them", "err", err)
-		return &nats.Subscription{}
-	}
-	go func() {
-		for sc := range newScopes {
-			if slices.Contains(served, sc) {
-				continue
-			}
-			served = append(served, sc)
+			served = append(served, a.Scope)
 			n := node
 			n.Scopes = slices.Clone(served)
 			slices.SortFunc(n.Scopes, func(a, b events.Scope) int { return strings.Compare(a.String(), b.String()) })
 			if err := agent.Reload(n); err != nil {
-				log.Error("serve new scope", "scope", sc, "err", err)
-				continue
+				log.Error("serve new scope", "scope", a.Scope, "err", err)
+				return
 			}
-			log.Info("now serving a new scope", "scope", sc)
+			log.Info("now serving a new scope", "scope", a.Scope)
+		}, nil)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("cannot follow new scopes; restart hoist dev to serve them", "err", err)
 		}
-	}()
-	return sub
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // waitDemo waits (bounded) until the demo runs healthy, so the banner's

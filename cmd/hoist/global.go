@@ -99,8 +99,20 @@ func closeConn(nc *nats.Conn) {
 	}
 }
 
-// actor names who published an event: $HOIST_ACTOR, else user@host.
-func actor() string {
+// actorOf names who publishes an event: the credential's name when there
+// is one (with auth on, the server accepts no other on the subject), else
+// $HOIST_ACTOR, else user@host; with what an actor may not hold turned
+// into '-'.
+func actorOf(c *cli.Context) string {
+	if creds := c.String("nats-creds"); creds != "" {
+		if name, err := events.CredsName(creds); err == nil && name != "" {
+			return name
+		}
+	}
+	return events.ActorName(defaultActor())
+}
+
+func defaultActor() string {
 	if a := os.Getenv("HOIST_ACTOR"); a != "" {
 		return a
 	}

@@ -58,22 +58,20 @@ func publishScope(c *cli.Context, scope events.Scope, change scopeChange) (*even
 
 	var (
 		h      *projector.History
-		head   uint64
+		head   events.Head
 		warned bool
 	)
-	read := func(ctx context.Context) (uint64, error) {
+	read := func(ctx context.Context) (events.Head, error) {
 		r, err := st.ScopeHistory(ctx, scope, 0)
 		if err != nil {
-			return 0, fmt.Errorf("read history of %s: %w", scope, err)
+			return events.Head{}, fmt.Errorf("read history of %s: %w", scope, err)
 		}
-		var skips []*projector.Skip
-		h, skips = projector.Fold(scope, r.Events)
+		h, _ = projector.Fold(scope, r.Records)
 		if !warned { // once, not on every retry
-			warnUnreadable(c, r.Skipped)
-			warnSkips(c, skips)
+			warnRejected(c, r)
 			warned = true
 		}
-		head = headOf(r)
+		head = r.Head
 		return head, nil
 	}
 	build := func() (*events.Event, error) {
@@ -81,12 +79,12 @@ func publishScope(c *cli.Context, scope events.Scope, change scopeChange) (*even
 		if err != nil {
 			return nil, err
 		}
-		ev := &events.Event{Scope: scope, Data: payload, Actor: actor()}
+		ev := &events.Event{Scope: scope, Data: payload, Actor: actorOf(c)}
 		if err := ev.Validate(); err != nil {
 			return nil, err
 		}
 		if err := h.Check(ev); err != nil {
-			return nil, usagef("%s: cannot publish %s at revision %d: %v; nothing was published", scope, payload.Kind(), head, err)
+			return nil, usagef("%s: cannot publish %s at revision %d: %v; nothing was published", scope, payload.Kind(), head.Revision+1, err)
 		}
 		return ev, nil
 	}
@@ -96,22 +94,24 @@ func publishScope(c *cli.Context, scope events.Scope, change scopeChange) (*even
 // appendOnHead reads a history's head (read), builds the event to append
 // from what it read (build), and appends it on that head. expect, when not
 // nil, must equal the head: it is checked before build runs. Without it, an
-// append that loses a race is rebuilt on the new head and retried.
+// append that loses a race is rebuilt on the new head and retried: this is
+// the one layer of race retries, as the store does not retry an append on
+// a given head.
 func appendOnHead(ctx context.Context, st *events.Store, name string, expect *uint64,
-	read func(context.Context) (uint64, error), build func() (*events.Event, error)) (*events.Event, error) {
+	read func(context.Context) (events.Head, error), build func() (*events.Event, error)) (*events.Event, error) {
 	for attempt := 1; ; attempt++ {
 		head, err := read(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if expect != nil && *expect != head {
-			return nil, &events.ConflictError{Subject: name, Expected: *expect, Actual: head}
+		if expect != nil && *expect != head.Revision {
+			return nil, &events.ConflictError{Subject: name, Expected: *expect, Actual: head.Revision}
 		}
 		ev, err := build()
 		if err != nil {
 			return nil, err
 		}
-		stored, err := st.Append(ctx, ev, events.AppendOptions{ExpectRevision: &head})
+		stored, err := st.Append(ctx, ev, events.AppendOptions{Head: &head})
 		var conflict *events.ConflictError
 		switch {
 		case !errors.As(err, &conflict):
@@ -132,24 +132,11 @@ func appendOnHead(ctx context.Context, st *events.Store, name string, expect *ui
 	}
 }
 
-// headOf is the revision of the last readable event, which is the head the
-// store's conditional append compares against.
-func headOf(read *events.Read) uint64 {
-	if n := len(read.Events); n > 0 {
-		return read.Events[n-1].Revision
-	}
-	return 0
-}
-
-func warnUnreadable(c *cli.Context, skipped []events.Unreadable) {
-	for _, u := range skipped {
-		fmt.Fprintf(c.App.ErrWriter, "hoist: warning: %v\n", u)
-	}
-}
-
-func warnSkips(c *cli.Context, skips []*projector.Skip) {
-	for _, s := range skips {
-		fmt.Fprintf(c.App.ErrWriter, "hoist: warning: %v\n", s)
+// warnRejected reports the messages of a history that readers skip: they
+// hold their revisions, and change nothing.
+func warnRejected(c *cli.Context, h *events.History) {
+	for _, r := range h.Rejected() {
+		fmt.Fprintf(c.App.ErrWriter, "hoist: warning: revision %d changes nothing: %v\n", r.Revision, r.Err)
 	}
 }
 

@@ -42,7 +42,7 @@ func scoreAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ev := &events.Event{Scope: scope, Data: &events.BackendScored{Backend: a[1], Score: n}, Actor: actor()}
+	ev := &events.Event{Scope: scope, Data: &events.BackendScored{Backend: a[1], Score: n}, Actor: actorOf(c)}
 	if err := ev.Validate(); err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func publishNode(c *cli.Context, drain bool) error {
 	if drain {
 		payload = &events.NodeDrained{Reason: c.String("reason")}
 	}
-	ev := &events.Event{Node: node, Data: payload, Actor: actor()}
+	ev := &events.Event{Node: node, Data: payload, Actor: actorOf(c)}
 	if err := ev.Validate(); err != nil {
 		return err
 	}
@@ -120,14 +120,15 @@ func publishNode(c *cli.Context, drain bool) error {
 	defer cancel()
 
 	drained := false
-	read := func(ctx context.Context) (uint64, error) {
+	read := func(ctx context.Context) (events.Head, error) {
 		r, err := st.NodeHistory(ctx, node)
 		if err != nil {
-			return 0, fmt.Errorf("read history of node %s: %w", node, err)
+			return events.Head{}, fmt.Errorf("read history of node %s: %w", node, err)
 		}
-		warnUnreadable(c, r.Skipped)
-		drained = len(r.Events) > 0 && r.Events[len(r.Events)-1].Kind == events.KindNodeDrained
-		return headOf(r), nil
+		warnRejected(c, r)
+		evs := r.Events()
+		drained = len(evs) > 0 && evs[len(evs)-1].Kind == events.KindNodeDrained
+		return r.Head, nil
 	}
 	build := func() (*events.Event, error) {
 		if !drain && !drained {

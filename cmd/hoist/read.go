@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,18 +26,29 @@ func scopesCommand() *cli.Command {
 	return &cli.Command{
 		Name:     "scopes",
 		Category: "read",
-		Usage:    "list every scope and its head revision",
-		Description: `Example:
+		Usage:     "list every scope and its head revision",
+		ArgsUsage: "[PATTERN]",
+		Description: `PATTERN is client.environment.solution, each token a name or '*'. A credential
+confined to some scopes (docs/auth.md) lists them with its own pattern.
+
+Example:
    hoist scopes
-   hoist scopes --json`,
+   hoist scopes 'acme.prod.*' --json`,
 		Flags:  []cli.Flag{jsonFlag()},
 		Action: listScopes,
 	}
 }
 
 func listScopes(c *cli.Context) error {
-	if _, err := args(c, 0, 0, ""); err != nil {
+	a, err := args(c, 0, 1, "[PATTERN]")
+	if err != nil {
 		return err
+	}
+	pattern := ""
+	if len(a) == 1 {
+		if pattern, err = parseScopePattern(a[0]); err != nil {
+			return err
+		}
 	}
 	st, closeStore, err := openStore(c)
 	if err != nil {
@@ -44,8 +57,11 @@ func listScopes(c *cli.Context) error {
 	defer closeStore()
 	ctx, cancel := context.WithTimeout(c.Context, readTimeout)
 	defer cancel()
-	list, err := st.Scopes(ctx)
+	list, err := st.Scopes(ctx, pattern)
 	if err != nil {
+		if errors.Is(err, events.ErrPermission) && pattern == "" {
+			return fmt.Errorf("list scopes: %w\n  A credential confined to some scopes lists them with its pattern, e.g. hoist scopes 'acme.prod.*'", err)
+		}
 		return fmt.Errorf("list scopes: %w", err)
 	}
 	if c.Bool("json") {
@@ -89,32 +105,57 @@ Example:
 }
 
 func showLog(c *cli.Context) error {
-	read, _, err := readScope(c)
+	hist, _, err := readScope(c)
 	if err != nil {
 		return err
 	}
 	if c.Bool("json") {
-		out := make([]logEntryJSON, len(read.Events))
-		for i, e := range read.Events {
-			out[i] = logEntryJSON{Revision: e.Revision, Kind: e.Kind, Time: e.Time, Actor: e.Actor, Data: e.Data}
+		out := make([]logEntryJSON, len(hist.Records))
+		for i, r := range hist.Records {
+			out[i] = newLogEntry(r)
 		}
 		return writeJSON(c.App.Writer, out)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REV\tTIME\tACTOR\tCHANGE")
-	for _, e := range read.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Revision, shortTime(e.Time), e.Actor, summarize(e))
+	for _, r := range hist.Records {
+		e := newLogEntry(r)
+		change := "REJECTED: " + e.Rejected
+		if r.Err == nil {
+			change = summarize(r.Event)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Revision, shortTime(e.Time), e.Actor, change)
 	}
 	return tw.Flush()
 }
 
-// logEntryJSON is one element of 'hoist log --json'.
+// logEntryJSON is one element of 'hoist log --json': every message of the
+// scope's history, each at its revision. A rejected one has no data and
+// says why in "rejected"; its kind and actor are what its subject says, and
+// its time is when the server stored it.
 type logEntryJSON struct {
 	Revision uint64         `json:"revision"`
-	Kind     events.Kind    `json:"kind"`
+	Kind     events.Kind    `json:"kind,omitempty"`
 	Time     time.Time      `json:"time"`
-	Actor    string         `json:"actor"`
-	Data     events.Payload `json:"data"`
+	Actor    string         `json:"actor,omitempty"`
+	Data     events.Payload `json:"data,omitempty"`
+	Rejected string         `json:"rejected,omitempty"`
+	Sequence uint64         `json:"sequence"`
+	Subject  string         `json:"subject"`
+}
+
+func newLogEntry(r events.Record) logEntryJSON {
+	e := logEntryJSON{Revision: r.Revision, Kind: r.Kind, Time: r.Message.Time, Actor: r.Actor, Sequence: r.Sequence, Subject: r.Subject}
+	if r.Err != nil {
+		var rej *events.Rejection
+		e.Rejected = r.Err.Error()
+		if errors.As(r.Err, &rej) {
+			e.Rejected = rej.Reason.Error()
+		}
+		return e
+	}
+	e.Kind, e.Time, e.Actor, e.Data = r.Event.Kind, r.Event.Time, r.Event.Actor, r.Event.Data
+	return e
 }
 
 func stateCommand() *cli.Command {
@@ -142,12 +183,11 @@ func showState(c *cli.Context) error {
 			return err
 		}
 	}
-	read, scope, err := readScope(c)
+	hist, scope, err := readScope(c)
 	if err != nil {
 		return err
 	}
-	h, skips := projector.Fold(scope, read.Events)
-	warnSkips(c, skips)
+	h, _ := projector.Fold(scope, hist.Records)
 	state := h.State()
 	if c.IsSet("at") {
 		at := c.Uint64("at")
@@ -155,8 +195,9 @@ func showState(c *cli.Context) error {
 			return usagef("%s has revisions 1-%d: there is no revision %d", scope, h.Revision(), at)
 		}
 	}
-	for _, e := range read.Events {
-		if e.Revision == state.Revision {
+	for _, r := range hist.Records {
+		if r.Revision == state.Revision {
+			e := newLogEntry(r)
 			state.Time, state.Actor = e.Time, e.Actor
 		}
 	}
@@ -167,8 +208,8 @@ func showState(c *cli.Context) error {
 }
 
 // readScope reads the history of the SCOPE argument. A scope without
-// events is an error (exit 1). Unreadable events are reported on stderr.
-func readScope(c *cli.Context) (*events.Read, events.Scope, error) {
+// messages is an error (exit 1). Rejected messages are reported on stderr.
+func readScope(c *cli.Context) (*events.History, events.Scope, error) {
 	a, err := args(c, 1, 1, "SCOPE")
 	if err != nil {
 		return nil, events.Scope{}, err
@@ -184,16 +225,33 @@ func readScope(c *cli.Context) (*events.Read, events.Scope, error) {
 	defer closeStore()
 	ctx, cancel := context.WithTimeout(c.Context, readTimeout)
 	defer cancel()
-	read, err := st.ScopeHistory(ctx, scope, 0)
+	hist, err := st.ScopeHistory(ctx, scope, 0)
 	if err != nil {
 		return nil, scope, fmt.Errorf("read history of %s: %w", scope, err)
 	}
-	warnUnreadable(c, read.Skipped)
-	if len(read.Events) == 0 {
-		if len(read.Skipped) > 0 {
-			return nil, scope, fmt.Errorf("%s has no readable events", scope)
-		}
+	warnRejected(c, hist)
+	if len(hist.Records) == 0 {
 		return nil, scope, fmt.Errorf("no such scope %s ('hoist scopes' lists them)", scope)
 	}
-	return read, scope, nil
+	return hist, scope, nil
+}
+
+// parseScopePattern checks a scope pattern: three tokens, each a valid
+// scope token or '*'.
+func parseScopePattern(p string) (string, error) {
+	toks := strings.Split(p, ".")
+	if len(toks) != 3 {
+		return "", usagef("pattern %q: want client.environment.solution, each token a name or '*'", p)
+	}
+	probe := make([]string, 3)
+	for i, t := range toks {
+		probe[i] = t
+		if t == "*" {
+			probe[i] = "x"
+		}
+	}
+	if _, err := events.ParseScope(strings.Join(probe, ".")); err != nil {
+		return "", usagef("pattern %q: %v", p, err)
+	}
+	return p, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/nats-io/nats.go/jetstream"
 	"strings"
 	"testing"
 
@@ -26,19 +27,33 @@ func TestUnknownScope(t *testing.T) {
 	}
 }
 
-// An event that cannot be read is a warning on stderr, never fatal.
+// A message that cannot be read holds its revision, is marked in the log
+// and warned about on stderr, and is never fatal.
 func TestUnreadableEventsAreWarnings(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.URL()
 	const s = "acme.prod.web"
 	mustRun(t, 0, hoistAt(url, "deploy", s, "--image", "web:1"))
-	st := srv.Store(t)
-	if _, err := st.JetStream().Publish(t.Context(), events.ScopeSubject(events.MustParseScope(s), "bogus"), []byte("not json")); err != nil {
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), events.ScopeSubject(events.MustParseScope(s), events.KindScaled, "ci"), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	r := mustRun(t, 0, hoistAt(url, "log", s))
-	if !strings.Contains(r.stderr, "warning: skipped unreadable event") || !strings.Contains(r.stdout, "deployed image=web:1") {
+	if !strings.Contains(r.stderr, "warning: revision 2 changes nothing") || !strings.Contains(r.stdout, "deployed image=web:1") ||
+		!strings.Contains(r.stdout, "REJECTED: malformed event") {
 		t.Fatalf("log with garbage: %s", r)
+	}
+	r = mustRun(t, 0, hoistAt(url, "log", s, "--json"))
+	type entry struct {
+		Revision uint64
+		Actor    string
+		Rejected string
+	}
+	if log := decodeJSON[[]entry](t, r.stdout); len(log) != 2 || log[1].Revision != 2 || !strings.Contains(log[1].Rejected, "malformed") || log[1].Actor != "ci" {
+		t.Fatalf("log --json with garbage: %s", r)
 	}
 	r = mustRun(t, 0, hoistAt(url, "state", s, "--json"))
 	if !strings.Contains(r.stderr, "warning:") || decodeJSON[stateJSON](t, r.stdout).Image != "web:1" {
@@ -46,7 +61,12 @@ func TestUnreadableEventsAreWarnings(t *testing.T) {
 	}
 	// Publishing still works on top of it.
 	r = mustRun(t, 0, hoistAt(url, "scale", s, "2"))
-	wantLine(t, r.stdout, "acme.prod.web: revision 2 (scaled to 2)")
+	wantLine(t, r.stdout, "acme.prod.web: revision 3 (scaled to 2)")
+	r = mustRun(t, 0, hoistAt(url, "scopes", "--json"))
+	if got := decodeJSON[[]scopeJSON](t, r.stdout); len(got) != 1 || got[0].Revision != 3 {
+		t.Fatalf("scopes: %s", r)
+	}
+	mustRun(t, 0, hoistAt(url, "scale", s, "3", "--expect-revision", "3"))
 }
 
 func TestStateOutput(t *testing.T) {

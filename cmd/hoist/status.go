@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/events"
@@ -54,7 +54,7 @@ func showStatus(c *cli.Context) error {
 	defer closeStore()
 	ctx, cancel := context.WithTimeout(c.Context, readTimeout)
 	defer cancel()
-	statuses, err := st.NodeStatuses(ctx)
+	statuses, err := st.NodeStatuses(ctx, scope, nil)
 	if err != nil {
 		return fmt.Errorf("read node statuses: %w", err)
 	}
@@ -204,34 +204,59 @@ type waiter struct {
 func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	// Subscribe before reading the latest statuses, so no report falls
-	// between the two.
-	updates := make(chan *nats.Msg, 64)
-	sub, err := w.store.Conn().ChanSubscribe(events.AllStatusFilter, updates)
-	if err != nil {
-		return projector.Rollout{}, fmt.Errorf("watch node statuses: %w", err)
+	// One reader follows the latest report of every node for the scope,
+	// then every new one: nothing falls between a read and a watch.
+	updates := make(chan events.Message, 64)
+	caught := make(chan struct{})
+	watchErr := make(chan error, 1)
+	fctx, fcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer fcancel()
+	wg.Go(func() {
+		err := w.store.Follow(fctx, events.Follow{Stream: events.ReportsStream, Filter: events.StatusFilter(w.scope), LastPerSubject: true},
+			func(m events.Message) {
+				select {
+				case updates <- m:
+				case <-fctx.Done():
+				}
+			}, func() { close(caught) })
+		if err != nil && fctx.Err() == nil {
+			watchErr <- err
+		}
+	})
+	reports := map[string]events.Record{} // by node
+	take := func(m events.Message) {
+		r := events.Interpret(m)
+		if r.Err != nil {
+			return // reported by hoist status; never counted
+		}
+		reports[r.Node] = r
 	}
-	defer sub.Unsubscribe()
-
-	byNode := map[string]*events.NodeStatus{}
-	rctx, rcancel := context.WithTimeout(ctx, readTimeout)
-	latest, err := w.store.NodeStatuses(rctx)
-	rcancel()
-	if err != nil {
-		return projector.Rollout{}, fmt.Errorf("read node statuses: %w", err)
+	for ready := false; !ready; {
+		select {
+		case m := <-updates:
+			take(m)
+		case <-caught:
+			ready = true
+		case err := <-watchErr:
+			return projector.Rollout{}, fmt.Errorf("watch node statuses: %w", err)
+		case <-ctx.Done():
+			return projector.Rollout{}, &exitErr{code: exitWait, err: fmt.Errorf("timed out after %s reading node statuses of %s", w.timeout, w.scope)}
+		}
 	}
-	for _, s := range latest {
-		byNode[s.Node] = s
+	for len(updates) > 0 {
+		take(<-updates)
 	}
 	tick := time.NewTicker(time.Second) // nodes go stale without a message
 	defer tick.Stop()
 	last := ""
 	for {
-		statuses := make([]*events.NodeStatus, 0, len(byNode))
-		for _, s := range byNode {
-			statuses = append(statuses, s)
+		recs := make([]events.Record, 0, len(reports))
+		for _, r := range reports {
+			recs = append(recs, r)
 		}
-		r := projector.RolloutState(statuses, w.scope, w.rev, time.Now())
+		r := projector.RolloutState(events.MergeStatuses(recs), w.scope, w.rev, time.Now())
 		switch {
 		case r.Done:
 			return r, nil
@@ -248,11 +273,9 @@ func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
 			}
 			return r, ctx.Err()
 		case m := <-updates:
-			if s, err := events.DecodeNodeStatus(m.Data); err == nil {
-				if prev := byNode[s.Node]; prev == nil || !s.Time.Before(prev.Time) {
-					byNode[s.Node] = s
-				}
-			}
+			take(m)
+		case err := <-watchErr:
+			return r, fmt.Errorf("watch node statuses: %w", err)
 		case <-tick.C:
 		}
 	}

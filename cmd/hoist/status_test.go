@@ -56,7 +56,7 @@ func TestStatusAndWait(t *testing.T) {
 	done := make(chan result, 1)
 	go func() { done <- hoistAt(url, "wait", scope, "--timeout", "30s") }()
 	natstest.Eventually(t, 10*time.Second, func() error {
-		sts, err := st.NodeStatuses(context.Background())
+		sts, err := st.NodeStatuses(context.Background(), events.Scope{}, nil)
 		if err != nil || len(sts) < 2 {
 			return err
 		}
