@@ -6,8 +6,11 @@
 #   task release                  # dist/hoist-linux-amd64 (and the others)
 #   docker build -t hoist:local .  # or: task docker
 #
-# Run a server (its data in the volume):
-#   docker run -d --name hoist-server -p 4222:4222 -v hoist-data:/data hoist:local server
+# Run a server (its data in the volume). It listens beyond loopback, so it
+# needs client authentication (docs/auth.md), or --insecure on a private
+# network you trust:
+#   docker run -d --name hoist-server -p 4222:4222 -v hoist-data:/data \
+#     -v /etc/hoist/auth:/auth:ro -e HOIST_SERVER_AUTH=/auth hoist:local server
 # A balancer against it:
 #   docker run -d -p 8080:8080 -e HOIST_NATS_URL=nats://SERVER:4222 hoist:local balancer
 #
