@@ -59,7 +59,9 @@ func watchDenials(nc *nats.Conn) *denials {
 				if m[1] == "Subscription" {
 					op = "subscribe"
 				}
-				d.deny(&PermissionError{Op: op, Subject: m[2]})
+				if d.deny(&PermissionError{Op: op, Subject: m[2]}) {
+					return // the operation that caused it reports it
+				}
 			}
 		}
 		if prev != nil {
@@ -69,12 +71,15 @@ func watchDenials(nc *nats.Conn) *denials {
 	return d
 }
 
-func (d *denials) deny(pe *PermissionError) {
+// deny ends the operations waiting on pe's subject, and says whether
+// there were any.
+func (d *denials) deny(pe *PermissionError) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for w := range d.waiters[pe.Subject] {
 		w.cancel(pe)
 	}
+	return len(d.waiters[pe.Subject]) > 0
 }
 
 // guard returns a context that ends with a *PermissionError as its cause

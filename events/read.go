@@ -150,10 +150,13 @@ func (s *Store) subjectCounts(ctx context.Context, stream, filter string) (map[s
 	return nil, fmt.Errorf("list subjects %s: %w", filter, denied(gctx, err))
 }
 
-// latest hands fn the interpretation of the last message of every subject
-// matching filter.
+// latest hands fn the interpretation of every kept message matching
+// filter, oldest first, so that the caller keeps the last accepted one of
+// each subject: a rejected message last on a subject must not hide the
+// valid one before it. It is for the bounded streams (a few messages per
+// subject).
 func (s *Store) latest(ctx context.Context, stream, filter string, fn func(Record)) error {
-	_, err := s.read(ctx, readSpec{stream: stream, filter: filter, lastPerSubject: true}, func(m Message) bool {
+	_, err := s.read(ctx, readSpec{stream: stream, filter: filter}, func(m Message) bool {
 		fn(Interpret(m))
 		return true
 	})
@@ -229,14 +232,18 @@ func MergeStatuses(reports []Record) []*NodeStatus {
 // BackendReports returns the latest accepted backends report of every node
 // for scope.
 func (s *Store) BackendReports(ctx context.Context, scope Scope) ([]*BackendsReport, error) {
-	var out []*BackendsReport
+	byNode := map[string]*BackendsReport{}
 	err := s.latest(ctx, BackendsStream, BackendsFilter(scope), func(r Record) {
 		if r.Err != nil {
-			s.log.Warn("skipping a backends report", "err", r.Err)
+			s.log.Debug("skipping a backends report", "err", r.Err)
 			return
 		}
-		out = append(out, r.Backends)
+		byNode[r.Node] = r.Backends
 	})
+	out := make([]*BackendsReport, 0, len(byNode))
+	for _, r := range byNode {
+		out = append(out, r)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out, err
 }

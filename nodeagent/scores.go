@@ -16,7 +16,7 @@ func (a *Agent) readScores(ctx context.Context, store *events.Store, scopes []ev
 	var wg sync.WaitGroup
 	for _, sc := range scopes {
 		wg.Go(func() {
-			err := store.Follow(ctx, events.Follow{Stream: events.ScoresStream, Filter: events.ScoreFilter(sc), LastPerSubject: true},
+			err := store.Follow(ctx, events.Follow{Stream: events.ScoresStream, Filter: events.ScoreFilter(sc)},
 				func(m events.Message) {
 					if err := a.st.takeScore(events.Interpret(m)); err != nil {
 						a.log.Warn("skipping a score", "subject", m.Subject, "seq", m.Sequence, "err", err)

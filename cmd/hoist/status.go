@@ -204,8 +204,9 @@ type waiter struct {
 func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	// One reader follows the latest report of every node for the scope,
-	// then every new one: nothing falls between a read and a watch.
+	// One reader follows the kept reports of every node for the scope (a
+	// few each), then every new one: nothing falls between a read and a
+	// watch, and a rejected report never hides the valid one before it.
 	updates := make(chan events.Message, 64)
 	caught := make(chan struct{})
 	watchErr := make(chan error, 1)
@@ -214,7 +215,7 @@ func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
 	defer wg.Wait()
 	defer fcancel()
 	wg.Go(func() {
-		err := w.store.Follow(fctx, events.Follow{Stream: events.ReportsStream, Filter: events.StatusFilter(w.scope), LastPerSubject: true},
+		err := w.store.Follow(fctx, events.Follow{Stream: events.ReportsStream, Filter: events.StatusFilter(w.scope)},
 			func(m events.Message) {
 				select {
 				case updates <- m:
