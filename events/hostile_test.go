@@ -69,3 +69,44 @@ func TestStrayMessageHoldsItsRevision(t *testing.T) {
 		t.Fatalf("api: %v %v", apiHist, err)
 	}
 }
+
+// A client may name any subject as the reply to its request, and the
+// server answers there: a direct get aimed at a backends subject makes the
+// stream store a copy of an older report, which would otherwise read as the
+// newest. Readers reject it. (Copies of config events and scores are
+// refused by the stream itself: they carry the original's expected-sequence
+// or Msg-Id header.)
+func TestStoredCopiesAreRejected(t *testing.T) {
+	srv := natstest.Start(t)
+	st := srv.Store(t)
+	raw := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	web := events.MustParseScope("acme.prod.web")
+	for _, be := range []string{"10.0.0.1:80", "10.0.0.2:80"} {
+		if err := st.PublishBackends(ctx, &events.BackendsReport{Node: "n1", Scope: web, Backends: []string{be}, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The body form of a direct get: sequence 1, the first report.
+	if err := raw.PublishRequest("$JS.API.DIRECT.GET."+events.BackendsStream, events.BackendsSubject(web, "n1"), []byte(`{"seq":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the copy is stored: the third message on the subject.
+	var recs []events.Record
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	err := st.Follow(fctx, events.Follow{Stream: events.BackendsStream, Filter: events.BackendsFilter(web)}, func(m events.Message) {
+		recs = append(recs, events.Interpret(m))
+		if len(recs) == 3 {
+			fcancel()
+		}
+	}, nil)
+	if !errors.Is(err, context.Canceled) || len(recs) != 3 || !errors.Is(recs[2].Err, events.ErrCopy) {
+		t.Fatalf("%v: records %+v", err, recs)
+	}
+	reps, err := st.BackendReports(ctx, web)
+	if err != nil || len(reps) != 1 || reps[0].Backends[0] != "10.0.0.2:80" {
+		t.Fatalf("latest report after a replayed copy: %+v %v", reps, err)
+	}
+}
