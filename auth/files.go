@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 
 	"github.com/nats-io/nkeys"
 
@@ -36,49 +34,10 @@ const (
 // ErrNoAuthDir says a directory holds no hoist auth setup.
 var ErrNoAuthDir = errors.New("not a hoist auth directory")
 
-// writeNew writes a file that must not exist yet, atomically: a temp file
-// is linked to its name, and the link fails when the name is taken, so an
+// writeNew writes a file that must not exist yet, atomically, so that an
 // existing key is never overwritten, even by a concurrent init.
 func writeNew(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Link(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteNew(path, data, perm, dirPerm)
 }
 
 // replace atomically replaces a file that may exist (account JWTs, the

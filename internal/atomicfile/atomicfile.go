@@ -22,6 +22,21 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // directory. A file that is running (an executable) is replaced, never
 // overwritten in place.
 func Write(path string, r io.Reader, perm os.FileMode) error {
+	return write(path, r, perm, os.Rename)
+}
+
+// WriteNew writes a file that must not exist yet, atomically: the temp file
+// is linked to its name, and the link fails when the name is taken, so an
+// existing file (a key) is never overwritten, even by a concurrent writer.
+// Its directory is created with dirPerm.
+func WriteNew(path string, data []byte, perm, dirPerm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), dirPerm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return write(path, bytes.NewReader(data), perm, os.Link)
+}
+
+func write(path string, r io.Reader, perm os.FileMode, place func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -31,7 +46,7 @@ func Write(path string, r io.Reader, perm os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
+	defer os.Remove(tmp) // a no-op after a rename
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
@@ -47,7 +62,7 @@ func Write(path string, r io.Reader, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := place(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return syncDir(dir)
