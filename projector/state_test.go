@@ -97,7 +97,7 @@ func TestFold(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, skips := projector.Fold(web, tt.events)
+			h, skips := projector.FoldEvents(web, tt.events)
 			st := h.State()
 			if st.Revision != tt.wantRev {
 				t.Errorf("revision %d, want %d", st.Revision, tt.wantRev)
@@ -134,8 +134,8 @@ func TestFold(t *testing.T) {
 
 func TestFoldIsDeterministicAndDoesNotAlias(t *testing.T) {
 	evs := history(deployed("web:1", 3), &events.EnvChanged{Set: map[string]string{"A": "1"}}, &events.Scaled{Replicas: 4})
-	a, _ := projector.Fold(web, evs)
-	b, _ := projector.Fold(web, evs)
+	a, _ := projector.FoldEvents(web, evs)
+	b, _ := projector.FoldEvents(web, evs)
 	if a.State().Spec.Replicas != b.State().Spec.Replicas || a.State().Spec.Env["A"] != "1" {
 		t.Fatal("folds differ")
 	}
@@ -172,32 +172,11 @@ func TestPreviousRevision(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, _ := projector.Fold(web, tt.events)
+			h, _ := projector.FoldEvents(web, tt.events)
 			got, ok := h.PreviousRevision()
 			if got != tt.want || ok != tt.ok {
 				t.Fatalf("PreviousRevision() = %d, %v; want %d, %v", got, ok, tt.want, tt.ok)
 			}
 		})
-	}
-}
-
-func TestScoresKeepTheNewest(t *testing.T) {
-	s := projector.NewScores()
-	score := func(backend string, v int, at int64) *events.Event {
-		return &events.Event{Kind: events.KindBackendScored, Scope: web, Time: time.Unix(at, 0), Data: &events.BackendScored{Backend: backend, Score: v}}
-	}
-	for _, e := range []*events.Event{score("10.0.0.1:80", 75, 1), score("10.0.0.2:80", 25, 1), score("10.0.0.1:80", 50, 3), score("10.0.0.1:80", 10, 2)} {
-		if err := s.Apply(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got, _ := s.Lookup(web, "10.0.0.1:80"); got.Value != 50 {
-		t.Fatalf("B1 = %d, want the newest (50)", got.Value)
-	}
-	if len(s.Scope(web)) != 2 {
-		t.Fatalf("table %v", s.Scope(web))
-	}
-	if err := s.Apply(&events.Event{Kind: events.KindScaled, Scope: web, Data: &events.Scaled{}}); err == nil {
-		t.Fatal("a non-score event was applied")
 	}
 }
