@@ -520,7 +520,7 @@ func TestDirectGetReplyAimedAtHoistSubjects(t *testing.T) {
 // a raw publish that sets one) must not freeze its history: the head an
 // append is conditioned on is the message's real sequence.
 //
-// TODO(events/follow.go directLast): fails today. A direct get of a
+// This was a bug (events/follow.go directLast), fixed since. A direct get of a
 // message that has headers of its own returns them first and the server's
 // Nats-Sequence, Nats-Subject and Nats-Time-Stamp after them, and
 // directLast takes the first Nats-Sequence (Header.Get): the forged one.
@@ -531,9 +531,6 @@ func TestDirectGetReplyAimedAtHoistSubjects(t *testing.T) {
 // get aimed at a config subject; taking the last value of each header
 // fixes it.
 func TestForgedSequenceHeaderDoesNotFreezeAHistory(t *testing.T) {
-	if !knownBugs() {
-		t.Skip("TODO: known bug, see the comment; HOIST_TEST_KNOWN_BUGS=1 runs it")
-	}
 	for _, tc := range []struct {
 		name  string
 		stray func(t *testing.T, nc *nats.Conn, js jetstream.JetStream)
@@ -589,7 +586,7 @@ func TestForgedSequenceHeaderDoesNotFreezeAHistory(t *testing.T) {
 // A message that carries a "Status" header is a message like any other:
 // every reader sees it at its revision, and it blocks no append.
 //
-// TODO(events/follow.go consume and directLast): fails today. nats.go's
+// This was a bug (events/follow.go consume and directLast), fixed since. nats.go's
 // push consumer (jetstream Consume) takes every delivered message with a
 // Status header for a control message (a heartbeat, flow control, an
 // error) and never hands it over, so consume misses it: ScopeHistory waits
@@ -603,9 +600,6 @@ func TestForgedSequenceHeaderDoesNotFreezeAHistory(t *testing.T) {
 // subject directly), and a real "not found" by its missing Nats-Sequence,
 // would fix it.
 func TestStatusHeaderDoesNotHideAMessage(t *testing.T) {
-	if !knownBugs() {
-		t.Skip("TODO: known bug, see the comment; HOIST_TEST_KNOWN_BUGS=1 runs it")
-	}
 	for _, status := range []string{"100", "404", "409"} {
 		t.Run(status, func(t *testing.T) {
 			srv := natstest.Start(t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,30 +82,26 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 	}
 	pending := pc.CachedInfo().NumPending
 
-	msgs := make(chan jetstream.Msg, readBuffer)
-	errs := make(chan error, 1)
-	cc, err := pc.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- m:
-		case <-cctx.Done():
-		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-			select {
-			case errs <- err:
-			default:
-			}
-		}
-	}))
+	// The consumer's messages are read from a subscription of our own,
+	// not nats.go's push Consume: that one takes any message with a Status
+	// header for a control message and drops it, and a publisher can set
+	// such a header. What the server delivers from the stream carries a
+	// $JS.ACK reply subject; control messages (heartbeats, flow control)
+	// come without one.
+	msgs := make(chan *nats.Msg, readBuffer)
+	sub, err := s.nc.ChanSubscribe(cfg.DeliverSubject, msgs)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", spec.filter, denied(cctx, err))
 	}
-	defer cc.Stop()
+	defer sub.Unsubscribe()
 
 	var (
 		last      uint64
 		delivered uint64
+		heard     = time.Now()
+		watch     = time.NewTicker(readHeartbeat)
 	)
+	defer watch.Stop()
 	if pending == 0 && caughtUp != nil {
 		caughtUp()
 		caughtUp = nil
@@ -116,9 +113,18 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 				return last, fmt.Errorf("read %s: %w", spec.filter, err)
 			}
 			return last, ctx.Err()
-		case err := <-errs:
-			return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
+		case <-watch.C:
+			if time.Since(heard) > 3*readHeartbeat {
+				return last, fmt.Errorf("read %s: %w: no heartbeat for %s", spec.filter, errBroken, time.Since(heard).Round(time.Second))
+			}
 		case m := <-msgs:
+			heard = time.Now()
+			if !strings.HasPrefix(m.Reply, "$JS.ACK.") {
+				if err := control(m); err != nil {
+					return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
+				}
+				continue
+			}
 			meta, err := m.Metadata()
 			if err != nil {
 				return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
@@ -127,8 +133,8 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 				return last, fmt.Errorf("read %s: %w: delivery %d after %d", spec.filter, errBroken, meta.Sequence.Consumer, delivered)
 			}
 			delivered++
-			msg := Message{Stream: spec.stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data(),
-				Copy: isCopy(m.Headers())}
+			msg := Message{Stream: spec.stream, Subject: m.Subject, Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data,
+				Copy: isCopy(m.Header)}
 			if spec.headersOnly {
 				msg.Data = nil
 			}
@@ -146,6 +152,21 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 			}
 		}
 	}
+}
+
+// control handles a control message of a push consumer: it answers flow
+// control, and says when the consumer is gone.
+func control(m *nats.Msg) error {
+	switch m.Header.Get("Status") {
+	case "100":
+		if m.Reply != "" { // flow control asks for an answer; heartbeats do not
+			return m.Respond(nil)
+		}
+		return nil
+	case "409":
+		return fmt.Errorf("%s", m.Header.Get("Description"))
+	}
+	return nil
 }
 
 // isCopy reports whether a stored message is a copy of another one: a
@@ -228,19 +249,29 @@ func (s *Store) directLast(ctx context.Context, stream, filter string) (Message,
 	if err != nil {
 		return Message{}, false, fmt.Errorf("read last of %s: %w", filter, denied(gctx, err))
 	}
-	switch resp.Header.Get("Status") {
-	case "":
-	case "404":
-		return Message{}, false, nil
-	default:
-		return Message{}, false, fmt.Errorf("read last of %s: %s %s", filter, resp.Header.Get("Status"), resp.Header.Get("Description"))
+	// The reply holds the stored message's own headers first and the
+	// server's after them: a publisher may have set any of those names, so
+	// only the last value of each is the server's. A found message always
+	// has the server's sequence; a stored Status header must not pass for
+	// the server's "not found".
+	server := func(key string) string {
+		v := resp.Header.Values(key)
+		if len(v) == 0 {
+			return ""
+		}
+		return v[len(v)-1]
 	}
-	seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+	seq, err := strconv.ParseUint(server(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
+		if status := server("Status"); status == "404" {
+			return Message{}, false, nil
+		} else if status != "" {
+			return Message{}, false, fmt.Errorf("read last of %s: %s %s", filter, status, server("Description"))
+		}
 		return Message{}, false, fmt.Errorf("read last of %s: no sequence in the reply", filter)
 	}
-	t, _ := time.Parse(time.RFC3339Nano, resp.Header.Get(jetstream.TimeStampHeaer))
-	return Message{Stream: stream, Subject: resp.Header.Get(jetstream.SubjectHeader), Sequence: seq, Time: t, Data: resp.Data}, true, nil
+	t, _ := time.Parse(time.RFC3339Nano, server(jetstream.TimeStampHeaer))
+	return Message{Stream: stream, Subject: server(jetstream.SubjectHeader), Sequence: seq, Time: t, Data: resp.Data}, true, nil
 }
 
 // count returns how many messages of stream match filter, from the

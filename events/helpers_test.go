@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -28,10 +27,6 @@ func deployEvent(image string, replicas int) *events.Event {
 func scaleOf(scope events.Scope, n int) *events.Event {
 	return &events.Event{Scope: scope, Actor: testActor, Data: &events.Scaled{Replicas: n}}
 }
-
-// knownBugs says to run the tests of bugs not fixed yet, which skip
-// otherwise: HOIST_TEST_KNOWN_BUGS=1.
-func knownBugs() bool { return os.Getenv("HOIST_TEST_KNOWN_BUGS") != "" }
 
 // testCtx bounds a test's NATS calls.
 func testCtx(t testing.TB) context.Context {

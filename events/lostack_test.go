@@ -139,7 +139,7 @@ func TestAppendWithALostAck(t *testing.T) {
 		opts func(h events.Head) events.AppendOptions
 	}{
 		{"unconditional", func(events.Head) events.AppendOptions { return events.AppendOptions{} }},
-		// TODO(events/store.go Append): fails today. The resend carries the
+		// This was a bug (events/store.go Append), fixed since. The resend carries the
 		// expectation of the head the first publish was numbered on; the
 		// server checks that expectation before the Msg-Id, so the resend
 		// of the stored event gets "wrong last sequence", and Append
@@ -150,9 +150,6 @@ func TestAppendWithALostAck(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if tc.name != "unconditional" && !knownBugs() {
-				t.Skip("TODO: a conditional Append whose ack is lost reports a conflict for the event it stored (see the report); HOIST_TEST_KNOWN_BUGS=1 runs it")
-			}
 			st, other, proxy := lostAckStore(t)
 			ctx := testCtx(t)
 			head, err := other.ScopeHead(ctx, web)

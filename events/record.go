@@ -21,8 +21,10 @@ type Message struct {
 
 // MaxClockSkew is how far past the moment the server stored it a message
 // may be dated. A later date would let one message outrank every later one
-// (a score dated 9999-12-31) or look alive forever.
-const MaxClockSkew = time.Minute
+// (a score dated 9999-12-31) or look alive forever. It is generous, as for
+// Kerberos, because hoist's own appends are dated by the publisher's clock:
+// a publisher whose clock runs ahead by more would have its events rejected.
+const MaxClockSkew = 5 * time.Minute
 
 // ErrRejected is matched by every Rejection.
 var ErrRejected = errors.New("rejected message")

@@ -257,9 +257,9 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 				// earlier head: it holds the revision of its position.
 				s.log.Debug("append was a retry of a stored event", "id", ev.ID, "seq", ack.Sequence)
 				s.forgetHead(filter)
-				rev, err := s.position(ctx, filter, ack.Sequence)
+				rev, err := s.positionOf(ctx, filter, ack.Sequence, ev.ID)
 				if err != nil {
-					return nil, fmt.Errorf("append to %s: the event was stored before, at sequence %d, but its revision cannot be read: %w", name, ack.Sequence, err)
+					return nil, fmt.Errorf("append to %s: %w", name, err)
 				}
 				ev.Revision = rev
 				return &ev, nil
@@ -268,6 +268,13 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 			return &ev, nil
 		case isWrongLastSequence(err):
 			s.forgetHead(filter)
+			// The server checks the expectation before the Msg-Id: a resend
+			// after a lost ack fails here although the first send landed.
+			if next, ok, rerr := s.messageAfter(ctx, filter, head.Sequence); rerr == nil && ok && next.id == ev.ID {
+				s.log.Debug("append was stored before its ack was lost", "id", ev.ID, "seq", next.seq)
+				s.rememberHead(filter, Head{Revision: ev.Revision, Sequence: next.seq})
+				return &ev, nil
+			}
 			if cached { // our cached head was stale, not necessarily a lost race
 				continue
 			}
@@ -405,18 +412,59 @@ func (s *Store) head(ctx context.Context, filter string) (Head, error) {
 	return Head{Revision: n, Sequence: last.Sequence}, nil
 }
 
-// position is the revision of the message at stream sequence seq in the
-// history of filter: how many of its messages come up to it.
-func (s *Store) position(ctx context.Context, filter string, seq uint64) (uint64, error) {
-	var n uint64
-	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter, headersOnly: true}, func(m Message) bool {
+// ErrIDTaken says an event's id is already the Msg-Id of a message in
+// another history: the stream deduplicates ids across all of them.
+var ErrIDTaken = errors.New("the event id is already taken by another message")
+
+// positionOf is the revision of the message at stream sequence seq in the
+// history of filter, which must be the event with id: how many of the
+// history's messages come up to it.
+func (s *Store) positionOf(ctx context.Context, filter string, seq uint64, id string) (uint64, error) {
+	var (
+		n     uint64
+		found bool
+	)
+	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter}, func(m Message) bool {
 		if m.Sequence > seq {
 			return false
 		}
 		n++
-		return m.Sequence < seq
+		if m.Sequence == seq {
+			e, derr := Decode(m.Data)
+			found = derr == nil && e.ID == id
+			return false
+		}
+		return true
 	})
-	return n, err
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("the event was stored before, at sequence %d, but its revision cannot be read: %w", seq, err)
+	case !found:
+		return 0, fmt.Errorf("%w (id %s, at sequence %d); nothing was published", ErrIDTaken, id, seq)
+	}
+	return n, nil
+}
+
+type storedID struct {
+	seq uint64
+	id  string
+}
+
+// messageAfter returns the id and sequence of the first message of filter
+// after stream sequence seq.
+func (s *Store) messageAfter(ctx context.Context, filter string, seq uint64) (storedID, bool, error) {
+	var (
+		out storedID
+		ok  bool
+	)
+	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter, from: seq + 1}, func(m Message) bool {
+		out.seq, ok = m.Sequence, true
+		if e, err := Decode(m.Data); err == nil {
+			out.id = e.ID
+		}
+		return false
+	})
+	return out, ok, err
 }
 
 // ScopeHead returns the head of a scope's history.

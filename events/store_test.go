@@ -225,16 +225,13 @@ func TestRetriedAppendReportsTheStoredRevision(t *testing.T) {
 // append as a duplicate. Append must then not report success: the event is
 // in no revision of its scope.
 //
-// TODO(events/store.go Append, the ack.Duplicate branch): fails today.
+// This was a bug (events/store.go Append, the ack.Duplicate branch), fixed since.
 // Append reports success (at revision 0) and web's history is empty. Any
 // credential that may publish anywhere on HOIST_EVENTS (an agent on its
 // node's subjects) can do this to an appender whose next ids it can guess
 // (nuid ids of a long-running process are sequential with small random
 // steps, and every event body shows one).
 func TestAppendIDTakenByAnotherMessage(t *testing.T) {
-	if !knownBugs() {
-		t.Skip("TODO: known bug, see the comment; HOIST_TEST_KNOWN_BUGS=1 runs it")
-	}
 	srv := natstest.Start(t)
 	st := srv.Store(t)
 	publishRaw(t, rawJS(t, srv), events.NodeSubject("node-9", events.KindNodeDrained, "agent-9"), []byte("junk"), jetstream.WithMsgID("guessed-id"))
