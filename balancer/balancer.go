@@ -89,12 +89,13 @@ func New(cfg Config, store *events.Store, log *slog.Logger) (*Balancer, error) {
 	return b, nil
 }
 
-// Start follows the streams: it creates the consumers (failing if NATS
-// cannot be read) and starts the builder, the cache sweeper and the active
-// checker. The table is published once the streams are caught up; until
-// then requests get 503. Start returns without waiting for that: see
-// WaitReady.
-func (b *Balancer) Start(ctx context.Context) error {
+// Start follows the streams: it starts the three stream readers, the
+// builder, the cache sweeper and the active checker. The table is
+// published once the streams are caught up; until then requests get 503.
+// Start returns without waiting for that: see WaitReady. The readers
+// connect in the background (ctx bounds nothing), so a stream the server
+// refuses is reported by WaitReady and ends Run, not by Start.
+func (b *Balancer) Start(_ context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -127,13 +128,38 @@ func (b *Balancer) goRun(fn func(context.Context)) {
 
 // WaitReady waits until the first table, built from everything the streams
 // held at Start, is in use.
+// It fails when a stream reader stopped for good: the server refused the
+// balancer a stream it needs.
 func (b *Balancer) WaitReady(ctx context.Context) error {
+	if b.Ready() {
+		return nil
+	}
 	select {
 	case <-b.ready:
 		return nil
+	case <-b.failed():
+		return fmt.Errorf("balancer catching up: %w", b.feedErr())
 	case <-ctx.Done():
 		return fmt.Errorf("balancer catching up: %w", ctx.Err())
 	}
+}
+
+// failed is closed when a stream reader stopped for good: the server
+// refused the balancer a stream. It is nil (never ready) before Start.
+func (b *Balancer) failed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.feed == nil {
+		return nil
+	}
+	return b.feed.dead
+}
+
+// feedErr says why a stream reader stopped, once failed is closed.
+func (b *Balancer) feedErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.feed.err
 }
 
 // Ready reports whether the first table is in use.

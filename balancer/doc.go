@@ -4,24 +4,48 @@
 //
 // # Inputs
 //
-// Three ordered consumers read the streams from the start, then follow them
-// live:
+// Three stream readers (events.Store.Follow, one goroutine each, owned by
+// the feed) read from the start, then follow live. The balancer reads no
+// config event: those carry env values, and its credential may read only
+// hoist.backends.>, hoist.score.> and hoist.node.>.
 //
-//   - HOIST_EVENTS: each scope's config events folded with projector.History
-//     (hosts, cache policy, health path, removal), and node drain events.
-//   - HOIST_REPORTS: backend announcements (hoist.backends.<scope>.<node>).
-//     The latest valid report per (scope, node) is the truth.
-//   - HOIST_SCORES: backend scores; the newest valid score per backend wins.
+//   - HOIST_BACKENDS: backends reports (hoist.backends.<scope>.<node>). The
+//     latest accepted report per (scope, node) is that node's truth.
+//   - HOIST_SCORES: backend scores (hoist.score.<scope>.<backend>). The
+//     latest accepted score per backend wins, by stream sequence, and its
+//     age is the time the server stored it, never the date in its body.
+//   - HOIST_EVENTS, node events only (hoist.node.>): drains and undrains,
+//     numbered by one events.Reader as every other reader numbers them. The
+//     latest accepted one per node wins.
 //
-// Every consumer uses DeliverAll, including the score and report streams
-// where DeliverLastPerSubject would read less. Those streams keep a short
-// bounded history per subject, so reading all of it is cheap, and it is the
-// only choice under which a freshly started balancer builds the same table
-// as one that ran throughout: if the last message on a subject is garbage,
-// a running balancer keeps the previous valid value, and so does a reader of
-// the whole history, while a last-per-subject reader would see only the
-// garbage and lose the value. An event that cannot be decoded or folded is
-// logged, counted and skipped; it is never applied and never stops the feed.
+// What a message means is decided by events.Interpret (and the Reader for
+// node histories), never here. A message it rejects (garbage, a body that
+// disagrees with its subject, a date past events.MaxClockSkew after it was
+// stored) is counted, logged with its subject, sequence and reason, and
+// changes nothing; it never stops the feed.
+//
+// The score and backends readers read every kept message, not only the
+// latest of each subject: those streams keep a short bounded history per
+// subject, so reading all of it is cheap, and it is the only choice under
+// which a freshly started balancer builds the same table as one that ran
+// throughout. If the last message on a subject is rejected, a running
+// balancer keeps the previous accepted value, and so does a reader of the
+// whole history, while a last-per-subject reader would see only the
+// rejected message and lose the value.
+//
+// # Hosts and removal
+//
+// A scope's hosts, health path, cache policy and removal come with the
+// backends reports: each agent reports what the revision it applied says.
+// The reports at the highest Revision among the scope's nodes decide, so a
+// node still catching up cannot roll a route back; their hosts are
+// unioned, and the scope is removed when every one of them says so. Static
+// backends (hoist announce) report revision 0: their hosts count only
+// while no agent reports the scope. Backends are the union over every
+// node's latest report, whatever its revision. A removed scope keeps its
+// hosts with no backends, so its clients get 503 and Retry-After, not 404.
+// A report with no backends, no hosts and no removal withdraws its node
+// from the scope.
 //
 // # The table
 //
@@ -70,8 +94,9 @@
 //
 // # What it must never do
 //
-// It never writes to the streams, never applies an event it could not
-// decode or fold, and never drops an established WebSocket because a weight
+// It never writes to the streams, never reads a config event, never
+// decodes a body or parses a subject itself, never applies a message that
+// was rejected, and never drops an established WebSocket because a weight
 // or membership changed. Every goroutine it starts (feed, builder, cache
 // sweeper, active checker, listeners) is owned by the Balancer and stopped
 // and waited for by Close.

@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -49,16 +50,24 @@ type feed struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	log    *slog.Logger
+
+	// dead is closed when a reader stopped for good (the server refuses
+	// the balancer a stream): the table would never again follow that
+	// stream, so the balancer must not pretend to run. err says why.
+	dead     chan struct{}
+	deadOnce sync.Once
+	err      error
 }
 
 // startFeed starts the readers; they run until run ends or stop is called.
 func startFeed(run context.Context, store *events.Store, log *slog.Logger) *feed {
 	ctx, cancel := context.WithCancel(run)
-	f := &feed{msgs: make(chan feedMsg, 1024), cancel: cancel, log: log}
+	f := &feed{msgs: make(chan feedMsg, 1024), cancel: cancel, log: log, dead: make(chan struct{})}
+	// Every kept message, from the start, not only the last of each
+	// subject: a rejected report or score must not hide the accepted one
+	// before it (see the package doc).
 	specs := [numSources]events.Follow{
 		srcNodes:   {Stream: events.EventsStream, Filter: events.AllNodesFilter},
-		// Every kept message, not only the last of each subject: a garbage
-		// report must not hide the valid one before it.
 		srcScores:  {Stream: events.ScoresStream, Filter: events.AllScoresFilter},
 		srcReports: {Stream: events.BackendsStream, Filter: events.AllBackendsFilter},
 	}
@@ -73,16 +82,26 @@ func startFeed(run context.Context, store *events.Store, log *slog.Logger) *feed
 			}
 			err := store.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) },
 				func() { send(feedMsg{src: src, caughtUp: true}) })
-			if err != nil && ctx.Err() == nil {
-				if errors.Is(err, events.ErrPermission) {
-					log.Error("the server refuses the balancer a stream it needs; check its credential", "stream", spec.Stream, "err", err)
-					return
-				}
-				log.Warn("stream reader stopped", "stream", spec.Stream, "err", err)
+			if err == nil || ctx.Err() != nil {
+				return
 			}
+			if errors.Is(err, events.ErrPermission) {
+				log.Error("the server refuses the balancer a stream it needs; check its credential", "stream", spec.Stream, "err", err)
+			} else {
+				log.Error("stream reader stopped", "stream", spec.Stream, "err", err)
+			}
+			f.fail(fmt.Errorf("follow %s: %w", spec.Stream, err))
 		})
 	}
 	return f
+}
+
+// fail records why a reader stopped for good; the first reason is kept.
+func (f *feed) fail(err error) {
+	f.deadOnce.Do(func() {
+		f.err = err
+		close(f.dead)
+	})
 }
 
 // stop ends the readers and waits for them.

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -13,16 +14,19 @@ import (
 )
 
 // publishRaw puts bytes on a subject, bypassing every check: garbage, as a
-// buggy or hostile publisher would send it.
-func publishRaw(t *testing.T, srv *natstest.Server, subject string, data []byte) {
+// buggy or hostile publisher would send it. It returns the stream sequence
+// the server stored it at.
+func publishRaw(t *testing.T, srv *natstest.Server, subject string, data []byte) uint64 {
 	t.Helper()
 	js, err := jetstream.New(srv.Connect(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(t.Context(), subject, data); err != nil {
+	ack, err := js.Publish(t.Context(), subject, data)
+	if err != nil {
 		t.Fatalf("publish raw to %s: %v", subject, err)
 	}
+	return ack.Sequence
 }
 
 // publishGarbage sends unusable messages to each stream the balancer
@@ -169,4 +173,23 @@ func TestStaleScoresFallBackToDefault(t *testing.T) {
 	// The builder notices on its own that the score went stale.
 	clk.advance(2 * time.Minute)
 	waitWeight(t, b, web, "10.0.0.1:80", 50)
+}
+
+// A reader that stops for good (the server refuses the balancer a stream)
+// ends WaitReady with its reason, instead of leaving it waiting for a
+// catch-up that cannot come.
+func TestWaitReadyFailsWhenAReaderStopsForGood(t *testing.T) {
+	b, err := New(testConfig(), nil, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &feed{cancel: func() {}, dead: make(chan struct{})}
+	b.feed = f
+	t.Cleanup(func() { b.Close() })
+	refused := errors.New("refused")
+	f.fail(fmt.Errorf("follow %s: %w", events.ScoresStream, refused))
+	f.fail(errors.New("a later reason"))
+	if err := b.WaitReady(t.Context()); !errors.Is(err, refused) {
+		t.Fatalf("WaitReady: %v, want the first reader's reason", err)
+	}
 }

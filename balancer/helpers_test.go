@@ -157,11 +157,17 @@ func get(t *testing.T, client *http.Client, base, host, path string) (*http.Resp
 // natsBalancer runs a balancer fed by the embedded server srv.
 func natsBalancer(t *testing.T, srv *natstest.Server, mutate func(*Config)) *Balancer {
 	t.Helper()
+	return natsBalancerLog(t, srv, mutate, testLogger())
+}
+
+// natsBalancerLog is natsBalancer logging to log.
+func natsBalancerLog(t *testing.T, srv *natstest.Server, mutate func(*Config), log *slog.Logger) *Balancer {
+	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	b, err := New(cfg, srv.Store(t), testLogger())
+	b, err := New(cfg, srv.Store(t), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +230,20 @@ func (p *publisher) announce(sc events.Scope, node string, backends ...string) {
 		backends = []string{}
 	}
 	if err := p.st.PublishBackends(p.t.Context(), &events.BackendsReport{Node: node, Scope: sc, Backends: backends, Time: time.Now()}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// report publishes a backends report as an agent does, hosts and all.
+func (p *publisher) report(r events.BackendsReport) {
+	p.t.Helper()
+	if r.Backends == nil {
+		r.Backends = []string{}
+	}
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	if err := p.st.PublishBackends(p.t.Context(), &r); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -118,6 +118,8 @@ func (b *Balancer) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+	case <-b.failed():
+		runErr = b.feedErr()
 	}
 	b.log.Info("balancer shutting down", "drain_timeout", b.cfg.ShutdownTimeout, "in_flight", b.active.Load())
 	closeErr := b.Close()

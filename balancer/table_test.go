@@ -3,6 +3,7 @@ package balancer
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,84 @@ func equalMaps(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// A scope's hosts and removal are what its reports at the highest revision
+// say (their hosts unioned, removed when all of them say so); its backends
+// are every node's, whatever revision it reports.
+func TestRouteFromReports(t *testing.T) {
+	type rep = events.BackendsReport
+	cases := []struct {
+		name     string
+		reports  []rep
+		hosts    []string
+		removed  bool
+		backends []string
+	}{{
+		name: "nodes at one revision: hosts unioned",
+		reports: []rep{
+			{Node: "n1", Revision: 2, Hosts: []string{"a.example.com"}, Backends: []string{"10.0.0.1:80"}},
+			{Node: "n2", Revision: 2, Hosts: []string{"b.example.com", "a.example.com"}, Backends: []string{"10.0.0.2:80"}},
+		},
+		hosts: []string{"a.example.com", "b.example.com"}, backends: []string{"10.0.0.1:80", "10.0.0.2:80"},
+	}, {
+		name: "a node catching up does not roll the hosts back",
+		reports: []rep{
+			{Node: "n1", Revision: 3, Hosts: []string{"new.example.com"}, Backends: []string{"10.0.0.1:80"}},
+			{Node: "n2", Revision: 2, Hosts: []string{"old.example.com"}, Backends: []string{"10.0.0.2:80"}},
+		},
+		hosts: []string{"new.example.com"}, backends: []string{"10.0.0.1:80", "10.0.0.2:80"},
+	}, {
+		name: "removed at the highest revision: hosts kept, no backends",
+		reports: []rep{
+			{Node: "n1", Revision: 4, Hosts: []string{"a.example.com"}, Removed: true},
+			{Node: "n2", Revision: 3, Hosts: []string{"a.example.com"}, Backends: []string{"10.0.0.2:80"}},
+		},
+		hosts: []string{"a.example.com"}, removed: true,
+	}, {
+		name: "removed only when every report at that revision says so",
+		reports: []rep{
+			{Node: "n1", Revision: 4, Hosts: []string{"a.example.com"}, Removed: true},
+			{Node: "n2", Revision: 4, Hosts: []string{"a.example.com"}, Backends: []string{"10.0.0.2:80"}},
+		},
+		hosts: []string{"a.example.com"}, backends: []string{"10.0.0.2:80"},
+	}, {
+		name:    "static backends alone: their hosts",
+		reports: []rep{{Node: "static", Hosts: []string{"s.example.com"}, Backends: []string{"10.0.0.9:80"}}},
+		hosts:   []string{"s.example.com"}, backends: []string{"10.0.0.9:80"},
+	}, {
+		name: "static backends beside an agent: the agent's hosts, both backends",
+		reports: []rep{
+			{Node: "static", Hosts: []string{"s.example.com"}, Backends: []string{"10.0.0.9:80"}},
+			{Node: "n1", Revision: 1, Hosts: []string{"a.example.com"}, Backends: []string{"10.0.0.1:80"}},
+		},
+		hosts: []string{"a.example.com"}, backends: []string{"10.0.0.1:80", "10.0.0.9:80"},
+	}, {
+		name: "an empty report withdraws its node",
+		reports: []rep{
+			{Node: "n1", Revision: 5, Hosts: []string{"gone.example.com"}, Backends: []string{"10.0.0.1:80"}},
+			{Node: "n2", Revision: 4, Hosts: []string{"a.example.com"}, Backends: []string{"10.0.0.2:80"}},
+			{Node: "n1"},
+		},
+		hosts: []string{"a.example.com"}, backends: []string{"10.0.0.2:80"},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFolded()
+			for _, r := range c.reports {
+				r.Scope = web
+				if err := f.applyReport(reportRecord(&r)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := buildTable(f, buildOptions{defaultScore: 100}, time.Now(), newRegistry()).Pool(web)
+			var backends []string
+			for _, b := range p.Backends {
+				backends = append(backends, b.Addr)
+			}
+			if !slices.Equal(p.Hosts, c.hosts) || p.Removed != c.removed || !slices.Equal(backends, c.backends) {
+				t.Fatalf("hosts %v removed %v backends %v, want %v %v %v", p.Hosts, p.Removed, backends, c.hosts, c.removed, c.backends)
+			}
+		})
+	}
 }
