@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )

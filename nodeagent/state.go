@@ -45,12 +45,12 @@ type scopeState struct {
 	replicas    []events.ReplicaStatus
 	backends    []string
 	backendsRev uint64
-	hosts       []string // the desired state's virtual hosts, for balancers
+	hosts       []string // the virtual hosts at backendsRev, for balancers
 	healthPath  string
 	cache       *events.CachePolicy
-	removed     bool // the desired state is a removal
-	err         string   // last reconcile error
-	eventErr    string   // last skipped event of the scope
+	removed     bool   // backendsRev is a removal
+	err         string // last reconcile error
+	eventErr    string // last skipped event of the scope
 }
 
 func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
@@ -108,10 +108,6 @@ func (s *state) setDesired(d deploy.Desired) {
 	s.update(func() {
 		st := s.scope(d.Scope)
 		st.known, st.desired, st.deployed = true, d.Revision, d.Spec != nil || d.Removed
-		st.hosts, st.healthPath, st.cache, st.removed = nil, "", nil, d.Removed
-		if d.Spec != nil {
-			st.hosts, st.healthPath, st.cache = slices.Clone(d.Spec.Hosts), d.Spec.HealthPath, d.Spec.Cache
-		}
 	})
 }
 
@@ -126,6 +122,11 @@ func (s *state) setResult(d deploy.Desired, res deploy.Result, err error) {
 		st.reconciled, st.phase, st.resultRev = true, res.Phase, d.Revision
 		st.replicas = res.ReplicaStatuses(s.advertise)
 		st.backends, st.backendsRev = slices.Clone(res.Backends), d.Revision
+		// What balancers route comes from the same revision as the backends.
+		st.hosts, st.healthPath, st.cache, st.removed = nil, "", nil, d.Removed
+		if d.Spec != nil {
+			st.hosts, st.healthPath, st.cache = slices.Clone(d.Spec.Hosts), d.Spec.HealthPath, d.Spec.Cache
+		}
 		st.err = ""
 		switch {
 		case err != nil:
