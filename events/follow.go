@@ -25,7 +25,6 @@ const (
 	// consumerIdle is how long the server keeps a consumer nobody listens
 	// to: readers are not allowed to delete consumers.
 	consumerIdle = 10 * time.Second
-	readBuffer   = 1024
 )
 
 // errBroken ends a consumer that lost messages, heartbeats or itself: the
@@ -88,12 +87,23 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 	// such a header. What the server delivers from the stream carries a
 	// $JS.ACK reply subject; control messages (heartbeats, flow control)
 	// come without one.
-	msgs := make(chan *nats.Msg, readBuffer)
-	sub, err := s.nc.ChanSubscribe(cfg.DeliverSubject, msgs)
+	// The handler only queues: what waits in the subscription is bounded
+	// by flow control, not a client limit (dropping a message would only
+	// make the read start over).
+	msgs := make(chan *nats.Msg, 1024)
+	sub, err := s.nc.Subscribe(cfg.DeliverSubject, func(m *nats.Msg) {
+		select {
+		case msgs <- m:
+		case <-cctx.Done():
+		}
+	})
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", spec.filter, denied(cctx, err))
 	}
 	defer sub.Unsubscribe()
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return 0, fmt.Errorf("read %s: %w", spec.filter, err)
+	}
 
 	var (
 		last      uint64
@@ -107,6 +117,7 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 		caughtUp = nil
 	}
 	for {
+		var m *nats.Msg
 		select {
 		case <-cctx.Done():
 			if err := denied(cctx, nil); err != nil {
@@ -114,42 +125,44 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 			}
 			return last, ctx.Err()
 		case <-watch.C:
+			// Heartbeats come every readHeartbeat when nothing else does.
 			if time.Since(heard) > 3*readHeartbeat {
 				return last, fmt.Errorf("read %s: %w: no heartbeat for %s", spec.filter, errBroken, time.Since(heard).Round(time.Second))
 			}
-		case m := <-msgs:
+			continue
+		case m = <-msgs:
 			heard = time.Now()
-			if !strings.HasPrefix(m.Reply, "$JS.ACK.") {
-				if err := control(m); err != nil {
-					return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
-				}
-				continue
-			}
-			meta, err := m.Metadata()
-			if err != nil {
+		}
+		if !strings.HasPrefix(m.Reply, "$JS.ACK.") {
+			if err := control(m); err != nil {
 				return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
 			}
-			if meta.Sequence.Consumer != delivered+1 { // a message was lost on the way
-				return last, fmt.Errorf("read %s: %w: delivery %d after %d", spec.filter, errBroken, meta.Sequence.Consumer, delivered)
-			}
-			delivered++
-			msg := Message{Stream: spec.stream, Subject: m.Subject, Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data,
-				Copy: isCopy(m.Header)}
-			if spec.headersOnly {
-				msg.Data = nil
-			}
-			last = msg.Sequence
-			if !fn(msg) {
-				return last, nil
-			}
-			// A last-per-subject read skips a subject's message that a newer
-			// one superseded while it ran, and delivers the newer one after
-			// the count taken at the start: only an empty backlog says it is
-			// done.
-			if caughtUp != nil && (meta.NumPending == 0 || (!spec.lastPerSubject && delivered >= pending)) {
-				caughtUp()
-				caughtUp = nil
-			}
+			continue
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return last, fmt.Errorf("read %s: %w: %w", spec.filter, errBroken, err)
+		}
+		if meta.Sequence.Consumer != delivered+1 { // a message was lost on the way
+			return last, fmt.Errorf("read %s: %w: delivery %d after %d", spec.filter, errBroken, meta.Sequence.Consumer, delivered)
+		}
+		delivered++
+		msg := Message{Stream: spec.stream, Subject: m.Subject, Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data,
+			Copy: isCopy(m.Header)}
+		if spec.headersOnly {
+			msg.Data = nil
+		}
+		last = msg.Sequence
+		if !fn(msg) {
+			return last, nil
+		}
+		// A last-per-subject read skips a subject's message that a newer
+		// one superseded while it ran, and delivers the newer one after
+		// the count taken at the start: only an empty backlog says it is
+		// done.
+		if caughtUp != nil && (meta.NumPending == 0 || (!spec.lastPerSubject && delivered >= pending)) {
+			caughtUp()
+			caughtUp = nil
 		}
 	}
 }

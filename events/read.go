@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -53,19 +55,64 @@ func (s *Store) NodeHistory(ctx context.Context, node string) (*History, error) 
 func (s *Store) history(ctx context.Context, filter string, upTo uint64) (*History, error) {
 	h := &History{}
 	rd := NewReader()
-	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter}, func(m Message) bool {
-		rec := rd.Read(m)
-		if rec.Duplicate {
-			return true
+	var batch []Message
+	// flush interprets a batch on every core and numbers it in order. It
+	// returns false once upTo is reached.
+	flush := func() bool {
+		recs := interpretAll(batch)
+		batch = batch[:0]
+		for _, rec := range recs {
+			rec = rd.Number(rec)
+			if rec.Duplicate {
+				continue
+			}
+			h.Records = append(h.Records, rec)
+			h.Head = Head{Revision: rec.Revision, Sequence: rec.Sequence}
+			if upTo != 0 && rec.Revision >= upTo {
+				return false
+			}
 		}
-		h.Records = append(h.Records, rec)
-		h.Head = Head{Revision: rec.Revision, Sequence: rec.Sequence}
-		return upTo == 0 || rec.Revision < upTo
+		return true
+	}
+	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter}, func(m Message) bool {
+		batch = append(batch, m)
+		return len(batch) < interpretBatch || flush()
 	})
 	if err != nil {
 		return nil, err
 	}
+	if len(batch) > 0 {
+		flush()
+	}
 	return h, nil
+}
+
+// interpretBatch is how many messages a history read interprets at once.
+const interpretBatch = 512
+
+// interpretAll interprets msgs on every core, in place of their order; the
+// goroutines are gone when it returns.
+func interpretAll(msgs []Message) []Record {
+	out := make([]Record, len(msgs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(msgs)/64))
+	if workers <= 1 {
+		for i, m := range msgs {
+			out[i] = Interpret(m)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(msgs) + workers - 1) / workers
+	for lo := 0; lo < len(msgs); lo += chunk {
+		hi := min(lo+chunk, len(msgs))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				out[i] = Interpret(msgs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // Follow says what Store.Follow reads.

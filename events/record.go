@@ -196,7 +196,14 @@ func NewReader() *Reader { return &Reader{heads: make(map[string]Head)} }
 // says; an event whose body claims another revision is rejected, as it was
 // never appended at that position by hoist.
 func (r *Reader) Read(m Message) Record {
-	rec := Interpret(m)
+	return r.Number(Interpret(m))
+}
+
+// Number is Read for a message already interpreted, so that the costly
+// part can run on other goroutines; numbering itself must see each
+// history's messages in order.
+func (r *Reader) Number(rec Record) Record {
+	m := rec.Message
 	key := rec.History()
 	if key == "" {
 		return rec
