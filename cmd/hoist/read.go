@@ -24,8 +24,8 @@ const readTimeout = 30 * time.Second
 
 func scopesCommand() *cli.Command {
 	return &cli.Command{
-		Name:     "scopes",
-		Category: "read",
+		Name:      "scopes",
+		Category:  "read",
 		Usage:     "list every scope and its head revision",
 		ArgsUsage: "[PATTERN]",
 		Description: `PATTERN is client.environment.solution, each token a name or '*'. A credential
