@@ -162,6 +162,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, d Desired) (Result, error) {
 
 	var rerr *RolloutError
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Stopped, most often for a newer revision: not a failure of this
+		// one, and nothing to hold back.
+		r.log.Debug("rollout stopped before it finished", "scope", d.Scope, "revision", d.Revision, "err", err)
+		res.Phase, res.Reason = events.PhaseProgressing, "stopped before it finished"
+		return res, ctx.Err()
 	case errors.As(err, &rerr):
 		fl, news := r.failures.record(Failure{Scope: d.Scope, Revision: d.Revision, SpecHash: res.SpecHash,
 			Reason: err.Error(), Time: r.cfg.Now()}, r.backoff)

@@ -285,3 +285,21 @@ func TestReconcileNoDesiredState(t *testing.T) {
 		t.Errorf("invalid spec: err %v, want events.ErrInvalid", err)
 	}
 }
+
+// A rollout stopped before it finished (a newer revision arrived, the agent
+// is stopping) is not a failure: nothing is held back, and it says so.
+func TestReconcileStoppedIsNoFailure(t *testing.T) {
+	rt := newFake()
+	rc := newFakeReconciler(t, rt)
+	spec := fakeSpec(1, "FAIL_INDEX=0")
+	spec.Update.HealthTimeout = events.Duration(time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	res, err := rc.Reconcile(ctx, Desired{Scope: web, Revision: 1, Spec: spec})
+	if !errors.Is(err, context.DeadlineExceeded) || res.Phase != events.PhaseProgressing {
+		t.Fatalf("err %v, phase %s", err, res.Phase)
+	}
+	if fs := rc.Failures(); len(fs) != 0 {
+		t.Fatalf("a stopped rollout was recorded as a failure: %+v", fs)
+	}
+}
