@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // Three servers with the same operator, each with its own resolver, form
@@ -15,7 +17,7 @@ func TestClusterSameOperator(t *testing.T) {
 		t.Skip("a three-server cluster takes seconds to elect a leader")
 	}
 	dir := initDir(t)
-	ports := freePorts(t, 3)
+	ports := natstest.FreePorts(t, 3)
 	servers := make([]*server.Server, 3)
 	for i := range servers {
 		var routes []int

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -178,7 +177,7 @@ func TestServerCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a three-server cluster takes several seconds to elect leaders")
 	}
-	ports := freePorts(t, 3)
+	ports := natstest.FreePorts(t, 3)
 	route := func(i int) string { return fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i]) }
 	procs := make([]*serverProc, 3)
 	for i := range procs {
@@ -286,25 +285,4 @@ func TestServerCluster(t *testing.T) {
 	if entries := decodeJSON[[]map[string]any](t, r.stdout); len(entries) != 2 || entries[1]["revision"] != 2.0 {
 		t.Fatalf("after losing %s: log %s", info.Cluster.Leader, r.stdout)
 	}
-}
-
-// freePorts reserves n distinct free ports and releases them. A cluster's
-// routes must be known before its servers start, so the ports are picked
-// here; the kernel does not hand them out again right away.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
