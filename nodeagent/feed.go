@@ -195,6 +195,7 @@ func (f *feed) fold(m events.Message) {
 		}
 	case res.node:
 		f.dirty, f.nodeDirty = true, true
+		f.a.st.setNodeError(errEvent, "") // a good node event ends a rejected one's report
 	case res.changed:
 		f.dirty = true
 		f.notify[res.scope] = true

@@ -79,4 +79,20 @@ func TestHostileMessagesChangeNothing(t *testing.T) {
 	if st := waitConverged(t, a, scopeWeb, rev, 2); st.Error != "" {
 		t.Errorf("error not cleared by the next good event: %q", st.Error)
 	}
+
+	// The rejected drain is reported on the node until its next good event.
+	if !strings.Contains(a.Status().Error, "disagrees") {
+		t.Errorf("node error %q, want the rejected drain", a.Status().Error)
+	}
+	ctx2, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Drain(ctx2, "test"); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, func() error {
+		if st := a.Status(); !st.Drained || st.Error != "" {
+			return fmt.Errorf("drained %v, node error %q", st.Drained, st.Error)
+		}
+		return nil
+	})
 }
