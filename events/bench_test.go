@@ -262,3 +262,31 @@ func fillScope(b *testing.B, nc *nats.Conn, scope events.Scope, n int) {
 		b.Fatal("fill did not complete")
 	}
 }
+
+// BenchmarkAppendDurability is the price of sync-always (hoist server's
+// default): the same hoist appends, one at a time, against a server with
+// nats-server's default 2-minute sync and one that fsyncs every write
+// before its ack, one after the other in the same run (-count alternates
+// them).
+//
+//	go test ./events -run '^$' -bench AppendDurability -benchtime 2000x -count 3
+func BenchmarkAppendDurability(b *testing.B) {
+	ctx := context.Background()
+	stores := map[string]*events.Store{
+		"default": natstest.Start(b).Store(b),
+		"sync":    natstest.StartSyncAlways(b).Store(b),
+	}
+	for _, st := range stores {
+		benchDeploy(b, st, web)
+	}
+	for _, name := range []string{"default", "sync"} {
+		st := stores[name]
+		b.Run(name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if _, err := st.Append(ctx, scaleEvent(web, i), events.AppendOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

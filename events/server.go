@@ -34,6 +34,11 @@ type ServerConfig struct {
 
 	TLSCert, TLSKey, TLSCA string
 
+	// SyncAlways makes JetStream fsync every write before it acks it, so
+	// that an acknowledged event survives a power loss or OS crash. The
+	// default (false) is nats-server's: a sync every 2 minutes.
+	SyncAlways bool
+
 	Logger *slog.Logger
 	Debug  bool
 }
@@ -82,6 +87,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		Password:      cfg.Password,
 		Authorization: cfg.Token,
 		MaxPayload:    1 << 20,
+		SyncAlways:    cfg.SyncAlways,
 	}
 	if a := cfg.Auth; a != nil {
 		switch {

@@ -82,3 +82,13 @@ func TestStreamsTakeMoreThanAThousandConsumers(t *testing.T) {
 		}
 	}
 }
+
+// SyncAlways reaches JetStream: every write is fsynced before its ack.
+func TestServerSyncAlways(t *testing.T) {
+	if got := natstest.StartSyncAlways(t).NATS().JetStreamConfig().SyncAlways; !got {
+		t.Fatal("SyncAlways is not set on JetStream")
+	}
+	if got := natstest.Start(t).NATS().JetStreamConfig().SyncAlways; got {
+		t.Fatal("SyncAlways is set by default")
+	}
+}

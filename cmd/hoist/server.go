@@ -66,6 +66,8 @@ Example:
 			&cli.StringFlag{Name: "tls-key", EnvVars: env("tls-key"), Usage: "TLS key `FILE`"},
 			&cli.StringFlag{Name: "tls-ca", EnvVars: env("tls-ca"), Usage: "CA `FILE` to verify client certificates"},
 			&cli.IntFlag{Name: "replicas", EnvVars: env("replicas"), DefaultText: "1, or 3 with --routes", Usage: "stream replicas `N`"},
+			&cli.BoolFlag{Name: "sync-always", Value: true, EnvVars: env("sync-always"),
+				Usage: "fsync every write before acking it, so an acked event survives a power loss (--sync-always=false: nats-server's 2-minute sync)"},
 		},
 		Action: runServer,
 	}
@@ -93,6 +95,8 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 		TLSCert:  c.String("tls-cert"),
 		TLSKey:   c.String("tls-key"),
 		TLSCA:    c.String("tls-ca"),
+
+		SyncAlways: c.Bool("sync-always"),
 	}
 	if cfg.DataDir == "" {
 		return serverSettings{}, usagef("--data is empty: the server needs a directory for its store")
@@ -215,7 +219,7 @@ func runServer(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "ready: %s\n", addr)
-	log.Info("ready", "url", addr, "stream_replicas", set.replicas)
+	log.Info("ready", "url", addr, "stream_replicas", set.replicas, "sync_always", set.cfg.SyncAlways)
 
 	<-ctx.Done()
 	log.Info("shutting down")

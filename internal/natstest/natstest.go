@@ -22,13 +22,26 @@ type Server struct {
 	t       testing.TB
 	DataDir string
 	Port    int
+	// SyncAlways is passed on to the server (see events.ServerConfig).
+	SyncAlways bool
 }
 
 // Start runs a JetStream server on a random port with a temp store. It is
 // shut down when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, DataDir: t.TempDir()}
+	return start(t, false)
+}
+
+// StartSyncAlways is Start with every write fsynced before its ack.
+func StartSyncAlways(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, syncAlways bool) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir(), SyncAlways: syncAlways}
 	s.start("127.0.0.1:0")
 	s.Port = s.Addr().Port
 	t.Cleanup(func() { s.Shutdown() })
@@ -46,7 +59,7 @@ func (s *Server) start(listen string) {
 	s.t.Helper()
 	var err error
 	for range 50 { // the old listener may linger for a moment after a restart
-		s.Server, err = events.StartServer(events.ServerConfig{Name: "test", DataDir: s.DataDir, Listen: listen})
+		s.Server, err = events.StartServer(events.ServerConfig{Name: "test", DataDir: s.DataDir, Listen: listen, SyncAlways: s.SyncAlways})
 		if err == nil {
 			break
 		}
