@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/internal/natstest"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // initDir sets up an auth directory in a temp dir.
@@ -141,7 +143,7 @@ func tryConnect(url, creds string, extra ...nats.Option) (*client, error) {
 			}
 		}),
 	}
-	name, err := Identity(creds)
+	name, err := events.CredsName(creds)
 	if err != nil {
 		return nil, err
 	}

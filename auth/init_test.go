@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 func TestInitIsIdempotent(t *testing.T) {
@@ -109,16 +111,16 @@ func TestInitRefusesMixedDirectories(t *testing.T) {
 	}
 }
 
-func TestIdentity(t *testing.T) {
+func TestIssuedNameIsTheClientsIdentity(t *testing.T) {
 	dir := initDir(t)
 	creds := issue(t, dir, Role{Kind: KindAgent, Name: "agent_7", Node: "node-7", Scopes: []string{"acme.prod.web"}})
-	if name, err := Identity(creds); err != nil || name != "agent_7" {
+	if name, err := events.CredsName(creds); err != nil || name != "agent_7" {
 		t.Fatalf("identity: %q %v", name, err)
 	}
-	if name, err := Identity(filepath.Join(dir, AdminCreds)); err != nil || name != "admin" {
+	if name, err := events.CredsName(filepath.Join(dir, AdminCreds)); err != nil || name != "admin" {
 		t.Fatalf("admin identity: %q %v", name, err)
 	}
-	if _, err := Identity(filepath.Join(dir, "nope.creds")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := events.CredsName(filepath.Join(dir, "nope.creds")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 	if _, _, err := Issue(t.TempDir(), Role{Kind: KindReader, Name: "r"}, 0); !errors.Is(err, ErrNoAuthDir) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -64,9 +63,9 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 			return nil, err
 		}
 		// A hoist credential may subscribe only under its own inbox
-		// prefix. Creds from elsewhere whose name is no subject token keep
-		// the default inbox.
-		if isToken(name) {
+		// prefix. Creds from elsewhere whose name could not be an actor
+		// (one subject token) keep the default inbox.
+		if ValidateActor(name) == nil {
 			opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(name)))
 		}
 	case o.NKeyFile != "":
@@ -144,11 +143,6 @@ func CredsName(credsFile string) (string, error) {
 		return "", fmt.Errorf("NATS credentials %s: %w", credsFile, err)
 	}
 	return uc.Name, nil
-}
-
-// isToken reports whether s can be one subject token.
-func isToken(s string) bool {
-	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
 }
 
 func isDialError(err error) bool {
