@@ -1,10 +1,16 @@
 package events
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
+	"reflect"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -44,6 +50,20 @@ func (e *UnreachableError) Error() string {
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// TLSError is a TLS handshake with NATS that failed. Problem says what is
+// wrong in the words of the CLI's flags, and Err is the error that shows it.
+type TLSError struct {
+	URL     string
+	Problem string
+	Err     error
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("connect to NATS at %s: tls: %s (%v)", e.URL, e.Problem, e.Err)
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }
 
 // Connect dials NATS.
 func Connect(o ConnectOptions) (*nats.Conn, error) {
@@ -105,6 +125,11 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {
+		// Before the dial check: a TLS alert from the server arrives as
+		// a *net.OpError, which looks like a network failure.
+		if problem, cause, ok := tlsProblem(err, o); ok {
+			return nil, &TLSError{URL: o.URL, Problem: problem, Err: cause}
+		}
 		if errors.Is(err, nats.ErrNoServers) || isDialError(err) {
 			return nil, &UnreachableError{URL: o.URL, Err: err}
 		}
@@ -143,6 +168,84 @@ func CredsName(credsFile string) (string, error) {
 		return "", fmt.Errorf("NATS credentials %s: %w", credsFile, err)
 	}
 	return uc.Name, nil
+}
+
+// tlsProblem names the cause of a failed TLS handshake: a server
+// certificate from a CA the client does not trust, one that does not name
+// the host dialled, or a client certificate the server wants and did not
+// get. It returns the error that shows the cause.
+func tlsProblem(err error, o ConnectOptions) (problem string, cause error, ok bool) {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		if o.TLSCA == "" {
+			return "the server's certificate is not signed by a CA this host trusts: give its CA with --nats-ca", unknownCA, true
+		}
+		return "the server's certificate is not signed by --nats-ca " + o.TLSCA, unknownCA, true
+	case errors.As(err, &hostname):
+		return "the server's certificate does not name " + hostname.Host + ": connect by a name or address it holds, or reissue it", hostname, true
+	case errors.As(err, &invalid):
+		return "the server's certificate is not valid", invalid, true
+	case errors.Is(err, nats.ErrSecureConnWanted):
+		return "the server does not offer TLS, and --nats-ca, --nats-cert or a tls:// URL ask for it", err, true
+	}
+	// A server that wants a client certificate and gets none sends
+	// certificate_required (handshake_failure before TLS 1.3) and hangs
+	// up. The client may see only the hang-up: with TLS 1.3 its handshake
+	// is done before the server checks the certificate. A Go client sends
+	// no certificate at all when its CA is not among those the server
+	// asks for, so a foreign client certificate ends the same way.
+	var noCert bool
+	switch alert, alertErr := remoteAlert(err); {
+	case alertErr != nil:
+		cause, noCert = alertErr, alert == alertCertificateRequired || alert == alertHandshakeFailure
+	case closedAfterHandshake(err):
+		cause, noCert = err, true
+	default:
+		return "", nil, false
+	}
+	switch {
+	case noCert && o.TLSCert == "":
+		return "the server requires a client certificate (mutual TLS) and none was given: pass --nats-cert and --nats-key", cause, true
+	case noCert:
+		return "the server requires a client certificate signed by its CA, and --nats-cert " + o.TLSCert + " is not", cause, true
+	case o.TLSCert != "":
+		return "the server refused the client certificate --nats-cert " + o.TLSCert, cause, true
+	}
+	return "the server ended the TLS handshake", cause, true
+}
+
+// TLS alerts (RFC 8446, section 6).
+const (
+	alertHandshakeFailure    tls.AlertError = 40
+	alertCertificateRequired tls.AlertError = 116
+)
+
+// remoteAlert is the TLS alert the server sent, if err carries one, and
+// the error that carries it. crypto/tls reports a received alert as a
+// *net.OpError "remote error" whose Err has an unexported uint8 type
+// holding the alert's code.
+func remoteAlert(err error) (tls.AlertError, *net.OpError) {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return 0, nil
+	}
+	v := reflect.ValueOf(op.Err)
+	if v.Kind() != reflect.Uint8 || v.Type().PkgPath() != "crypto/tls" {
+		return 0, nil
+	}
+	return tls.AlertError(v.Uint()), op
+}
+
+// closedAfterHandshake reports nats.go's "connection closed by remote
+// after TLS handshake".
+func closedAfterHandshake(err error) bool {
+	return errors.Is(err, nats.ErrTLS) &&
+		(errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET))
 }
 
 func isDialError(err error) bool {

@@ -24,6 +24,16 @@ type ServerConfig struct {
 	ClusterName   string
 	ClusterListen string   // host:port for routes
 	Routes        []string // nats-route://host:port of the other servers
+	// ClusterUser and ClusterPassword make every route authenticate: this
+	// server accepts only routes that present them, and presents them on
+	// the routes it opens. Client auth does not cover routes.
+	ClusterUser, ClusterPassword string
+	// ClusterTLSCert, ClusterTLSKey and ClusterTLSCA turn on mutual TLS
+	// between servers: each presents its certificate and accepts only
+	// peers whose certificate ClusterTLSCA signed. The certificate must be
+	// valid for both server and client auth, and name the host of every
+	// route URL the other servers use.
+	ClusterTLSCert, ClusterTLSKey, ClusterTLSCA string
 
 	User, Password string
 	Token          string
@@ -32,6 +42,8 @@ type ServerConfig struct {
 	// issued.
 	Auth *ServerAuth
 
+	// TLSCert and TLSKey make clients connect with TLS. TLSCA turns on
+	// mutual TLS: a client must present a certificate TLSCA signed.
 	TLSCert, TLSKey, TLSCA string
 
 	// SyncAlways makes JetStream fsync every write before it acks it, so
@@ -115,20 +127,37 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		}
 		opts.Cluster.Name = cfg.ClusterName
 		opts.Cluster.Host, opts.Cluster.Port = ch, cp
+		if err := secureRoutes(opts, cfg); err != nil {
+			return nil, fmt.Errorf("start nats server: %w", err)
+		}
 		for _, r := range cfg.Routes {
 			u, err := url.Parse(r)
 			if err != nil || u.Host == "" {
 				return nil, fmt.Errorf("start nats server: route %q is not a URL like nats-route://host:6222", r)
 			}
+			// A route presents the credentials in its URL; the peers
+			// expect the same ones this server expects.
+			if cfg.ClusterUser != "" && u.User == nil {
+				u.User = url.UserPassword(cfg.ClusterUser, cfg.ClusterPassword)
+			}
 			opts.Routes = append(opts.Routes, u)
 		}
+	} else if cfg.ClusterUser != "" || cfg.ClusterPassword != "" || cfg.ClusterTLSCert != "" || cfg.ClusterTLSKey != "" || cfg.ClusterTLSCA != "" {
+		return nil, errors.New("start nats server: route auth and TLS need clustering (a cluster address or routes)")
 	}
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, CaFile: cfg.TLSCA})
-		if err != nil {
-			return nil, fmt.Errorf("start nats server: tls: %w", err)
+	if cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.TLSCA != "" {
+		if cfg.TLSCert == "" || cfg.TLSKey == "" {
+			return nil, errors.New("start nats server: client TLS needs a certificate and a key")
 		}
-		opts.TLSConfig, opts.TLS = tc, true
+		// With a CA, nats-server requires and verifies client
+		// certificates (tls { verify: true }). The CA alone would only
+		// be loaded, and any client would still get in.
+		verify := cfg.TLSCA != ""
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, CaFile: cfg.TLSCA, Verify: verify})
+		if err != nil {
+			return nil, fmt.Errorf("start nats server: client tls: %w", err)
+		}
+		opts.TLSConfig, opts.TLS, opts.TLSVerify = tc, true, verify
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -141,6 +170,30 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("start nats server: not accepting connections on %s within 10s (is the port in use?)", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	return &Server{ns: ns, log: cfg.Logger}, nil
+}
+
+// secureRoutes sets the routes' authentication and mutual TLS.
+func secureRoutes(opts *server.Options, cfg ServerConfig) error {
+	if (cfg.ClusterUser == "") != (cfg.ClusterPassword == "") {
+		return errors.New("route auth needs both a user and a password")
+	}
+	opts.Cluster.Username, opts.Cluster.Password = cfg.ClusterUser, cfg.ClusterPassword
+	if cfg.ClusterTLSCert == "" && cfg.ClusterTLSKey == "" && cfg.ClusterTLSCA == "" {
+		return nil
+	}
+	if cfg.ClusterTLSCert == "" || cfg.ClusterTLSKey == "" || cfg.ClusterTLSCA == "" {
+		return errors.New("route TLS needs a certificate, a key and a CA")
+	}
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.ClusterTLSCert, KeyFile: cfg.ClusterTLSKey, CaFile: cfg.ClusterTLSCA, Verify: true})
+	if err != nil {
+		return fmt.Errorf("route tls: %w", err)
+	}
+	// A server both accepts and dials routes, and checks the peer's
+	// certificate with the same CA either way (as nats-server does for a
+	// cluster tls block).
+	tc.RootCAs = tc.ClientCAs
+	opts.Cluster.TLSConfig = tc
+	return nil
 }
 
 // WaitJetStream waits until JetStream can serve requests: for a single
