@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/lmittmann/tint"
@@ -19,8 +20,12 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "nats-url", Value: events.DefaultURL, Usage: "NATS server URL(s), comma-separated", EnvVars: []string{"HOIST_NATS_URL"}},
 		&cli.StringFlag{Name: "nats-user", Usage: "NATS user name", EnvVars: []string{"HOIST_NATS_USER"}},
-		&cli.StringFlag{Name: "nats-password", Usage: "NATS password", EnvVars: []string{"HOIST_NATS_PASSWORD"}},
-		&cli.StringFlag{Name: "nats-token", Usage: "NATS auth token", EnvVars: []string{"HOIST_NATS_TOKEN"}},
+		&cli.StringFlag{Name: "nats-password", Usage: "NATS password; on the command line it shows in ps, so prefer --nats-password-file or $HOIST_NATS_PASSWORD", EnvVars: []string{"HOIST_NATS_PASSWORD"}},
+		&cli.StringFlag{Name: "nats-password-file", Usage: "read the NATS password from a file", EnvVars: []string{"HOIST_NATS_PASSWORD_FILE"},
+			Action: readSecretInto("nats-password")},
+		&cli.StringFlag{Name: "nats-token", Usage: "NATS auth token; on the command line it shows in ps, so prefer --nats-token-file or $HOIST_NATS_TOKEN", EnvVars: []string{"HOIST_NATS_TOKEN"}},
+		&cli.StringFlag{Name: "nats-token-file", Usage: "read the NATS auth token from a file", EnvVars: []string{"HOIST_NATS_TOKEN_FILE"},
+			Action: readSecretInto("nats-token")},
 		&cli.StringFlag{Name: "nats-creds", Usage: "NATS credentials file", EnvVars: []string{"HOIST_NATS_CREDS"}},
 		&cli.StringFlag{Name: "nats-nkey", Usage: "NATS nkey seed file", EnvVars: []string{"HOIST_NATS_NKEY"}},
 		&cli.StringFlag{Name: "nats-ca", Usage: "CA file to verify the NATS server's TLS certificate", EnvVars: []string{"HOIST_NATS_CA"}},
@@ -29,6 +34,44 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"HOIST_LOG_LEVEL"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (for people) or json (for machines)", EnvVars: []string{"HOIST_LOG_FORMAT"}},
 	}
+}
+
+// readSecretInto is the action of a global NAME-file flag: it reads the
+// file into NAME, so every command that connects finds the secret there.
+func readSecretInto(name string) func(*cli.Context, string) error {
+	return func(c *cli.Context, _ string) error {
+		v, err := secretFlag(c, name)
+		if err != nil {
+			return err
+		}
+		return c.Set(name, v)
+	}
+}
+
+// secretFlag is the password or token of flag NAME, or the content of
+// the file that NAME-file names. A secret on the command line shows in ps
+// to every user of the host; a file or an environment variable does not.
+func secretFlag(c *cli.Context, name string) (string, error) {
+	fileFlag := name + "-file"
+	path := c.String(fileFlag)
+	switch {
+	case c.IsSet(fileFlag) && path == "":
+		return "", usagef("--%s is empty: give the file that holds the secret", fileFlag)
+	case path == "":
+		return c.String(name), nil
+	case c.String(name) != "":
+		return "", usagef("--%s and --%s exclude each other: give the secret one way", name, fileFlag)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usagef("--%s: %v", fileFlag, err)
+	}
+	// An editor or echo leaves a newline that is not part of the secret.
+	secret := strings.TrimRight(string(b), "\r\n")
+	if secret == "" {
+		return "", usagef("--%s %s is empty", fileFlag, path)
+	}
+	return secret, nil
 }
 
 // newLogger builds the logger from the global flags: tint for people,

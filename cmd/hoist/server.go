@@ -45,10 +45,25 @@ cluster uses the same auth directory (a copy of operator.jwt, accounts/ and
 server.creds is enough). A server listening beyond loopback refuses to start
 without --auth, --user or --token, unless --insecure says that is meant.
 
+--tls-cert/--tls-key make clients connect with TLS; --tls-ca adds mutual TLS:
+a client must present a certificate that CA signed (--nats-cert/--nats-key).
+Routes between servers have their own security, as client auth does not cover
+them: --cluster-tls-cert/--cluster-tls-key/--cluster-tls-ca for mutual TLS
+between the servers, and --cluster-user with --cluster-password-file for
+route authentication; a server without them cannot join. A --cluster-listen
+beyond loopback refuses to start with neither, unless --insecure.
+
+A password or token on the command line shows in ps to every user of the
+host: give it in a file (--password-file, --token-file,
+--cluster-password-file; the trailing newline is dropped) or in the
+HOIST_SERVER_* variable instead.
+
 Example:
    hoist server --data /var/lib/hoist --listen 0.0.0.0:4222 --auth /etc/hoist/auth
-   hoist server --name n1 --listen 0.0.0.0:4222 --data /var/lib/hoist \
-     --cluster-listen 0.0.0.0:6222 --routes nats-route://n2:6222,nats-route://n3:6222`,
+   hoist server --name n1 --listen 0.0.0.0:4222 --data /var/lib/hoist --auth /etc/hoist/auth \
+     --cluster-listen 0.0.0.0:6222 --routes nats-route://n2:6222,nats-route://n3:6222 \
+     --cluster-tls-cert n1.pem --cluster-tls-key n1-key.pem --cluster-tls-ca ca.pem \
+     --cluster-user route --cluster-password-file /etc/hoist/route-password`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", EnvVars: env("listen"), Usage: "client `ADDR` (host:port)"},
 			&cli.StringFlag{Name: "data", Value: defaultDataDir("server"), EnvVars: env("data"), Usage: "JetStream store `DIR`"},
@@ -58,13 +73,21 @@ Example:
 			&cli.StringFlag{Name: "cluster-listen", EnvVars: env("cluster-listen"), Usage: "`ADDR` (host:port) other servers route to"},
 			&cli.StringSliceFlag{Name: "routes", EnvVars: env("routes"), Usage: "routes `URL,...` to the other servers (nats-route://host:6222)"},
 			&cli.StringFlag{Name: "auth", EnvVars: env("auth"), Usage: "JWT auth with the operator in `DIR` (see 'hoist auth init')"},
-			&cli.BoolFlag{Name: "insecure", EnvVars: env("insecure"), Usage: "allow listening beyond loopback without client authentication"},
-			&cli.StringFlag{Name: "user", EnvVars: env("user"), Usage: "require this client `USER` (with --password)"},
-			&cli.StringFlag{Name: "password", EnvVars: env("password"), Usage: "client `PASSWORD`"},
-			&cli.StringFlag{Name: "token", EnvVars: env("token"), Usage: "require this client `TOKEN`"},
+			&cli.BoolFlag{Name: "insecure", EnvVars: env("insecure"), Usage: "allow listening beyond loopback without client authentication, and routes beyond loopback without route TLS or auth"},
+			&cli.StringFlag{Name: "user", EnvVars: env("user"), Usage: "require this client `USER` (with --password-file)"},
+			&cli.StringFlag{Name: "password", EnvVars: env("password"), Usage: "client `PASSWORD`; on the command line it shows in ps, so prefer --password-file or $HOIST_SERVER_PASSWORD"},
+			&cli.StringFlag{Name: "password-file", EnvVars: env("password-file"), Usage: "read the client password from `FILE`"},
+			&cli.StringFlag{Name: "token", EnvVars: env("token"), Usage: "require this client `TOKEN`; on the command line it shows in ps, so prefer --token-file or $HOIST_SERVER_TOKEN"},
+			&cli.StringFlag{Name: "token-file", EnvVars: env("token-file"), Usage: "read the client token from `FILE`"},
 			&cli.StringFlag{Name: "tls-cert", EnvVars: env("tls-cert"), Usage: "TLS certificate `FILE` for clients"},
 			&cli.StringFlag{Name: "tls-key", EnvVars: env("tls-key"), Usage: "TLS key `FILE`"},
-			&cli.StringFlag{Name: "tls-ca", EnvVars: env("tls-ca"), Usage: "CA `FILE` to verify client certificates"},
+			&cli.StringFlag{Name: "tls-ca", EnvVars: env("tls-ca"), Usage: "require client certificates signed by the CA in `FILE` (mutual TLS)"},
+			&cli.StringFlag{Name: "cluster-user", EnvVars: env("cluster-user"), Usage: "routes authenticate as `USER` (with --cluster-password-file), the same on every server"},
+			&cli.StringFlag{Name: "cluster-password", EnvVars: env("cluster-password"), Usage: "route `PASSWORD`; on the command line it shows in ps, so prefer --cluster-password-file or $HOIST_SERVER_CLUSTER_PASSWORD"},
+			&cli.StringFlag{Name: "cluster-password-file", EnvVars: env("cluster-password-file"), Usage: "read the route password from `FILE`"},
+			&cli.StringFlag{Name: "cluster-tls-cert", EnvVars: env("cluster-tls-cert"), Usage: "TLS certificate `FILE` this server presents on routes (for server and client auth)"},
+			&cli.StringFlag{Name: "cluster-tls-key", EnvVars: env("cluster-tls-key"), Usage: "route TLS key `FILE`"},
+			&cli.StringFlag{Name: "cluster-tls-ca", EnvVars: env("cluster-tls-ca"), Usage: "CA `FILE` that signed every server's route certificate (routes use mutual TLS)"},
 			&cli.IntFlag{Name: "replicas", EnvVars: env("replicas"), DefaultText: "1, or 3 with --routes", Usage: "stream replicas `N`"},
 			&cli.BoolFlag{Name: "sync-always", Value: true, EnvVars: env("sync-always"),
 				Usage: "fsync every write before acking it, so an acked event survives a power loss (--sync-always=false: nats-server's 2-minute sync)"},
@@ -84,14 +107,23 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 	if _, err := args(c, 0, 0, "[options]"); err != nil {
 		return serverSettings{}, err
 	}
+	var secrets [3]string
+	for i, name := range []string{"password", "token", "cluster-password"} {
+		v, err := secretFlag(c, name)
+		if err != nil {
+			return serverSettings{}, err
+		}
+		secrets[i] = v
+	}
+	password, token, clusterPassword := secrets[0], secrets[1], secrets[2]
 	cfg := events.ServerConfig{
 		Name:     c.String("name"),
 		DataDir:  c.String("data"),
 		Listen:   c.String("listen"),
 		Monitor:  c.String("monitor"),
 		User:     c.String("user"),
-		Password: c.String("password"),
-		Token:    c.String("token"),
+		Password: password,
+		Token:    token,
 		TLSCert:  c.String("tls-cert"),
 		TLSKey:   c.String("tls-key"),
 		TLSCA:    c.String("tls-ca"),
@@ -118,7 +150,7 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 	case cfg.User != "" && cfg.Token != "":
 		return serverSettings{}, usagef("--user and --token exclude each other: pick one way to authenticate clients")
 	case (cfg.User == "") != (cfg.Password == ""):
-		return serverSettings{}, usagef("--user and --password go together")
+		return serverSettings{}, usagef("--user and --password (or --password-file) go together")
 	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
 		return serverSettings{}, usagef("--tls-cert and --tls-key go together")
 	case cfg.TLSCA != "" && cfg.TLSCert == "":
@@ -143,6 +175,9 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 		}
 		cfg.ClusterName, cfg.ClusterListen, cfg.Routes = c.String("cluster-name"), c.String("cluster-listen"), routes
 	}
+	if err := routeSecurity(c, &cfg, clustered, clusterPassword); err != nil {
+		return serverSettings{}, err
+	}
 	replicas := c.Int("replicas")
 	switch {
 	case !c.IsSet("replicas") && len(routes) > 0:
@@ -155,6 +190,28 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 		return serverSettings{}, usagef("--replicas %d needs a cluster (--cluster-listen and --routes)", replicas)
 	}
 	return serverSettings{cfg: cfg, replicas: replicas, authDir: authDir}, nil
+}
+
+// routeSecurity reads the routes' TLS and authentication flags into cfg.
+// Client auth does not cover routes: a server that reaches an open
+// --cluster-listen joins the cluster and holds a copy of every stream.
+func routeSecurity(c *cli.Context, cfg *events.ServerConfig, clustered bool, password string) error {
+	cfg.ClusterUser, cfg.ClusterPassword = c.String("cluster-user"), password
+	cfg.ClusterTLSCert, cfg.ClusterTLSKey, cfg.ClusterTLSCA = c.String("cluster-tls-cert"), c.String("cluster-tls-key"), c.String("cluster-tls-ca")
+	auth := cfg.ClusterUser != "" || cfg.ClusterPassword != ""
+	mtls := cfg.ClusterTLSCert != "" || cfg.ClusterTLSKey != "" || cfg.ClusterTLSCA != ""
+	switch {
+	case !clustered && (auth || mtls):
+		return usagef("--cluster-user, --cluster-password and --cluster-tls-* secure routes: they need --cluster-listen and --routes")
+	case (cfg.ClusterUser == "") != (cfg.ClusterPassword == ""):
+		return usagef("--cluster-user and --cluster-password (or --cluster-password-file) go together")
+	case mtls && (cfg.ClusterTLSCert == "" || cfg.ClusterTLSKey == "" || cfg.ClusterTLSCA == ""):
+		return usagef("--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together: routes use mutual TLS, each server presenting its certificate and checking its peers' with the CA")
+	case clustered && !auth && !mtls && !c.Bool("insecure") && !isLoopback(cfg.ClusterListen):
+		return usagef("--cluster-listen %s accepts routes from other hosts, and nothing authenticates them: any nats-server that reaches it joins the cluster and reads every stream.\n"+
+			"  Use --cluster-tls-cert/--cluster-tls-key/--cluster-tls-ca, or --cluster-user with --cluster-password-file, or both; or --insecure if the network is trusted", cfg.ClusterListen)
+	}
+	return nil
 }
 
 // isLoopback reports whether a listen address takes only local clients.
@@ -209,7 +266,11 @@ func runServer(c *cli.Context) error {
 	defer srv.Shutdown() // safe to call twice
 	ctx := c.Context
 	addr := serverURL(srv, set.cfg)
-	log.Info("nats server accepting connections; waiting for JetStream", "url", addr, "data", set.cfg.DataDir, "auth", authMode(set))
+	clientTLS, routeSec := tlsMode(set.cfg)
+	log.Info("nats server accepting connections; waiting for JetStream", "url", addr, "data", set.cfg.DataDir, "auth", authMode(set), "tls", clientTLS)
+	if set.cfg.ClusterListen != "" {
+		log.Info("routes", "listen", set.cfg.ClusterListen, "security", routeSec)
+	}
 
 	if err := waitUsable(ctx, srv, set, log); err != nil {
 		if ctx.Err() != nil {
@@ -253,12 +314,36 @@ func waitUsable(ctx context.Context, srv *events.Server, set serverSettings, log
 	case set.cfg.Token != "":
 		opts = append(opts, nats.Token(set.cfg.Token))
 	}
-	nc, err := nats.Connect(srv.ClientURL(), opts...)
+	// In process, the server offers TLS but does not require it, so its
+	// own client needs neither its CA nor a client certificate. A tls://
+	// URL (srv.ClientURL with TLS on) would make the client insist on TLS
+	// and check the server's certificate against the system's CAs.
+	nc, err := nats.Connect("nats://"+srv.Addr().String(), opts...)
 	if err != nil {
 		return fmt.Errorf("connect to the embedded server: %w", err)
 	}
 	defer nc.Close()
 	return ensureStreams(ctx, srv, nc, set, log)
+}
+
+// tlsMode says how clients and routes use TLS, for the log.
+func tlsMode(cfg events.ServerConfig) (clients, routes string) {
+	clients, routes = "none", "none"
+	switch {
+	case cfg.TLSCA != "":
+		clients = "mutual"
+	case cfg.TLSCert != "":
+		clients = "server"
+	}
+	switch {
+	case cfg.ClusterTLSCA != "" && cfg.ClusterUser != "":
+		routes = "mutual tls, user"
+	case cfg.ClusterTLSCA != "":
+		routes = "mutual tls"
+	case cfg.ClusterUser != "":
+		routes = "user"
+	}
+	return clients, routes
 }
 
 // authMode says how clients authenticate, for the log.

@@ -68,7 +68,7 @@ func TestServerFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--user", "u"}, "--user and --password go together"},
+		{[]string{"--user", "u"}, "--user and --password (or --password-file) go together"},
 		{[]string{"--user", "u", "--password", "p", "--token", "t"}, "exclude each other"},
 		{[]string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"--tls-ca", "ca.pem"}, "--tls-ca needs --tls-cert"},
@@ -83,6 +83,13 @@ func TestServerFlagErrors(t *testing.T) {
 		{[]string{"--listen", "192.0.2.1:0"}, "or --insecure if the network is trusted"},
 		{[]string{"--auth", data, "--token", "t"}, "--auth excludes --user and --token"},
 		{[]string{"--auth", ""}, "--auth is empty"},
+		{[]string{"--cluster-listen", "0.0.0.0:0"}, "--cluster-listen 0.0.0.0:0 accepts routes from other hosts, and nothing authenticates them"},
+		{[]string{"--cluster-listen", "192.0.2.1:0", "--routes", "nats-route://192.0.2.2:6222"}, "Use --cluster-tls-cert/--cluster-tls-key/--cluster-tls-ca, or --cluster-user with --cluster-password-file"},
+		{[]string{"--cluster-listen", "127.0.0.1:0", "--cluster-tls-cert", "c.pem", "--cluster-tls-key", "k.pem"}, "--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together"},
+		{[]string{"--cluster-listen", "127.0.0.1:0", "--cluster-user", "route"}, "--cluster-user and --cluster-password (or --cluster-password-file) go together"},
+		{[]string{"--cluster-listen", "127.0.0.1:0", "--cluster-password", "p"}, "--cluster-user and --cluster-password (or --cluster-password-file) go together"},
+		{[]string{"--cluster-user", "route", "--cluster-password", "p"}, "they need --cluster-listen and --routes"},
+		{[]string{"--cluster-tls-ca", "ca.pem"}, "they need --cluster-listen and --routes"},
 		{[]string{"stray"}, "got 1 argument"},
 	}
 	for _, c := range cases {
