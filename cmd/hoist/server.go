@@ -43,7 +43,8 @@ init': clients connect with creds files from 'hoist auth issue', and
 'hoist auth revoke' takes effect while the server runs. Every server of a
 cluster uses the same auth directory (a copy of operator.jwt, accounts/ and
 server.creds is enough). A server listening beyond loopback refuses to start
-without --auth, --user or --token, unless --insecure says that is meant.
+without --auth, --user, --token or --tls-ca, unless --insecure says that is
+meant.
 
 --tls-cert/--tls-key make clients connect with TLS; --tls-ca adds mutual TLS:
 a client must present a certificate that CA signed (--nats-cert/--nats-key).
@@ -144,9 +145,11 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 		return serverSettings{}, usagef("--auth is empty: give the directory of 'hoist auth init'")
 	case authDir != "" && (cfg.User != "" || cfg.Token != ""):
 		return serverSettings{}, usagef("--auth excludes --user and --token: with JWT auth every client connects with issued credentials")
-	case authDir == "" && cfg.User == "" && cfg.Token == "" && !c.Bool("insecure") && !isLoopback(cfg.Listen):
+	// A client certificate that --tls-ca signed authenticates its holder,
+	// though every holder may do anything: --auth gives roles.
+	case authDir == "" && cfg.User == "" && cfg.Token == "" && cfg.TLSCA == "" && !c.Bool("insecure") && !isLoopback(cfg.Listen):
 		return serverSettings{}, usagef("--listen %s accepts clients from other hosts, and nothing authenticates them: anyone who reaches it could publish deployments.\n"+
-			"  Use --auth DIR (see 'hoist auth init'), or --user/--password or --token; or --insecure if the network is trusted", cfg.Listen)
+			"  Use --auth DIR (see 'hoist auth init'), --user with --password-file, --token-file, or --tls-ca for client certificates; or --insecure if the network is trusted", cfg.Listen)
 	case cfg.User != "" && cfg.Token != "":
 		return serverSettings{}, usagef("--user and --token exclude each other: pick one way to authenticate clients")
 	case (cfg.User == "") != (cfg.Password == ""):
@@ -355,6 +358,8 @@ func authMode(set serverSettings) string {
 		return "user"
 	case set.cfg.Token != "":
 		return "token"
+	case set.cfg.TLSCA != "":
+		return "client certificates"
 	}
 	return "none"
 }

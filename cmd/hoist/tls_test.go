@@ -37,14 +37,16 @@ func TestServerPrivateCA(t *testing.T) {
 }
 
 // --tls-ca makes 'hoist server' require client certificates the CA signed.
+// They authenticate clients, so it may listen beyond loopback without
+// --insecure.
 func TestServerMutualTLS(t *testing.T) {
 	ca, foreign := tlstest.NewCA(t, "hoist"), tlstest.NewCA(t, "foreign")
 	cert := ca.Server(t, "server")
-	p := startServerCmd(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--name", "t1",
+	p := startServerCmd(t, "--listen", "0.0.0.0:0", "--data", t.TempDir(), "--name", "t1",
 		"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile, "--tls-ca", ca.CertFile)
 	url := p.wait(t, 30*time.Second)
-	if !strings.Contains(p.log.String(), "tls=mutual") {
-		t.Errorf("the log does not say clients need certificates:\n%s", p.log.String())
+	if log := p.log.String(); !strings.Contains(log, "tls=mutual") || !strings.Contains(log, `auth="client certificates"`) {
+		t.Errorf("the log does not say clients need certificates:\n%s", log)
 	}
 	good, stranger := ca.Client(t, "ci"), foreign.Client(t, "mallory")
 
