@@ -119,6 +119,20 @@ func newPayload(k Kind) Payload {
 		return &NodeDrained{}
 	case KindNodeUndrained:
 		return &NodeUndrained{}
+	case KindNodeKey:
+		return &NodeKey{}
+	case KindSecretSet:
+		return &SecretSet{}
+	case KindSecretRemoved:
+		return &SecretRemoved{}
+	case KindSecretRotate:
+		return &SecretRotate{}
+	case KindSecretGranted:
+		return &SecretGranted{}
+	case KindSecretRevoked:
+		return &SecretRevoked{}
+	case KindSecretKey:
+		return &SecretKey{}
 	}
 	return nil
 }
@@ -126,14 +140,26 @@ func newPayload(k Kind) Payload {
 // IsScopeKind reports whether k belongs to a scope's revisioned history.
 func (k Kind) IsScopeKind() bool {
 	switch k {
-	case KindDeployed, KindScaled, KindEnvChanged, KindRolledBack, KindRemoved:
+	case KindDeployed, KindScaled, KindEnvChanged, KindRolledBack, KindRemoved,
+		KindSecretSet, KindSecretRemoved, KindSecretRotate, KindSecretGranted, KindSecretRevoked, KindSecretKey:
 		return true
 	}
 	return false
 }
 
 // IsNodeKind reports whether k belongs to a node's history.
-func (k Kind) IsNodeKind() bool { return k == KindNodeDrained || k == KindNodeUndrained }
+func (k Kind) IsNodeKind() bool {
+	return k == KindNodeDrained || k == KindNodeUndrained || k == KindNodeKey
+}
+
+// IsSecretKind reports whether k is one of a scope's secret kinds.
+func (k Kind) IsSecretKind() bool {
+	switch k {
+	case KindSecretSet, KindSecretRemoved, KindSecretRotate, KindSecretGranted, KindSecretRevoked, KindSecretKey:
+		return true
+	}
+	return false
+}
 
 // Validate checks the envelope and its payload. It is run before every
 // append and after every decode.

@@ -12,11 +12,14 @@ import (
 // A Spec inside a folded state is shared and must be treated as immutable:
 // use Clone before changing one.
 type Spec struct {
-	Image      string            `json:"image,omitempty"`
-	Command    []string          `json:"command,omitempty"`
-	Replicas   int               `json:"replicas"`
-	Port       int               `json:"port,omitempty"`
-	Env        map[string]string `json:"env,omitempty"`
+	Image    string            `json:"image,omitempty"`
+	Command  []string          `json:"command,omitempty"`
+	Replicas int               `json:"replicas"`
+	Port     int               `json:"port,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	// Secrets are sealed: see Secret. Only an agent granted the scope's
+	// key opens them, when it starts a replica.
+	Secrets    map[string]Secret `json:"secrets,omitempty"`
 	Hosts      []string          `json:"hosts,omitempty"`
 	HealthPath string            `json:"health_path,omitempty"`
 	Update     UpdateStrategy    `json:"update,omitzero"`
@@ -77,6 +80,7 @@ func (s *Spec) Clone() *Spec {
 	c := *s
 	c.Command = slices.Clone(s.Command)
 	c.Env = maps.Clone(s.Env)
+	c.Secrets = maps.Clone(s.Secrets)
 	c.Hosts = slices.Clone(s.Hosts)
 	if s.Cache != nil {
 		cp := *s.Cache
@@ -120,6 +124,9 @@ func (s *Spec) Validate() error {
 		if err := ValidateEnv(k, v); err != nil {
 			return err
 		}
+	}
+	if err := validateSecrets(s.Secrets); err != nil {
+		return err
 	}
 	for i, h := range s.Hosts {
 		if err := ValidateHost(h); err != nil {

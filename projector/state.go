@@ -36,6 +36,7 @@ type snapshot struct {
 type History struct {
 	state State
 	snaps []snapshot // snaps[r-1] is the state after revision r
+	ring  Keyring
 }
 
 // NewHistory starts an empty history for scope.
@@ -45,6 +46,10 @@ func NewHistory(scope events.Scope) *History {
 
 // State returns the desired state after the last applied event.
 func (h *History) State() State { return h.state }
+
+// Keyring returns the scope's grants and keys. It is shared with the
+// history: Clone it to keep it.
+func (h *History) Keyring() *Keyring { return &h.ring }
 
 // Revision is the last applied revision, 0 for an empty history.
 func (h *History) Revision() uint64 { return h.state.Revision }
@@ -92,12 +97,15 @@ func (h *History) Apply(e *events.Event) error {
 }
 
 func (h *History) apply(e *events.Event, rev uint64) error {
-	next, err := h.next(e)
+	next, change, err := h.next(e, rev)
 	if err != nil {
 		h.hold(rev)
 		s := skip(e, err.Error())
 		s.Err = err
 		return s
+	}
+	if change != nil {
+		change(&h.ring)
 	}
 	h.snaps = append(h.snaps, next)
 	h.state.Revision = rev
@@ -114,11 +122,23 @@ func (h *History) hold(rev uint64) {
 	h.state.Revision = rev
 }
 
-// next computes the snapshot that e leads to without changing h.
-func (h *History) next(e *events.Event) (snapshot, error) {
+// next computes the snapshot that e, at revision rev, leads to and the
+// change it makes to the keyring, without changing h.
+func (h *History) next(e *events.Event, rev uint64) (snapshot, ringChange, error) {
+	if e.Kind.IsSecretKind() {
+		return h.nextSecret(e, rev)
+	}
+	s, err := h.nextSpec(e)
+	return s, nil, err
+}
+
+func (h *History) nextSpec(e *events.Event) (snapshot, error) {
 	cur := snapshot{spec: h.state.Spec, removed: h.state.Removed}
 	switch d := e.Data.(type) {
 	case *events.Deployed:
+		if err := h.ring.checkSealedTo(&d.Spec); err != nil {
+			return cur, err
+		}
 		return snapshot{spec: d.Spec.Clone()}, nil
 	case *events.Scaled:
 		if cur.spec == nil {
@@ -182,7 +202,7 @@ func (h *History) PreviousRevision() (rev uint64, ok bool) {
 // Check reports whether e could be applied next, without applying it. The
 // CLI uses it to refuse a command that the fold would skip.
 func (h *History) Check(e *events.Event) error {
-	_, err := h.next(e)
+	_, _, err := h.next(e, h.state.Revision+1)
 	return err
 }
 
