@@ -36,7 +36,7 @@ func newFolded() *folded {
 var errDuplicate = errors.New("already folded")
 
 // applyNode folds one message of a node's history: the latest accepted
-// drain or undrain wins.
+// drain or undrain wins (a node's key changes nothing here).
 func (f *folded) applyNode(m events.Message) error {
 	r := f.nodes.Read(m)
 	switch {
@@ -48,7 +48,7 @@ func (f *folded) applyNode(m events.Message) error {
 		return fmt.Errorf("%s is not a node event", m.Subject)
 	case r.Kind == events.KindNodeDrained:
 		f.drained[r.Node] = true
-	default:
+	case r.Kind == events.KindNodeUndrained:
 		delete(f.drained, r.Node)
 	}
 	return nil

@@ -1,11 +1,15 @@
 package deploy
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,13 +211,13 @@ func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 	}
 	name := ReplicaName(d.node, rs)
 	cfg, hc := d.containerConfig(rs)
-	id, err := d.create(ctx, cfg, hc, name)
+	id, err := d.create(ctx, cfg, hc, name, rs.Secrets)
 	switch {
 	case cerrdefs.IsNotFound(err):
 		if err := d.pull(ctx, rs.Spec.Image, rs.Revision); err != nil {
 			return Replica{}, err
 		}
-		id, err = d.create(ctx, cfg, hc, name)
+		id, err = d.create(ctx, cfg, hc, name, rs.Secrets)
 	case cerrdefs.IsConflict(err):
 		var rep Replica
 		var adopted bool
@@ -223,7 +227,7 @@ func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 		if adopted {
 			return rep, nil
 		}
-		id, err = d.create(ctx, cfg, hc, name)
+		id, err = d.create(ctx, cfg, hc, name, rs.Secrets)
 	}
 	if err != nil {
 		return Replica{}, fmt.Errorf("create container %s: %w", name, err)
@@ -244,7 +248,7 @@ func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 		if err := d.waitGone(ctx, id); err != nil {
 			return Replica{}, fmt.Errorf("start container %s: %w", name, err)
 		}
-		if id, err = d.create(ctx, cfg, hc, name); err != nil {
+		if id, err = d.create(ctx, cfg, hc, name, rs.Secrets); err != nil {
 			return Replica{}, fmt.Errorf("create container %s: %w", name, err)
 		}
 	}
@@ -300,14 +304,69 @@ func (d *Docker) containerConfig(rs ReplicaSpec) (*container.Config, *container.
 	return cfg, hc
 }
 
-func (d *Docker) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, name string) (string, error) {
+// create creates a container and writes the secrets that are files into
+// it before it ever starts. They live only in the container's own
+// filesystem: not on the host's disk, not in `docker inspect`.
+func (d *Docker) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, name string, secrets []Secret) (string, error) {
 	cctx, cancel := d.call(ctx)
 	defer cancel()
 	resp, err := d.c.ContainerCreate(cctx, cfg, hc, nil, nil, name)
 	if err != nil {
 		return "", err
 	}
+	if err := d.copySecretFiles(cctx, resp.ID, secrets); err != nil {
+		d.removeQuietly(ctx, resp.ID)
+		return "", err
+	}
 	return resp.ID, nil
+}
+
+func (d *Docker) copySecretFiles(ctx context.Context, id string, secrets []Secret) error {
+	files := slices.DeleteFunc(slices.Clone(secrets), func(s Secret) bool { return s.File == "" })
+	if len(files) == 0 {
+		return nil
+	}
+	tarball, err := secretTar(files)
+	if err != nil {
+		return err
+	}
+	if err := d.c.CopyToContainer(ctx, id, "/", bytes.NewReader(tarball), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("write secret files into the container: %w", err)
+	}
+	return nil
+}
+
+// secretTar packs secret files, and the directories above them, for
+// CopyToContainer at "/". Files are 0444: the image may run as any user,
+// and the container is the boundary.
+func secretTar(files []Secret) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	for _, s := range files {
+		rel := strings.TrimPrefix(s.File, "/")
+		var parents []string
+		for dir := path.Dir(rel); dir != "." && !dirs[dir]; dir = path.Dir(dir) {
+			parents = append(parents, dir)
+			dirs[dir] = true
+		}
+		slices.Reverse(parents)
+		for _, dir := range parents {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}); err != nil {
+				return nil, err
+			}
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: 0o444, Size: int64(len(s.Value))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(s.Value); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // resolveCollision deals with a container that holds the name a new

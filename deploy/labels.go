@@ -78,7 +78,7 @@ func ReplicaName(node string, rs ReplicaSpec) string {
 }
 
 // ReplicaEnv is the environment of a replica started by node: the spec's
-// variables, then the identity the agent gives every replica (HOIST_NODE,
+// variables, its secrets that are not files, then the identity the agent gives every replica (HOIST_NODE,
 // HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION) and PORT when port > 0. The
 // agent's own values win over the spec's, so a replica cannot be talked
 // into a false identity. HOIST_REPLICA names the index within its node, so
@@ -87,6 +87,11 @@ func ReplicaEnv(node string, rs ReplicaSpec, port int) []string {
 	env := maps.Clone(rs.Spec.Env)
 	if env == nil {
 		env = map[string]string{}
+	}
+	for _, s := range rs.Secrets {
+		if s.File == "" {
+			env[s.Name] = string(s.Value) // a secret wins over a plain variable of its name
+		}
 	}
 	env["HOIST_NODE"] = node
 	env["HOIST_REPLICA"] = fmt.Sprintf("%s#%d", rs.Scope, rs.Index)

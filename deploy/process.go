@@ -57,7 +57,7 @@ func NewProcess(cfg ProcessConfig) (*Process, error) {
 		return nil, errors.New("new process runtime: no data dir")
 	}
 	for _, sub := range []string{"replicas", "logs"} {
-		if err := os.MkdirAll(filepath.Join(cfg.DataDir, sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("new process runtime: %w", err)
 		}
 	}
@@ -128,6 +128,13 @@ func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 	if len(rs.Spec.Command) == 0 {
 		return Replica{}, fmt.Errorf("%w: the process runtime runs a command, and the spec has only an image (%s)", ErrUnsupported, rs.Spec.Image)
 	}
+	for _, s := range rs.Secrets {
+		if s.File != "" {
+			// A process shares the host's filesystem: no path of its own
+			// to put the file at.
+			return Replica{}, fmt.Errorf("%w: secret %s is a file (%s), which only the docker runtime can give a replica; set it without --as-file", ErrUnsupported, s.Name, s.File)
+		}
+	}
 	id := ReplicaName(p.node, rs)
 	if rec, err := p.readRecord(id); err == nil {
 		if rep, ok := p.replica(rec); ok && rep.State == StateRunning {
@@ -147,8 +154,13 @@ func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 		}
 	}
 	logPath := filepath.Join(p.dir, "logs", fmt.Sprintf("%s-%d.log", rs.Scope, rs.Index))
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// A replica's output is its own business, and may print its secrets.
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
+		return Replica{}, fmt.Errorf("open replica log: %w", err)
+	}
+	if err := logf.Chmod(0o600); err != nil { // a log made by an older hoist
+		logf.Close()
 		return Replica{}, fmt.Errorf("open replica log: %w", err)
 	}
 	defer logf.Close() // the child holds its own descriptor

@@ -16,7 +16,28 @@ type Desired struct {
 	Revision uint64
 	Spec     *events.Spec // nil only when Removed
 	Removed  bool
+	// Secrets opens the spec's sealed secrets when a replica starts; nil
+	// when this node holds no key of the scope.
+	Secrets Opener
 }
+
+// Opener opens the sealed secrets of a spec, for one replica start.
+type Opener interface {
+	Open(spec *events.Spec) ([]Secret, error)
+}
+
+// Secret is one opened secret: the value a replica sees as the variable
+// Name, or as the file File when that is set. Values are never logged.
+type Secret struct {
+	Name  string
+	Value []byte
+	File  string
+}
+
+// ErrSecrets marks a replica that could not start because its secrets
+// could not be opened: no grant, a key not handed over yet, or a value
+// sealed to another key.
+var ErrSecrets = errors.New("cannot open the scope's secrets")
 
 // State is a replica's lifecycle state, named as Docker names them.
 type State string
@@ -75,6 +96,7 @@ type ReplicaSpec struct {
 	Revision uint64
 	SpecHash string
 	Spec     *events.Spec
+	Secrets  []Secret // opened: never log a ReplicaSpec whole
 }
 
 // Errors a runtime reports, checked with errors.Is.

@@ -17,6 +17,7 @@ type rollout struct {
 	live     map[string]Replica // by ID
 	started  map[int]Replica    // new replicas of this rollout, by index
 	verified map[int]bool       // indexes whose new replica passed its health check
+	opened   []Secret           // the spec's secrets, opened at the first start
 	done     []Action
 }
 
@@ -57,7 +58,11 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 	case ActionStart:
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
 		defer cancel()
-		rep, err := r.rt.Start(cctx, ReplicaSpec{Scope: d.Scope, Index: a.Index, Revision: d.Revision, SpecHash: a.SpecHash, Spec: d.Spec})
+		opened, err := ro.openSecrets()
+		if err != nil {
+			return ro.rolloutError(a, err)
+		}
+		rep, err := r.rt.Start(cctx, ReplicaSpec{Scope: d.Scope, Index: a.Index, Revision: d.Revision, SpecHash: a.SpecHash, Spec: d.Spec, Secrets: opened})
 		if err != nil {
 			return ro.rolloutError(a, fmt.Errorf("did not start: %w", err))
 		}
@@ -99,6 +104,26 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 		log.Info("removed replica", "id", shortID(a.Replica.ID), "state", a.Replica.State, "detail", a.Replica.Detail)
 	}
 	return nil
+}
+
+// openSecrets opens the spec's secrets for a replica start, once per
+// rollout. Failing, the rollout stops before its first start, so the
+// running replicas are left alone.
+func (ro *rollout) openSecrets() ([]Secret, error) {
+	if len(ro.d.Spec.Secrets) == 0 {
+		return nil, nil
+	}
+	if ro.opened == nil {
+		if ro.d.Secrets == nil {
+			return nil, fmt.Errorf("%w: this node holds no key of %s (an admin grants it: hoist secret grant %s NODE)", ErrSecrets, ro.d.Scope, ro.d.Scope)
+		}
+		opened, err := ro.d.Secrets.Open(ro.d.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSecrets, err)
+		}
+		ro.opened = opened
+	}
+	return ro.opened, nil
 }
 
 func (ro *rollout) rolloutError(a Action, err error) error {

@@ -9,7 +9,7 @@ import (
 )
 
 // SpecHash identifies what makes a replica what it is: image, command,
-// port, env, health path, restart policy and resources. It leaves out what
+// port, env, sealed secrets, health path, restart policy and resources. It leaves out what
 // only says how many replicas run or how traffic and rollouts reach them
 // (replicas, hosts, cache, update strategy), so scaling touches only the
 // replicas it must while an env or image change rolls them all.
@@ -31,7 +31,10 @@ func SpecHash(s *events.Spec) string {
 		Restart    string            `json:"restart"`
 		MemoryMB   int64             `json:"memory_mb,omitempty"`
 		CPUs       float64           `json:"cpus,omitempty"`
-	}{1, s.Image, s.Command, s.Port, s.Env, s.HealthPath, restart, s.MemoryMB, s.CPUs}
+		// Sealed: a new value or a new key rolls the replicas, and the
+		// hash, a label of every replica, says nothing of the values.
+		Secrets map[string]events.Secret `json:"secrets,omitempty"`
+	}{1, s.Image, s.Command, s.Port, s.Env, s.HealthPath, restart, s.MemoryMB, s.CPUs, s.Secrets}
 	b, err := json.Marshal(id)
 	if err != nil {
 		// Strings, ints and a float that Validate bounded: cannot fail.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
+	"github.com/hoist-dev/hoist/secrets"
 )
 
 // Options configure an Agent. Node, ReferenceFile, Runtime and Connect are
@@ -22,6 +25,10 @@ import (
 type Options struct {
 	Node          Node
 	ReferenceFile string
+	// KeyFile keeps the node's key pair, which scope keys are sealed to
+	// (see package secrets). It is made at the first start, mode 0600.
+	// Default: node.key next to ReferenceFile.
+	KeyFile string
 	Runtime       deploy.Runtime
 	RuntimeName   string // "docker" or "process", shown in the status
 	// Connect dials NATS. It is called until it succeeds; the connection
@@ -66,9 +73,11 @@ type Agent struct {
 	log  *slog.Logger
 	now  func() time.Time
 	st   *state
-	rec  *deploy.Reconciler
-	ln   net.Listener
-	feed *feed
+	rec    *deploy.Reconciler
+	ln     net.Listener
+	feed   *feed
+	vault  *vault
+	keeper *keeper
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -118,8 +127,20 @@ func Open(opts Options) (*Agent, error) {
 	if opts.Actor == "" {
 		opts.Actor = "hoist-agent@" + opts.Node.Name
 	}
+	if opts.KeyFile == "" {
+		opts.KeyFile = filepath.Join(filepath.Dir(opts.ReferenceFile), "node.key")
+	}
 	log := opts.Logger.With("node", opts.Node.Name)
 	a := &Agent{opts: opts, log: log, now: opts.Now, stores: make(chan *events.Store, 1), workers: map[events.Scope]*worker{}}
+	key, created, err := secrets.LoadOrCreate(opts.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("open agent: %w", err)
+	}
+	if created {
+		log.Info("made the node's key pair; grants seal scope keys to it", "path", opts.KeyFile, "key", key.Public().Fingerprint())
+	}
+	a.vault = newVault(opts.Node.Name, key)
+	a.keeper = newKeeper(a.vault, opts.Actor, log, a.currentStore)
 	a.st = newState(opts.Node.Name, opts.Node.Advertise, opts.RuntimeName, opts.Version, opts.Heartbeat, opts.Now())
 
 	dc := opts.Deploy
@@ -145,7 +166,7 @@ func Open(opts Options) (*Agent, error) {
 	a.setScopes(b.scopeList())
 	for _, sc := range b.scopeList() {
 		if d, ok := b.desired(sc); ok {
-			a.deliver(d)
+			a.deliver(a.withKeys(d, b.keyring(sc)))
 		}
 	}
 	if b.nodeSt.Synced {
@@ -156,6 +177,7 @@ func Open(opts Options) (*Agent, error) {
 		a.wg.Go(func() { cs.serve(a.ctx) })
 	}
 	a.wg.Go(func() { a.feed.run(a.ctx, a.stores) })
+	a.wg.Go(func() { a.keeper.run(a.ctx) })
 	a.wg.Go(func() { a.connect(a.ctx) })
 	a.wg.Go(func() { a.watch(a.ctx) })
 	return a, nil
@@ -226,6 +248,7 @@ func (a *Agent) connect(ctx context.Context) {
 			}
 			a.st.setNodeError(errNATS, "")
 			a.stores <- store
+			a.keeper.poke()
 			r := &reporter{st: a.st, pub: store, interval: a.opts.Heartbeat, now: a.now, log: a.log}
 			a.wg.Go(func() { r.run(ctx) })
 			return
@@ -272,6 +295,24 @@ func (a *Agent) dial(ctx context.Context) (*events.Store, error) {
 	a.mu.Unlock()
 	return store, nil
 }
+
+func (a *Agent) currentStore() *events.Store {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.store
+}
+
+// withKeys lets d's rollouts open its secrets with ring, a keyring no one
+// else changes.
+func (a *Agent) withKeys(d deploy.Desired, ring *projector.Keyring) deploy.Desired {
+	if ring != nil {
+		d.Secrets = opener{v: a.vault, ring: ring}
+	}
+	return d
+}
+
+// NodeKey is the public key the node's grants are made for.
+func (a *Agent) NodeKey() string { return a.vault.key.Public().String() }
 
 func (a *Agent) unknownScopes() []string {
 	a.st.mu.Lock()

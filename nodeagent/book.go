@@ -199,10 +199,13 @@ func (b *desiredBook) apply(m events.Message) applied {
 			out.skipped = rec.Err
 			return out
 		}
-		d, drained := rec.Event.Data.(*events.NodeDrained)
-		b.nodeSt.Drained, b.nodeSt.Reason = drained, ""
-		if drained {
-			b.nodeSt.Reason = d.Reason
+		switch d := rec.Event.Data.(type) {
+		case *events.NodeDrained:
+			b.nodeSt.Drained, b.nodeSt.Reason = true, d.Reason
+		case *events.NodeUndrained:
+			b.nodeSt.Drained, b.nodeSt.Reason = false, ""
+		case *events.NodeKey:
+			b.nodeSt.Key = d.Public
 		}
 		out.changed = true
 	default:
@@ -220,6 +223,20 @@ func (b *desiredBook) desired(sc events.Scope) (deploy.Desired, bool) {
 	}
 	st := l.hist.State()
 	return deploy.Desired{Scope: sc, Revision: st.Revision, Spec: st.Spec, Removed: st.Removed}, true
+}
+
+// keyring returns a copy of scope's keyring, or nil when it has neither
+// grants nor keys.
+func (b *desiredBook) keyring(sc events.Scope) *projector.Keyring {
+	l := b.scopes[sc]
+	if l == nil {
+		return nil
+	}
+	ring := l.hist.Keyring()
+	if len(ring.Grants) == 0 && len(ring.Keys) == 0 {
+		return nil
+	}
+	return ring.Clone()
 }
 
 // scopeList returns the book's scopes, sorted.

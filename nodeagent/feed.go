@@ -241,7 +241,11 @@ func (f *feed) commit() bool {
 	}
 	for sc := range f.notify {
 		if d, ok := f.book.desired(sc); ok {
-			f.a.deliver(d)
+			ring := f.book.keyring(sc)
+			f.a.deliver(f.a.withKeys(d, ring))
+			if ring != nil {
+				f.a.keeper.offer(sc, d.Revision, ring, d.Spec)
+			}
 			if f.a.opts.OnApplied != nil {
 				f.a.opts.OnApplied(sc, d.Revision)
 			}
@@ -250,6 +254,7 @@ func (f *feed) commit() bool {
 	clear(f.notify)
 	if f.nodeDirty && f.book.nodeSt.Synced {
 		f.a.st.setDrained(f.book.nodeSt.Drained, f.book.nodeSt.Reason)
+		f.a.keeper.nodeKeyIs(f.book.nodeSt.Key)
 		f.nodeDirty = false
 	}
 	return true

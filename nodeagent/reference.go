@@ -45,6 +45,7 @@ type referenceNode struct {
 	Sequence uint64 `json:"sequence"`
 	Drained  bool   `json:"drained"`
 	Reason   string `json:"reason,omitempty"`
+	Key      string `json:"key,omitempty"` // the node key its history shows
 }
 
 // ErrCorruptReference marks a reference file that exists but cannot be

@@ -126,8 +126,15 @@ func publishNode(c *cli.Context, drain bool) error {
 			return events.Head{}, fmt.Errorf("read history of node %s: %w", node, err)
 		}
 		warnRejected(c, r)
-		evs := r.Events()
-		drained = len(evs) > 0 && evs[len(evs)-1].Kind == events.KindNodeDrained
+		drained = false
+		for _, e := range r.Events() {
+			switch e.Kind {
+			case events.KindNodeDrained:
+				drained = true
+			case events.KindNodeUndrained:
+				drained = false
+			}
+		}
 		return r.Head, nil
 	}
 	build := func() (*events.Event, error) {
