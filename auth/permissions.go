@@ -46,7 +46,10 @@ func Permissions(r Role) (jwt.Permissions, error) {
 	switch r.Kind {
 	case KindDeployer:
 		for _, p := range r.Scopes {
-			pub = append(pub, "hoist.scope."+p+".*."+r.Name, "hoist.score."+p+".*", "hoist.backends."+p+".*")
+			for _, k := range deployerKinds {
+				pub = append(pub, "hoist.scope."+p+"."+k+"."+r.Name)
+			}
+			pub = append(pub, "hoist.score."+p+".*", "hoist.backends."+p+".*")
 		}
 		for _, p := range r.Scopes {
 			read(eventsStream, "hoist.scope."+p+".>")
@@ -57,9 +60,12 @@ func Permissions(r Role) (jwt.Permissions, error) {
 		read(eventsStream, "hoist.node.>")
 	case KindAgent:
 		n := r.Node
-		pub = append(pub, "hoist.node."+n+".node_drained."+r.Name, "hoist.node."+n+".node_undrained."+r.Name)
+		pub = append(pub, "hoist.node."+n+".node_drained."+r.Name, "hoist.node."+n+".node_undrained."+r.Name,
+			"hoist.node."+n+".node_key."+r.Name)
 		for _, s := range r.Scopes {
-			pub = append(pub, "hoist.backends."+s+"."+n, "hoist.status."+n+"."+s)
+			// secret_key: the scope key sealed to granted nodes. Readers
+			// accept it only from the actor a grant names.
+			pub = append(pub, "hoist.backends."+s+"."+n, "hoist.status."+n+"."+s, "hoist.scope."+s+".secret_key."+r.Name)
 		}
 		for _, s := range r.Scopes {
 			read(eventsStream, "hoist.scope."+s+".>")
@@ -88,6 +94,14 @@ func Permissions(r Role) (jwt.Permissions, error) {
 		// answer without a standing grant on $JS.FC.>.
 		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
 	}, nil
+}
+
+// deployerKinds are the scope kinds a deployer publishes. Grants and
+// revokes (secret_granted, secret_revoked) are an admin's: they extend
+// trust to a machine. Scope keys (secret_key) are a granted agent's.
+var deployerKinds = []string{
+	"deployed", "scaled", "env_changed", "rolled_back", "removed",
+	"secret_set", "secret_removed", "secret_rotate",
 }
 
 func dedupe(s []string) []string {

@@ -18,6 +18,16 @@ func reads(stream, filter string) []string {
 
 func concat(lists ...[]string) []string { return slices.Concat(lists...) }
 
+// deploys is what a deployer may publish on a scope pattern's subjects:
+// the deployer kinds, under its own name.
+func deploys(prefix, name string) []string {
+	var out []string
+	for _, k := range []string{"deployed", "scaled", "env_changed", "rolled_back", "removed", "secret_set", "secret_removed", "secret_rotate"} {
+		out = append(out, prefix+"."+k+"."+name)
+	}
+	return out
+}
+
 func TestPermissions(t *testing.T) {
 	info := []string{"$JS.API.INFO"}
 	cases := []struct {
@@ -30,7 +40,7 @@ func TestPermissions(t *testing.T) {
 		{
 			role: Role{Kind: KindDeployer, Name: "alice", Scopes: []string{"acme.prod.*"}},
 			pub: concat(info,
-				[]string{"hoist.scope.acme.prod.*.*.alice", "hoist.score.acme.prod.*.*", "hoist.backends.acme.prod.*.*"},
+				deploys("hoist.scope.acme.prod.*", "alice"), []string{"hoist.score.acme.prod.*.*", "hoist.backends.acme.prod.*.*"},
 				reads("HOIST_EVENTS", "hoist.scope.acme.prod.*.>"),
 				reads("HOIST_SCORES", "hoist.score.acme.prod.*.>"),
 				reads("HOIST_BACKENDS", "hoist.backends.acme.prod.*.>"),
@@ -41,8 +51,8 @@ func TestPermissions(t *testing.T) {
 		{
 			role: Role{Kind: KindDeployer, Name: "ci_bot", Scopes: []string{"acme.*.*", "globex.prod.web"}},
 			pub: concat(info,
-				[]string{"hoist.scope.acme.*.*.*.ci_bot", "hoist.score.acme.*.*.*", "hoist.backends.acme.*.*.*"},
-				[]string{"hoist.scope.globex.prod.web.*.ci_bot", "hoist.score.globex.prod.web.*", "hoist.backends.globex.prod.web.*"},
+				deploys("hoist.scope.acme.*.*", "ci_bot"), []string{"hoist.score.acme.*.*.*", "hoist.backends.acme.*.*.*"},
+				deploys("hoist.scope.globex.prod.web", "ci_bot"), []string{"hoist.score.globex.prod.web.*", "hoist.backends.globex.prod.web.*"},
 				reads("HOIST_EVENTS", "hoist.scope.acme.*.*.>"),
 				reads("HOIST_SCORES", "hoist.score.acme.*.*.>"),
 				reads("HOIST_BACKENDS", "hoist.backends.acme.*.*.>"),
@@ -57,9 +67,9 @@ func TestPermissions(t *testing.T) {
 		{
 			role: Role{Kind: KindAgent, Name: "agent-1", Node: "node-1", Scopes: []string{"acme.prod.web", "acme.prod.api"}},
 			pub: concat(info,
-				[]string{"hoist.node.node-1.node_drained.agent-1", "hoist.node.node-1.node_undrained.agent-1"},
-				[]string{"hoist.backends.acme.prod.web.node-1", "hoist.status.node-1.acme.prod.web"},
-				[]string{"hoist.backends.acme.prod.api.node-1", "hoist.status.node-1.acme.prod.api"},
+				[]string{"hoist.node.node-1.node_drained.agent-1", "hoist.node.node-1.node_undrained.agent-1", "hoist.node.node-1.node_key.agent-1"},
+				[]string{"hoist.backends.acme.prod.web.node-1", "hoist.status.node-1.acme.prod.web", "hoist.scope.acme.prod.web.secret_key.agent-1"},
+				[]string{"hoist.backends.acme.prod.api.node-1", "hoist.status.node-1.acme.prod.api", "hoist.scope.acme.prod.api.secret_key.agent-1"},
 				reads("HOIST_EVENTS", "hoist.scope.acme.prod.web.>"),
 				reads("HOIST_SCORES", "hoist.score.acme.prod.web.>"),
 				reads("HOIST_BACKENDS", "hoist.backends.acme.prod.web.node-1"),

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/projector"
+	"github.com/hoist-dev/hoist/secrets"
 )
 
 // publishCommands append one event each: deploy, scale, env, rollback,
@@ -23,6 +26,7 @@ func publishCommands() []*cli.Command {
 		envCommand(),
 		rollbackCommand(),
 		removeCommand(),
+		secretCommand(),
 		scoreCommand(),
 		drainCommand(),
 		undrainCommand(),
@@ -140,13 +144,23 @@ func warnRejected(c *cli.Context, h *events.History) {
 	}
 }
 
+// warnPlainSecrets points at 'hoist secret set' for plain variables that
+// look secret: their values stay in the log, readable, for good.
+func warnPlainSecrets(c *cli.Context, scope events.Scope, env map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if secrets.LooksSecret(k, env[k]) {
+			fmt.Fprintf(c.App.ErrWriter, "hoist: warning: %s looks like a secret, and a plain env value stays readable in the log for good; seal it instead: printf %%s \"$VALUE\" | hoist secret set %s %s\n", k, scope, k)
+		}
+	}
+}
+
 // printPublished reports a stored event: one line for people, or JSON.
 func printPublished(c *cli.Context, ev *events.Event, what string) error {
 	w := c.App.Writer
 	if c.Bool("json") {
 		return writeJSON(w, publishedJSON{
 			Scope: ev.Scope.String(), Node: ev.Node, Revision: ev.Revision, Kind: ev.Kind,
-			ID: ev.ID, Time: ev.Time, Actor: ev.Actor, Data: ev.Data,
+			ID: ev.ID, Time: ev.Time, Actor: ev.Actor, Data: maskPayload(ev.Data),
 		})
 	}
 	switch {

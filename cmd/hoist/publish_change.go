@@ -92,6 +92,7 @@ func envAction(c *cli.Context) error {
 	if err := change.Validate(); err != nil {
 		return err
 	}
+	warnPlainSecrets(c, scope, set)
 	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
 		if err := requireDeployed(scope, h); err != nil {
 			return nil, err

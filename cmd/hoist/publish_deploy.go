@@ -70,6 +70,7 @@ func deployAction(c *cli.Context) error {
 	if err := first.Validate(); err != nil {
 		return err
 	}
+	warnPlainSecrets(c, scope, first.Env)
 	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
 		spec := first
 		if cur := h.State().Spec; cur != nil {

@@ -99,7 +99,7 @@ func logCommand() *cli.Command {
 Example:
    hoist log acme.prod.web
    hoist log acme.prod.web --json | jq '.[] | select(.kind == "deployed")'`,
-		Flags:  []cli.Flag{jsonFlag()},
+		Flags:  []cli.Flag{showSecretsFlag(), jsonFlag()},
 		Action: showLog,
 	}
 }
@@ -113,6 +113,9 @@ func showLog(c *cli.Context) error {
 		out := make([]logEntryJSON, len(hist.Records))
 		for i, r := range hist.Records {
 			out[i] = newLogEntry(r)
+			if out[i].Data != nil && !c.Bool("show-secrets") {
+				out[i].Data = maskPayload(out[i].Data)
+			}
 		}
 		return writeJSON(c.App.Writer, out)
 	}
@@ -122,7 +125,7 @@ func showLog(c *cli.Context) error {
 		e := newLogEntry(r)
 		change := "REJECTED: " + e.Rejected
 		if r.Err == nil {
-			change = summarize(r.Event)
+			change = describe(r.Event, c.Bool("show-secrets"))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Revision, shortTime(e.Time), e.Actor, change)
 	}
@@ -158,6 +161,12 @@ func newLogEntry(r events.Record) logEntryJSON {
 	return e
 }
 
+// showSecretsFlag turns off the masking of plain env values that look
+// secret. Sealed secrets have no plain value to show.
+func showSecretsFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "show-secrets", Usage: "show plain env values that look secret (PASSWORD, TOKEN, …) instead of masking them"}
+}
+
 func stateCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "state",
@@ -171,6 +180,7 @@ Example:
    hoist state acme.prod.web --at 3 --json`,
 		Flags: []cli.Flag{
 			&cli.Uint64Flag{Name: "at", DefaultText: "the head", Usage: "show the state right after `REVISION`"},
+			showSecretsFlag(),
 			jsonFlag(),
 		},
 		Action: showState,
@@ -202,9 +212,9 @@ func showState(c *cli.Context) error {
 		}
 	}
 	if c.Bool("json") {
-		return writeJSON(c.App.Writer, newStateJSON(state))
+		return writeJSON(c.App.Writer, newStateJSON(state, c.Bool("show-secrets")))
 	}
-	return printState(c.App.Writer, state)
+	return printState(c.App.Writer, state, c.Bool("show-secrets"))
 }
 
 // readScope reads the history of the SCOPE argument. A scope without

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/projector"
+	"github.com/hoist-dev/hoist/secrets"
 )
 
 // How events and states look to people (one-line summaries, aligned
@@ -20,7 +21,11 @@ func shortTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:0
 
 // summarize says in one line what an event changed, e.g.
 // "deployed image=registry.local/web:1 replicas=3 port=8080".
-func summarize(e *events.Event) string {
+func summarize(e *events.Event) string { return describe(e, false) }
+
+// describe is summarize, with plain env values that look secret shown
+// when show is set.
+func describe(e *events.Event, show bool) string {
 	switch d := e.Data.(type) {
 	case *events.Deployed:
 		return "deployed " + describeSpec(&d.Spec)
@@ -29,7 +34,11 @@ func summarize(e *events.Event) string {
 	case *events.EnvChanged:
 		var parts []string
 		if len(d.Set) > 0 {
-			parts = append(parts, "set "+envList(d.Set))
+			set := d.Set
+			if !show {
+				set, _ = secrets.MaskEnv(set)
+			}
+			parts = append(parts, "set "+envList(set))
 		}
 		if len(d.Unset) > 0 {
 			parts = append(parts, "unset "+strings.Join(d.Unset, " "))
@@ -48,6 +57,28 @@ func summarize(e *events.Event) string {
 		return "drained"
 	case *events.NodeUndrained:
 		return "undrained"
+	case *events.NodeKey:
+		return "announced node key " + d.Public[:12] + "…"
+	case *events.SecretSet:
+		as := ""
+		if d.File != "" {
+			as = " as file " + d.File
+		}
+		return fmt.Sprintf("secret %s set%s (sealed to key v%d)", d.Name, as, d.Key)
+	case *events.SecretRemoved:
+		return "secret " + d.Name + " removed"
+	case *events.SecretRotate:
+		return "asked for a new secret key"
+	case *events.SecretGranted:
+		return fmt.Sprintf("granted node %s (node key %s…, as %s)", d.Node, d.NodeKey[:12], d.Actor)
+	case *events.SecretRevoked:
+		return "revoked node " + d.Node
+	case *events.SecretKey:
+		nodes := strings.Join(slices.Sorted(maps.Keys(d.Seeds)), ",")
+		if len(d.Resealed) > 0 {
+			return fmt.Sprintf("node %s made key v%d for %s and resealed %d secrets to it", d.Node, d.Version, nodes, len(d.Resealed))
+		}
+		return fmt.Sprintf("node %s sealed key v%d to %s", d.Node, d.Version, nodes)
 	}
 	return string(e.Kind)
 }
@@ -108,31 +139,58 @@ func envList(env map[string]string) string {
 // stateJSON is 'hoist state --json'. Every field is always present, with
 // defaults applied, so scripts need no special cases.
 type stateJSON struct {
-	Scope         string              `json:"scope"`
-	Revision      uint64              `json:"revision"`
-	Image         string              `json:"image"`
-	Command       []string            `json:"command"`
-	Replicas      int                 `json:"replicas"`
-	Port          int                 `json:"port"`
-	Env           map[string]string   `json:"env"`
-	Hosts         []string            `json:"hosts"`
-	HealthPath    string              `json:"health_path"`
-	Surge         int                 `json:"surge"`
-	HealthTimeout events.Duration     `json:"health_timeout"`
-	Restart       string              `json:"restart"`
-	MemoryMB      int64               `json:"memory_mb"`
-	CPUs          float64             `json:"cpus"`
-	Cache         *events.CachePolicy `json:"cache"`
-	Removed       bool                `json:"removed"`
-	Time          time.Time           `json:"time"`
-	Actor         string              `json:"actor"`
+	Scope         string                 `json:"scope"`
+	Revision      uint64                 `json:"revision"`
+	Image         string                 `json:"image"`
+	Command       []string               `json:"command"`
+	Replicas      int                    `json:"replicas"`
+	Port          int                    `json:"port"`
+	Env           map[string]string      `json:"env"`
+	Secrets       map[string]stateSecret `json:"secrets"`
+	Hosts         []string               `json:"hosts"`
+	HealthPath    string                 `json:"health_path"`
+	Surge         int                    `json:"surge"`
+	HealthTimeout events.Duration        `json:"health_timeout"`
+	Restart       string                 `json:"restart"`
+	MemoryMB      int64                  `json:"memory_mb"`
+	CPUs          float64                `json:"cpus"`
+	Cache         *events.CachePolicy    `json:"cache"`
+	Removed       bool                   `json:"removed"`
+	Time          time.Time              `json:"time"`
+	Actor         string                 `json:"actor"`
 }
 
-func newStateJSON(st projector.State) stateJSON {
+// stateSecret is a secret as 'hoist state --json' shows it: never its
+// value, sealed or not.
+type stateSecret struct {
+	Key  int    `json:"key"`
+	File string `json:"file,omitempty"`
+}
+
+// maskPayload returns p with the plain env values that look secret masked,
+// for printing. p itself is not changed.
+func maskPayload(p events.Payload) events.Payload {
+	switch d := p.(type) {
+	case *events.EnvChanged:
+		if masked, ok := secrets.MaskEnv(d.Set); ok {
+			return &events.EnvChanged{Set: masked, Unset: d.Unset}
+		}
+	case *events.Deployed:
+		if masked, ok := secrets.MaskEnv(d.Spec.Env); ok {
+			spec := d.Spec.Clone()
+			spec.Env = masked
+			return &events.Deployed{Spec: *spec}
+		}
+	}
+	return p
+}
+
+func newStateJSON(st projector.State, show bool) stateJSON {
 	out := stateJSON{
 		Scope: st.Scope.String(), Revision: st.Revision, Removed: st.Removed,
 		Time: st.Time, Actor: st.Actor,
 		Command: []string{}, Env: map[string]string{}, Hosts: []string{},
+		Secrets: map[string]stateSecret{},
 	}
 	s := st.Spec
 	if s == nil {
@@ -141,8 +199,13 @@ func newStateJSON(st projector.State) stateJSON {
 	out.Image, out.Replicas, out.Port, out.HealthPath = s.Image, s.Replicas, s.Port, s.HealthPath
 	out.Command = append(out.Command, s.Command...)
 	out.Hosts = append(out.Hosts, s.Hosts...)
-	for k, v := range s.Env {
-		out.Env[k] = v
+	env := s.Env
+	if !show {
+		env, _ = secrets.MaskEnv(env)
+	}
+	maps.Copy(out.Env, env)
+	for name, sec := range s.Secrets {
+		out.Secrets[name] = stateSecret{Key: sec.Key, File: sec.File}
 	}
 	out.Surge = s.EffectiveSurge()
 	out.HealthTimeout = events.Duration(s.EffectiveHealthTimeout())
@@ -151,7 +214,7 @@ func newStateJSON(st projector.State) stateJSON {
 }
 
 // printState writes a state as aligned "field  value" lines.
-func printState(w io.Writer, st projector.State) error {
+func printState(w io.Writer, st projector.State, show bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	line := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	line("scope", st.Scope.String())
@@ -177,7 +240,27 @@ func printState(w io.Writer, st projector.State) error {
 		line("port", fmt.Sprint(s.Port))
 	}
 	if len(s.Env) > 0 {
-		line("env", envList(s.Env))
+		env, masked := s.Env, false
+		if !show {
+			env, masked = secrets.MaskEnv(env)
+		}
+		v := envList(env)
+		if masked {
+			v += "  (--show-secrets shows them; better: hoist secret set)"
+		}
+		line("env", v)
+	}
+	if len(s.Secrets) > 0 {
+		var names []string
+		for _, name := range slices.Sorted(maps.Keys(s.Secrets)) {
+			sec := s.Secrets[name]
+			as := ""
+			if sec.File != "" {
+				as = " as " + sec.File
+			}
+			names = append(names, fmt.Sprintf("%s%s (key v%d)", name, as, sec.Key))
+		}
+		line("secrets", strings.Join(names, ", ")+"  (sealed)")
 	}
 	if len(s.Hosts) > 0 {
 		line("hosts", strings.Join(s.Hosts, " "))

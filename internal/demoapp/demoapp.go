@@ -41,7 +41,8 @@ type Config struct {
 }
 
 // ConfigFromEnv reads PORT, HOIST_NODE, HOIST_REPLICA, HOIST_SCOPE,
-// HOIST_REVISION, DEMO_MESSAGE and DEMO_FAIL_HEALTH.
+// HOIST_REVISION, DEMO_MESSAGE (or DEMO_MESSAGE_FILE, a file that holds
+// it) and DEMO_FAIL_HEALTH.
 func ConfigFromEnv() Config {
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -54,10 +55,21 @@ func ConfigFromEnv() Config {
 		Replica:    os.Getenv("HOIST_REPLICA"),
 		Scope:      os.Getenv("HOIST_SCOPE"),
 		Revision:   os.Getenv("HOIST_REVISION"),
-		Message:    os.Getenv("DEMO_MESSAGE"),
+		Message:    messageFromEnv(),
 		Hostname:   host,
 		FailHealth: os.Getenv("DEMO_FAIL_HEALTH") == "1",
 	}
+}
+
+func messageFromEnv() string {
+	if path := os.Getenv("DEMO_MESSAGE_FILE"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "cannot read DEMO_MESSAGE_FILE: " + err.Error()
+		}
+		return string(b)
+	}
+	return os.Getenv("DEMO_MESSAGE")
 }
 
 // Run listens on cfg.Addr and serves until ctx is cancelled, then shuts
