@@ -28,9 +28,9 @@ type Options struct {
 	// KeyFile keeps the node's key pair, which scope keys are sealed to
 	// (see package secrets). It is made at the first start, mode 0600.
 	// Default: node.key next to ReferenceFile.
-	KeyFile string
-	Runtime       deploy.Runtime
-	RuntimeName   string // "docker" or "process", shown in the status
+	KeyFile     string
+	Runtime     deploy.Runtime
+	RuntimeName string // "docker" or "process", shown in the status
 	// Connect dials NATS. It is called until it succeeds; the connection
 	// it returns should reconnect forever (events.ConnectOptions.Daemon).
 	Connect func(ctx context.Context) (*nats.Conn, error)
@@ -69,10 +69,10 @@ const (
 
 // Agent is a running node agent. Open starts it; Close stops it.
 type Agent struct {
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
-	st   *state
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	st     *state
 	rec    *deploy.Reconciler
 	ln     net.Listener
 	feed   *feed
