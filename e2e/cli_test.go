@@ -28,12 +28,18 @@ func (r result) String() string {
 // would from a shell. It fails the test only when hoist cannot be run.
 func runHoist(t *testing.T, natsURL string, args ...string) result {
 	t.Helper()
+	return runHoistInput(t, natsURL, "", args...)
+}
+
+// runHoistInput is runHoist with stdin as the command's standard input.
+func runHoistInput(t *testing.T, natsURL, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, hoistBin, args...)
 	cmd.Env = append(cleanEnv(), "HOIST_NATS_URL="+natsURL, "HOIST_ACTOR=e2e@test")
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
 	start := time.Now()
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
@@ -52,6 +58,16 @@ func runHoist(t *testing.T, natsURL string, args ...string) result {
 func mustHoist(t *testing.T, natsURL string, want int, args ...string) result {
 	t.Helper()
 	r := runHoist(t, natsURL, args...)
+	if r.code != want {
+		t.Fatalf("hoist %s: want exit %d, got %s", strings.Join(args, " "), want, r)
+	}
+	return r
+}
+
+// mustHoistInput is mustHoist with stdin as standard input.
+func mustHoistInput(t *testing.T, natsURL, stdin string, want int, args ...string) result {
+	t.Helper()
+	r := runHoistInput(t, natsURL, stdin, args...)
 	if r.code != want {
 		t.Fatalf("hoist %s: want exit %d, got %s", strings.Join(args, " "), want, r)
 	}

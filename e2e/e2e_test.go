@@ -123,6 +123,47 @@ func runScenario(t *testing.T, c *cluster, workload ...string) {
 	}
 	s.endStep(t, converged, "publish → wait 0", true)
 
+	// 5b. A sealed secret, then a rotation: both nodes granted, the value
+	// reaches every replica, and neither rollout fails a request.
+	s.lg.setStep("5b. secret set")
+	start = time.Now()
+	for _, n := range c.nodes {
+		if g := c.hoist(t, 0, "secret", "grant", sc, n); !strings.Contains(g.stdout, "holds key v1") {
+			t.Fatalf("secret grant %s should wait for the key: %s", n, g)
+		}
+	}
+	const value = "sealed-e2e-message"
+	if r := mustHoistInput(t, c.natsURL, value+"\n", 0, "secret", "set", sc, "DEMO_MESSAGE"); strings.Contains(r.stdout+r.stderr, value) {
+		t.Errorf("secret set printed the value: %s", r)
+	}
+	c.hoist(t, 0, "wait", sc, "--timeout", "90s")
+	converged = time.Since(start)
+	s.checkConverged(t)
+	s.waitBackends(t, 10)
+	if msgs := count(s.lg.collect(t, 300, time.Minute), func(a answer) string { return a.Message }); !maps.Equal(msgs, map[string]int{value: 300}) {
+		t.Errorf("after secret set, the replicas' messages = %v, want all %q", msgs, value)
+	}
+	for _, args := range [][]string{{"log", sc, "--json"}, {"state", sc, "--json"}, {"status", "--json"}, {"secret", "ls", sc}} {
+		if out := c.hoist(t, 0, args...); strings.Contains(out.stdout+out.stderr, value) {
+			t.Errorf("hoist %s prints the secret's value", strings.Join(args, " "))
+		}
+	}
+	s.endStep(t, converged, "publish → wait 0", true)
+
+	s.lg.setStep("5c. secret rotate")
+	start = time.Now()
+	if r := c.hoist(t, 0, "secret", "rotate", sc); !strings.Contains(r.stdout, "made key v2") {
+		t.Errorf("secret rotate should report the new key: %s", r)
+	}
+	c.hoist(t, 0, "wait", sc, "--timeout", "90s")
+	converged = time.Since(start)
+	s.checkConverged(t)
+	s.waitBackends(t, 10)
+	if msgs := count(s.lg.collect(t, 300, time.Minute), func(a answer) string { return a.Message }); !maps.Equal(msgs, map[string]int{value: 300}) {
+		t.Errorf("after the rotation, the replicas' messages = %v, want all %q", msgs, value)
+	}
+	s.endStep(t, converged, "publish → wait 0", true)
+
 	// 6. Drain node-a: only node-b's replicas get new requests.
 	s.lg.setStep("6. drain node-a")
 	start = time.Now()

@@ -22,6 +22,7 @@ type answer struct {
 	Revision string `json:"revision"`
 	Hostname string `json:"hostname"`
 	PID      int    `json:"pid"`
+	Message  string `json:"message"`
 	sentAt   time.Time
 }
 

@@ -28,6 +28,13 @@ func hoist(args ...string) result {
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
+// hoistInput runs the CLI in-process with stdin as its standard input.
+func hoistInput(stdin string, args ...string) result {
+	var out, errb bytes.Buffer
+	code := runWith(append([]string{"hoist"}, args...), strings.NewReader(stdin), &out, &errb)
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
 // hoistAt runs hoist against the NATS server at url.
 func hoistAt(url string, args ...string) result {
 	return hoist(append([]string{"--nats-url", url}, args...)...)
