@@ -75,10 +75,15 @@ func describe(e *events.Event, show bool) string {
 		return "revoked node " + d.Node
 	case *events.SecretKey:
 		nodes := strings.Join(slices.Sorted(maps.Keys(d.Seeds)), ",")
-		if len(d.Resealed) > 0 {
+		switch {
+		case len(d.Resealed) > 0:
 			return fmt.Sprintf("node %s made key v%d for %s and resealed %d secrets to it", d.Node, d.Version, nodes, len(d.Resealed))
+		case d.Seeds[d.Node] != "":
+			// Only the maker of a key seals it to itself: a holder hands
+			// it on only to nodes that lack it.
+			return fmt.Sprintf("node %s made key v%d for %s", d.Node, d.Version, nodes)
 		}
-		return fmt.Sprintf("node %s sealed key v%d to %s", d.Node, d.Version, nodes)
+		return fmt.Sprintf("node %s handed key v%d to %s", d.Node, d.Version, nodes)
 	}
 	return string(e.Kind)
 }
