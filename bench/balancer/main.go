@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command balancer benchmarks hoist's balancer against HAProxy, nginx and
 // Caddy on this machine, side by side in one run:
 //

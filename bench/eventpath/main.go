@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command eventpath benchmarks hoist's event path against raw NATS, Redis
 // pub/sub and polling, side by side in one run on this machine:
 //
