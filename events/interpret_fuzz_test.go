@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/secrets"
 )
 
 // FuzzInterpret feeds Interpret any subject and body. It must never panic,
@@ -66,6 +67,17 @@ func FuzzInterpret(f *testing.F) {
 	f.Add(events.ScopeSubject(web, events.KindScaled, "ci"), []byte(`{"schema":1,"id":"x","kind":"scaled","scope":"acme.prod.web","revision":1,"time":"9999-12-31T00:00:00Z","actor":"ci","data":{"replicas":1}}`))
 	f.Add(events.ScopeSubject(web, events.KindScaled, "ci"), []byte("not json"))
 	f.Add("other.subject", scale)
+	// The secret kinds, with keys and boxes that validate.
+	nodeKey, _ := secrets.GenerateKey()
+	box, _ := secrets.Seal(nodeKey.Public(), []byte("v"))
+	pub := nodeKey.Public().String()
+	f.Add(events.ScopeSubject(web, events.KindSecretSet, "ci"), enc(&events.Event{Scope: web, Revision: 1, Actor: "ci", Data: &events.SecretSet{Name: "DB", Secret: events.Secret{Key: 1, Sealed: box, File: "/run/secrets/db"}}}))
+	f.Add(events.ScopeSubject(web, events.KindSecretRemoved, "ci"), enc(&events.Event{Scope: web, Revision: 1, Actor: "ci", Data: &events.SecretRemoved{Name: "DB"}}))
+	f.Add(events.ScopeSubject(web, events.KindSecretRotate, "ci"), enc(&events.Event{Scope: web, Revision: 1, Actor: "ci", Data: &events.SecretRotate{}}))
+	f.Add(events.ScopeSubject(web, events.KindSecretGranted, "root"), enc(&events.Event{Scope: web, Revision: 1, Actor: "root", Data: &events.SecretGranted{Node: "node-1", NodeKey: pub, Actor: "agent-1"}}))
+	f.Add(events.ScopeSubject(web, events.KindSecretRevoked, "root"), enc(&events.Event{Scope: web, Revision: 1, Actor: "root", Data: &events.SecretRevoked{Node: "node-1"}}))
+	f.Add(events.ScopeSubject(web, events.KindSecretKey, "agent-1"), enc(&events.Event{Scope: web, Revision: 1, Actor: "agent-1", Data: &events.SecretKey{Version: 1, Public: pub, Node: "node-1", Seeds: map[string]string{"node-1": box}, Resealed: map[string]string{"DB": box}}}))
+	f.Add(events.NodeSubject("node-1", events.KindNodeKey, "agent-1"), enc(&events.Event{Node: "node-1", Revision: 1, Actor: "agent-1", Data: &events.NodeKey{Public: pub}}))
 
 	f.Fuzz(func(t *testing.T, subject string, body []byte) {
 		m := events.Message{Stream: events.EventsStream, Subject: subject, Sequence: 1, Time: at, Data: body}
