@@ -166,7 +166,7 @@ func TestDeployKeepsWhatItDoesNotSet(t *testing.T) {
 	st := decodeJSON[stateJSON](t, mustRun(t, 0, hoistAt(url, "state", s, "--json")).stdout)
 	want := stateJSON{
 		Scope: s, Revision: 4, Command: []string{"sh", "-c", `echo "hi there"`}, Replicas: 4, Port: 8080,
-		Env: map[string]string{"LIST": "a,b", "MODE": "fast", "B": "2"}, Hosts: []string{"a.example.com"}, HealthPath: "/up",
+		Env: map[string]string{"LIST": "a,b", "MODE": "fast", "B": "2"}, Secrets: map[string]stateSecret{}, Hosts: []string{"a.example.com"}, HealthPath: "/up",
 		Surge: 1, HealthTimeout: st.HealthTimeout, Cache: st.Cache, Time: st.Time, Actor: st.Actor,
 	}
 	if !reflect.DeepEqual(st, want) || st.Cache == nil || st.Cache.TTL.String() != "30s" {

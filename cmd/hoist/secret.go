@@ -35,7 +35,9 @@ A replica sees a secret as an environment variable of its name, or as a file
 like 'hoist env'.
 
 Start by granting a node (an admin's credential): its agent makes the scope's
-key. Then set values (a deployer's credential will do):
+key. Then set values (a deployer's credential will do).
+
+Example:
    hoist secret grant acme.prod.web node-1
    printf %s "$DB_PASSWORD" | hoist secret set acme.prod.web DB_PASSWORD
    hoist secret set acme.prod.web TLS_KEY --from-file key.pem --as-file /run/secrets/tls.key
