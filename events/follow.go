@@ -105,6 +105,9 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 		return 0, fmt.Errorf("read %s: %w", spec.filter, err)
 	}
 
+	// Only HOIST_EVENTS keeps every message: there the count taken when
+	// the consumer was made says when the read is done (see readPast).
+	appendOnly := spec.stream == EventsStream && !spec.lastPerSubject
 	var (
 		last      uint64
 		delivered uint64
@@ -128,6 +131,12 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 			// Heartbeats come every readHeartbeat when nothing else does.
 			if time.Since(heard) > 3*readHeartbeat {
 				return last, fmt.Errorf("read %s: %w: no heartbeat for %s", spec.filter, errBroken, time.Since(heard).Round(time.Second))
+			}
+			// Messages that aged out before they were delivered leave the
+			// count short for good: an idle read asks where the end is.
+			if caughtUp != nil && !appendOnly && len(msgs) == 0 && s.readPast(cctx, spec, last) {
+				caughtUp()
+				caughtUp = nil
 			}
 			continue
 		case m = <-msgs:
@@ -156,15 +165,32 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 		if !fn(msg) {
 			return last, nil
 		}
-		// A last-per-subject read skips a subject's message that a newer
-		// one superseded while it ran, and delivers the newer one after
-		// the count taken at the start: only an empty backlog says it is
-		// done.
-		if caughtUp != nil && (meta.NumPending == 0 || (!spec.lastPerSubject && delivered >= pending)) {
+		if caughtUp != nil && delivered >= pending && (appendOnly || len(msgs) == 0 && s.readPast(cctx, spec, last)) {
 			caughtUp()
 			caughtUp = nil
 		}
 	}
+}
+
+// readPast reports whether a read of a stream that removes messages, which
+// handed over the messages up to sequence last, has seen every subject
+// that was there when it started.
+//
+// In the streams other than HOIST_EVENTS a newer message of a subject
+// removes an older one: a read skips a message superseded while it ran
+// and meets the newer one only after the count taken at the start, and a
+// last-per-subject read does the same. The read is done once the filter's
+// last message, asked for now, is one it has handed over: every message
+// stored up to it was either handed over or removed for a newer one no
+// later than it. (The pending count in each delivery's metadata cannot
+// tell: it can read 0 while messages are still to come.)
+func (s *Store) readPast(ctx context.Context, spec readSpec, last uint64) bool {
+	m, ok, err := s.directLast(ctx, spec.stream, spec.filter)
+	if err != nil {
+		s.log.Debug("cannot read the end of the stream; reading on", "filter", spec.filter, "err", err)
+		return false
+	}
+	return !ok || m.Sequence <= last
 }
 
 // control handles a control message of a push consumer: it answers flow
