@@ -38,6 +38,8 @@ type Balancer struct {
 	builds      atomic.Uint64
 	skipped     [numSources]atomic.Uint64
 	active      atomic.Int64 // requests inside ServeHTTP, WebSockets included
+	draining    atomic.Bool  // Close began: answers carry Connection: close
+	drainConns  atomic.Int64 // connections accepted after the drain began
 	buildNanos  atomic.Int64 // duration of the last table build
 	tableSwapAt atomic.Int64 // unix nanos of the last swap
 
@@ -53,6 +55,7 @@ type Balancer struct {
 	wg       sync.WaitGroup
 	feed     *feed
 	servers  []*listener
+	handoff  *handoffServer
 	closeErr error
 	closed   bool
 }
@@ -205,14 +208,36 @@ func (b *Balancer) Close() error {
 		return b.closeErr
 	}
 	b.closed = true
-	servers := b.servers
+	servers, handoff := b.servers, b.handoff
 	b.mu.Unlock()
+	handoff.Close() // first: a successor must not take sockets being closed
+	if len(servers) == 0 {
+		for _, ln := range b.cfg.Listeners { // passed, never served
+			ln.Close()
+		}
+	}
 
-	deadline := time.Now().Add(b.cfg.ShutdownTimeout)
-	err := b.shutdownServers(servers, deadline)
+	start := time.Now()
+	deadline := start.Add(b.cfg.ShutdownTimeout)
+	inFlight, conns := b.active.Load(), openConns(servers)
+	if len(servers) > 0 {
+		b.log.Info("balancer draining", "in_flight", inFlight, "connections", conns,
+			"drain_timeout", b.cfg.ShutdownTimeout, "reuse_port", b.cfg.ReusePort)
+	}
+	err := b.drainServers(servers, deadline)
 	b.drainActive(deadline)
+	cut := b.active.Load()
 	b.cancelReq() // cut WebSockets and anything else still running
 	b.drainActive(time.Now().Add(2 * time.Second))
+	if len(servers) > 0 {
+		level := slog.LevelInfo
+		if cut > 0 {
+			level = slog.LevelWarn
+		}
+		b.log.Log(context.Background(), level, "balancer drained", "took", time.Since(start).Round(time.Millisecond).String(),
+			"in_flight_at_start", inFlight, "connections_at_start", conns,
+			"accepted_while_draining", b.drainConns.Load(), "cut", cut)
+	}
 
 	b.mu.Lock()
 	cancel, f := b.cancel, b.feed

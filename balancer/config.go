@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
@@ -20,6 +21,23 @@ type Config struct {
 	TLSCerts []CertFiles
 	// MetricsListen serves /metrics, /healthz and /debug/table ("" disables).
 	MetricsListen string
+	// Listeners are sockets already bound, by name (ListenerHTTP,
+	// ListenerHTTPS or ListenerMetrics): passed by systemd
+	// (ActivatedListeners) or taken over from a running balancer
+	// (TakeOver). They are used instead of binding the address of that
+	// name, and accepted on only once the first table is in use; Close
+	// closes them.
+	Listeners map[string]net.Listener
+	// ReusePort binds with SO_REUSEPORT (Linux only) and only once the
+	// first table is in use, so that a new balancer can bind the port of a
+	// running one and take over while the old one drains. Any balancer of
+	// the same user on that port then shares its connections: only turn it
+	// on for handovers.
+	ReusePort bool
+	// HandoffSocket is a Unix socket path on which the balancer lends its
+	// listening sockets to the next balancer (see handoff.go and
+	// TakeOver), "" for none.
+	HandoffSocket string
 
 	// DefaultScore (0–100) weights a backend that has no score yet.
 	DefaultScore int
@@ -52,8 +70,12 @@ type Config struct {
 	// get 413.
 	MaxBody int64
 	// ShutdownTimeout bounds how long Close waits for in-flight requests
-	// and WebSockets before cutting them.
+	// and WebSockets before cutting them (the drain timeout).
 	ShutdownTimeout time.Duration
+	// KeepAliveGrace is how long, within ShutdownTimeout, a drain leaves
+	// idle keep-alive connections open so that their clients read a
+	// "Connection: close" answer and close them first (see drain.go).
+	KeepAliveGrace time.Duration
 	// CacheSweepInterval is how often expired cache entries are dropped.
 	CacheSweepInterval time.Duration
 	// AccessLog logs every request at info level.
@@ -91,6 +113,7 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout:     10 * time.Second,
 		MaxIdleConnsPerHost:   512,
 		ShutdownTimeout:       30 * time.Second,
+		KeepAliveGrace:        time.Second,
 		CacheSweepInterval:    time.Second,
 	}
 }
@@ -110,6 +133,7 @@ func (c *Config) normalize() error {
 	setDur(&c.IdleTimeout, d.IdleTimeout)
 	setDur(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
 	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setDur(&c.KeepAliveGrace, d.KeepAliveGrace)
 	setDur(&c.CacheSweepInterval, d.CacheSweepInterval)
 	if c.ResponseHeaderTimeout < 0 {
 		c.ResponseHeaderTimeout = 0
@@ -134,6 +158,18 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("active check interval is negative")
 	case c.MaxBody < 0:
 		return fmt.Errorf("max body is negative")
+	case c.ReusePort && !reusePortSupported:
+		return errReusePortUnsupported
+	case c.HandoffSocket != "" && !handoffSupported:
+		return fmt.Errorf("handoff socket %s: not supported on this system", c.HandoffSocket)
+	}
+	for name := range c.Listeners {
+		if name != ListenerHTTP && name != ListenerHTTPS && name != ListenerMetrics {
+			return fmt.Errorf("listener %q: want http, https or metrics", name)
+		}
+	}
+	if c.Listeners[ListenerHTTPS] != nil && len(c.TLSCerts) == 0 {
+		return fmt.Errorf("an https socket was passed, but no TLS certificate")
 	}
 	for i, cf := range c.TLSCerts {
 		if cf.Cert == "" || cf.Key == "" {

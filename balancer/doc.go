@@ -92,12 +92,24 @@
 // POST and PATCH) that fails to reach its backend is retried once on
 // another; POST and PATCH are never replayed.
 //
+// # Shutdown and restarts
+//
+// Close drains (drain.go): it stops accepting, asks keep-alive clients to
+// close with "Connection: close", lets in-flight requests finish within
+// ShutdownTimeout and then cuts the rest. A restart loses no connection
+// when the listening socket outlives the process: passed by systemd
+// (ActivatedListeners) or lent by the running balancer to the next one
+// (HandoffSocket, TakeOver; handoff.go). With ReusePort two processes bind
+// the port, which Linux serves from two queues; a closing one resets its
+// queue unless net.ipv4.tcp_migrate_req=1. A balancer whose socket is
+// shared or passed accepts only once its first table is in use.
+//
 // # What it must never do
 //
 // It never writes to the streams, never reads a config event, never
 // decodes a body or parses a subject itself, never applies a message that
 // was rejected, and never drops an established WebSocket because a weight
 // or membership changed. Every goroutine it starts (feed, builder, cache
-// sweeper, active checker, listeners) is owned by the Balancer and stopped
+// sweeper, active checker, listeners, handoff socket) is owned by the Balancer and stopped
 // and waited for by Close.
 package balancer

@@ -55,11 +55,17 @@ func rewrite(pr *httputil.ProxyRequest) {
 func (b *Balancer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	b.active.Add(1)
 	defer b.active.Add(-1)
+	if b.draining.Load() && r.Header.Get("Upgrade") == "" {
+		// The client closes this keep-alive connection itself after the
+		// answer, instead of racing its next request against our close.
+		w.Header().Set("Connection", "close")
+	}
 	start := b.cfg.Now()
 	t := b.table.Load()
 	if t == nil {
 		b.unrouted.inc(http.StatusServiceUnavailable)
 		b.pages.write(w, http.StatusServiceUnavailable, b.retryAfter)
+		b.accessLog(r, nil, http.StatusServiceUnavailable, start)
 		return
 	}
 	p := t.Route(r.Host)

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -33,6 +36,12 @@ weighted round-robin: weight = score (0-100), --default-score when unscored, 0 o
 drained nodes. A backend that refuses connections or times out is skipped for
 --dead-ttl; idempotent requests are retried once on another backend.
 
+SIGTERM drains: no new connections, in-flight requests finish (--drain-timeout).
+To restart without dropping a connection, run every balancer of a host with the
+same --handoff-socket: start the new one, wait for its "balancer listening"
+line, then SIGTERM the old one. Sockets passed by systemd (LISTEN_FDS,
+FileDescriptorName=http|https|metrics) are used instead of binding.
+
 Example:
    hoist balancer --listen 0.0.0.0:80 --metrics 127.0.0.1:9180
    hoist balancer --tls-cert a.pem --tls-key a.key --tls-cert b.pem --tls-key b.key`,
@@ -53,7 +62,9 @@ Example:
 			&cli.DurationFlag{Name: "response-header-timeout", EnvVars: env("response-header-timeout"), Value: d.ResponseHeaderTimeout, Usage: "how long to wait for a backend's response headers (`D`)"},
 			&cli.DurationFlag{Name: "idle-timeout", EnvVars: env("idle-timeout"), Value: d.IdleTimeout, Usage: "idle keep-alive timeout `D`, clients and upstreams"},
 			&cli.Int64Flag{Name: "max-body", EnvVars: env("max-body"), Usage: "largest request body in `BYTES` (0: no limit); larger gets 413"},
-			&cli.DurationFlag{Name: "shutdown-timeout", EnvVars: env("shutdown-timeout"), Value: d.ShutdownTimeout, Usage: "how long to drain in-flight requests on shutdown (`D`)"},
+			&cli.DurationFlag{Name: "drain-timeout", Aliases: []string{"shutdown-timeout"}, EnvVars: append(env("drain-timeout"), env("shutdown-timeout")...), Value: d.ShutdownTimeout, Usage: "on SIGTERM, how long to let in-flight requests finish (`D`)"},
+			&cli.StringFlag{Name: "handoff-socket", EnvVars: env("handoff-socket"), Usage: "Unix socket `PATH`: take the listening sockets of the balancer serving it, and serve ours there for the next one (restarts drop nothing)"},
+			&cli.BoolFlag{Name: "reuse-port", EnvVars: env("reuse-port"), Usage: "bind with SO_REUSEPORT once caught up, so a new balancer can take over the port of a running one (Linux)"},
 			&cli.BoolFlag{Name: "access-log", EnvVars: env("access-log"), Usage: "log every request at info level"},
 		},
 		Action: runBalancer,
@@ -95,7 +106,8 @@ func balancerConfig(c *cli.Context) (balancer.Config, error) {
 			return cfg, usagef("--error-pages %q: not a readable directory", cfg.ErrorPagesDir)
 		}
 	}
-	cfg.DeadOn5xx, cfg.AccessLog = c.Bool("dead-on-5xx"), c.Bool("access-log")
+	cfg.DeadOn5xx, cfg.AccessLog, cfg.ReusePort = c.Bool("dead-on-5xx"), c.Bool("access-log"), c.Bool("reuse-port")
+	cfg.HandoffSocket = c.String("handoff-socket")
 	durations := []struct {
 		flag     string
 		dst      *time.Duration
@@ -107,7 +119,7 @@ func balancerConfig(c *cli.Context) (balancer.Config, error) {
 		{"dial-timeout", &cfg.DialTimeout, true},
 		{"response-header-timeout", &cfg.ResponseHeaderTimeout, false},
 		{"idle-timeout", &cfg.IdleTimeout, true},
-		{"shutdown-timeout", &cfg.ShutdownTimeout, true},
+		{"drain-timeout", &cfg.ShutdownTimeout, true},
 	}
 	for _, d := range durations {
 		v := c.Duration(d.flag)
@@ -125,7 +137,39 @@ func balancerConfig(c *cli.Context) (balancer.Config, error) {
 	if cfg.Listen == "" && len(cfg.TLSCerts) == 0 {
 		return cfg, usagef("nothing to serve: give --listen, or --tls-cert and --tls-key")
 	}
+	if cfg.ReusePort && runtime.GOOS != "linux" {
+		return cfg, usagef("--reuse-port: supported on Linux only")
+	}
+	if cfg.HandoffSocket != "" && runtime.GOOS == "windows" {
+		return cfg, usagef("--handoff-socket: not supported on Windows")
+	}
 	return cfg, nil
+}
+
+// passedListeners takes the sockets systemd passed (socket activation), or
+// else those of the balancer serving --handoff-socket; nil when there are
+// none. They replace binding the address of their name.
+func passedListeners(cfg balancer.Config, log *slog.Logger) (map[string]net.Listener, error) {
+	from := "systemd"
+	lns, err := balancer.ActivatedListeners()
+	if errors.Is(err, balancer.ErrNotActivated) && cfg.HandoffSocket != "" {
+		from = "handoff " + cfg.HandoffSocket
+		lns, err = balancer.TakeOver(cfg.HandoffSocket)
+		if errors.Is(err, balancer.ErrNoPredecessor) {
+			log.Info("balancer has no predecessor on its handoff socket: it binds its addresses", "handoff", cfg.HandoffSocket)
+			return nil, nil
+		}
+	}
+	if errors.Is(err, balancer.ErrNotActivated) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for name, ln := range lns {
+		log.Info("balancer uses a passed socket", "on", name, "addr", ln.Addr().String(), "from", from)
+	}
+	return lns, nil
 }
 
 func runBalancer(c *cli.Context) error {
@@ -135,6 +179,9 @@ func runBalancer(c *cli.Context) error {
 	}
 	log, err := newLogger(c)
 	if err != nil {
+		return err
+	}
+	if cfg.Listeners, err = passedListeners(cfg, log); err != nil {
 		return err
 	}
 	nc, err := events.Connect(connectOptions(c, "hoist balancer", true, log))
