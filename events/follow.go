@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -243,32 +244,75 @@ func (s *Store) read(ctx context.Context, spec readSpec, fn func(Message) bool) 
 	}
 }
 
-// Follow hands fn every message of stream matching filter from sequence
+// follow hands fn every message of stream matching filter from sequence
 // from on (0: from the start; lastPerSubject: the latest of each subject,
-// then everything new), in order, until ctx ends. A consumer that breaks
-// off (a server restart, a lost message) is recreated after the last
-// message handed over. caughtUp, when not nil, is called once, when the
+// then everything new), or right after the message after names, in order,
+// until ctx ends. A consumer that breaks off (a server restart, a lost
+// message) is recreated at the last message handed over. In HOIST_EVENTS,
+// which never removes a message, that message must still be there: a
+// stream restored from an older copy meanwhile ends the read with a
+// *DivergedError rather than going on from a sequence that now means
+// something else. caughtUp, when not nil, is called once, when the
 // messages present at the start have been handed over.
-func (s *Store) follow(ctx context.Context, spec readSpec, fn func(Message), caughtUp func()) error {
+func (s *Store) follow(ctx context.Context, spec readSpec, after Mark, fn func(Message), caughtUp func()) error {
 	backoff := newBackoff(250*time.Millisecond, 5*time.Second)
+	var lastData []byte // the body of the message at after, once handed over here
 	for {
-		last, err := s.consume(ctx, spec, func(m Message) bool { fn(m); return true }, func() {
+		// Only HOIST_EVENTS keeps every message; in the others the message
+		// at after may be gone for a newer one of its subject.
+		verify, at := after.Sequence > 0 && spec.stream == EventsStream, after.Sequence
+		switch {
+		case verify:
+			spec.from, spec.lastPerSubject = after.Sequence, false
+		case after.Sequence > 0:
+			spec.from, spec.lastPerSubject = after.Sequence+1, false
+		}
+		var diverged *DivergedError
+		cctx, cancel := context.WithCancel(ctx)
+		_, err := s.consume(cctx, spec, func(m Message) bool {
+			if verify {
+				verify = false
+				same := m.Sequence == after.Sequence
+				switch {
+				case same && lastData != nil:
+					same = bytes.Equal(m.Data, lastData)
+				case same && after.Digest != "":
+					same = Digest(m.Data) == after.Digest
+				}
+				if !same {
+					got := Mark{Sequence: m.Sequence, Digest: Digest(m.Data)}
+					diverged = &DivergedError{Stream: spec.stream, Filter: spec.filter, Want: after, Got: got}
+					return false
+				}
+				return true // handed over before
+			}
+			fn(m)
+			after, lastData = Mark{Sequence: m.Sequence}, m.Data
+			return true
+		}, func() {
+			if verify { // the stream ends before the message it must hold
+				diverged = &DivergedError{Stream: spec.stream, Filter: spec.filter, Want: after}
+				cancel()
+				return
+			}
 			if caughtUp != nil {
 				caughtUp()
 				caughtUp = nil
 			}
 		})
-		if ctx.Err() != nil {
+		cancel()
+		switch {
+		case diverged != nil:
+			return diverged
+		case ctx.Err() != nil:
 			return ctx.Err()
-		}
-		if errors.Is(err, ErrPermission) {
+		case errors.Is(err, ErrPermission):
 			return err
 		}
-		if last > 0 {
-			spec.from, spec.lastPerSubject = last+1, false
-			backoff.reset()
+		if after.Sequence > at {
+			backoff.reset() // it got somewhere: no reason to wait long
 		}
-		s.log.Debug("stream consumer broke off; recreating it", "filter", spec.filter, "after", spec.from, "err", err)
+		s.log.Debug("stream consumer broke off; recreating it", "filter", spec.filter, "at", after.Sequence, "err", err)
 		if !backoff.wait(ctx) {
 			return ctx.Err()
 		}

@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -123,17 +125,84 @@ type Follow struct {
 	From uint64
 	// LastPerSubject starts with the latest message of each subject.
 	LastPerSubject bool
+	// After, when its Sequence is set, is the last message of Filter the
+	// caller already has (From is then ignored): the read goes on right
+	// after it. In HOIST_EVENTS it first checks that the stream still holds
+	// that very message; a stream that does not (restored from an older
+	// backup, or replaced) ends the read with a *DivergedError.
+	After Mark
 }
+
+// Mark names one stored message: its sequence and, when known, the digest
+// of its body (Digest).
+type Mark struct {
+	Sequence uint64 `json:"sequence"`
+	Digest   string `json:"digest,omitempty"`
+}
+
+// Digest is a short fingerprint of a stored message's body, enough to tell
+// that a stream holds another message at a sequence than it once did.
+func Digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:12])
+}
+
+// Holds reports whether stream still holds the message m of filter: the
+// message at m.Sequence matches filter and, when m has a digest, its body
+// has that digest. A server restored from an older copy may hold another
+// message there, or none.
+func (s *Store) Holds(ctx context.Context, stream, filter string, m Mark) (bool, error) {
+	held := false
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err := s.consume(cctx, readSpec{stream: stream, filter: filter, from: m.Sequence}, func(got Message) bool {
+		held = got.Sequence == m.Sequence && (m.Digest == "" || Digest(got.Data) == m.Digest)
+		return false
+	}, cancel) // caught up before any message: the stream ends before m
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		return false, err
+	}
+	return held, ctx.Err()
+}
+
+// ErrDiverged is matched by every DivergedError.
+var ErrDiverged = errors.New("the stream diverged from what this reader has")
+
+// DivergedError says the stream no longer holds the last message a reader
+// had of a filter: it was restored from an older copy, or replaced, so
+// what the reader folded is not the stream's history any more.
+type DivergedError struct {
+	Stream, Filter string
+	Want           Mark
+	// Got is the message the stream holds from Want.Sequence on; zero when
+	// it ends before.
+	Got Mark
+}
+
+func (e *DivergedError) Error() string {
+	held := fmt.Sprintf("its first message from there is sequence %d, another one", e.Got.Sequence)
+	switch {
+	case e.Got.Sequence == 0:
+		held = "it ends before that"
+	case e.Got.Sequence == e.Want.Sequence:
+		held = "it holds another message there"
+	}
+	return fmt.Sprintf("%s: %s of %s was read up to sequence %d, but %s (restored from an older backup, or replaced?)",
+		ErrDiverged, e.Filter, e.Stream, e.Want.Sequence, held)
+}
+
+func (e *DivergedError) Is(target error) bool { return target == ErrDiverged }
 
 // Follow hands fn every message f selects, in stream order, until ctx
 // ends; caughtUp (if not nil) is called once, when the messages present at
 // the start have been handed over. Give the messages of histories to a
 // Reader to know what they mean. A consumer that breaks off is recreated
 // after the last message handed over, so fn sees each message once, in
-// order. It returns ctx's error, or a *PermissionError when the server
-// refuses the read.
+// order; it checks at every new consumer that the stream still holds the
+// last message handed over. It returns ctx's error, a *PermissionError when
+// the server refuses the read, or a *DivergedError.
 func (s *Store) Follow(ctx context.Context, f Follow, fn func(Message), caughtUp func()) error {
-	return s.follow(ctx, readSpec{stream: f.Stream, filter: f.Filter, from: f.From, lastPerSubject: f.LastPerSubject}, fn, caughtUp)
+	return s.follow(ctx, readSpec{stream: f.Stream, filter: f.Filter, from: f.From, lastPerSubject: f.LastPerSubject}, f.After, fn, caughtUp)
 }
 
 // ScopeInfo is one scope known to the store.

@@ -66,6 +66,10 @@ type ScopeStatus struct {
 	Phase    Phase           `json:"phase"`
 	Replicas []ReplicaStatus `json:"replicas"`
 	Error    string          `json:"error,omitempty"`
+	// Head is the last message of the scope's history the node read: a
+	// reader can check that the stream still holds it (Store.Holds), and
+	// so that the node's revisions are the stream's.
+	Head *Mark `json:"head,omitempty"`
 }
 
 // ReplicaStatus is one running (or failing) replica.
@@ -119,6 +123,9 @@ func (s *NodeStatus) Validate() error {
 	for i, sc := range s.Scopes {
 		if sc.Scope.IsZero() {
 			return &FieldError{Field: fmt.Sprintf("scopes[%d].scope", i), Problem: "is missing"}
+		}
+		if sc.Head != nil && (sc.Head.Sequence == 0 || len(sc.Head.Digest) > 64) {
+			return &FieldError{Field: fmt.Sprintf("scopes[%d].head", i), Problem: "needs a sequence and a digest of at most 64 characters"}
 		}
 	}
 	return nil

@@ -166,6 +166,7 @@ func Open(opts Options) (*Agent, error) {
 	a.setScopes(b.scopeList())
 	for _, sc := range b.scopeList() {
 		if d, ok := b.desired(sc); ok {
+			a.st.setHead(sc, b.after(sc))
 			a.deliver(a.withKeys(d, b.keyring(sc)))
 		}
 	}

@@ -23,6 +23,12 @@ type desiredBook struct {
 	reader *events.Reader
 	scopes map[events.Scope]*scopeLog
 	nodeSt referenceNode
+	// tails are the body of each history's last message read, by history
+	// key; digests the digests a reference file gave for the ones not read
+	// since. Together they let a read check that the stream still holds
+	// the message the book stopped at (see events.Follow.After).
+	tails   map[string][]byte
+	digests map[string]string
 }
 
 type scopeLog struct {
@@ -32,7 +38,8 @@ type scopeLog struct {
 }
 
 func newDesiredBook(node string, scopes []events.Scope) *desiredBook {
-	b := &desiredBook{node: node, reader: events.NewReader(), scopes: map[events.Scope]*scopeLog{}}
+	b := &desiredBook{node: node, reader: events.NewReader(), scopes: map[events.Scope]*scopeLog{},
+		tails: map[string][]byte{}, digests: map[string]string{}}
 	b.setScopes(scopes)
 	return b
 }
@@ -53,17 +60,23 @@ func (b *desiredBook) setScopes(scopes []events.Scope) (added []events.Scope) {
 		keep[sc] = true
 		if b.scopes[sc] == nil {
 			b.scopes[sc] = &scopeLog{hist: projector.NewHistory(sc)}
-			b.reader.Forget(scopeKey(sc))
+			b.forget(scopeKey(sc))
 			added = append(added, sc)
 		}
 	}
 	for sc := range b.scopes {
 		if !keep[sc] {
 			delete(b.scopes, sc)
-			b.reader.Forget(scopeKey(sc))
+			b.forget(scopeKey(sc))
 		}
 	}
 	return added
+}
+
+func (b *desiredBook) forget(key string) {
+	b.reader.Forget(key)
+	delete(b.tails, key)
+	delete(b.digests, key)
 }
 
 // bookFromReference rebuilds a book from a reference file, keeping only the
@@ -75,6 +88,7 @@ func bookFromReference(ref *reference, scopes []events.Scope) (*desiredBook, err
 	b := newDesiredBook(ref.Node, scopes)
 	b.nodeSt = ref.NodeLog
 	b.reader.Restore(b.nodeKey(), events.Head{Revision: ref.NodeLog.Revision, Sequence: ref.NodeLog.Sequence})
+	b.digests[b.nodeKey()] = ref.NodeLog.Digest
 	for name, stored := range ref.Scopes {
 		sc, err := events.ParseScope(name)
 		if err != nil {
@@ -101,6 +115,7 @@ func bookFromReference(ref *reference, scopes []events.Scope) (*desiredBook, err
 		l.holdUpTo(stored.Revision)
 		l.synced = stored.Synced
 		b.reader.Restore(scopeKey(sc), events.Head{Revision: stored.Revision, Sequence: stored.Sequence})
+		b.digests[scopeKey(sc)] = stored.Digest
 	}
 	return b, nil
 }
@@ -130,23 +145,35 @@ func (b *desiredBook) reference(failures []deploy.Failure, now time.Time) *refer
 		NodeLog:  b.nodeSt,
 		Failures: failures,
 	}
+	nm := b.mark(b.nodeKey())
 	nh := b.reader.Head(b.nodeKey())
-	ref.NodeLog.Revision, ref.NodeLog.Sequence = nh.Revision, nh.Sequence
+	ref.NodeLog.Revision, ref.NodeLog.Sequence, ref.NodeLog.Digest = nh.Revision, nh.Sequence, nm.Digest
 	for sc, l := range b.scopes {
 		h := b.reader.Head(scopeKey(sc))
-		ref.Scopes[sc.String()] = &referenceLog{Revision: h.Revision, Sequence: h.Sequence, Synced: l.synced, Events: l.raw}
+		ref.Scopes[sc.String()] = &referenceLog{Revision: h.Revision, Sequence: h.Sequence, Digest: b.mark(scopeKey(sc)).Digest,
+			Synced: l.synced, Events: l.raw}
 	}
 	return ref
 }
 
-// from is the first stream sequence to read for a scope: right after the
-// last one the book holds.
-func (b *desiredBook) from(sc events.Scope) uint64 {
-	return b.reader.Head(scopeKey(sc)).Sequence + 1
+// mark is the last message the book holds of a history: a read of it goes
+// on right after it, once the stream shows it still holds it.
+func (b *desiredBook) mark(key string) events.Mark {
+	h := b.reader.Head(key)
+	if h.Sequence == 0 {
+		return events.Mark{}
+	}
+	if tail, ok := b.tails[key]; ok {
+		return events.Mark{Sequence: h.Sequence, Digest: events.Digest(tail)}
+	}
+	return events.Mark{Sequence: h.Sequence, Digest: b.digests[key]}
 }
 
-// nodeFrom is from for the node's own events.
-func (b *desiredBook) nodeFrom() uint64 { return b.reader.Head(b.nodeKey()).Sequence + 1 }
+// after is where a read of a scope's history goes on.
+func (b *desiredBook) after(sc events.Scope) events.Mark { return b.mark(scopeKey(sc)) }
+
+// nodeAfter is after for the node's own events.
+func (b *desiredBook) nodeAfter() events.Mark { return b.mark(b.nodeKey()) }
 
 // markSynced records that sc's history was read to the end of the stream.
 func (b *desiredBook) markSynced(sc events.Scope) bool {
@@ -176,6 +203,9 @@ var errDuplicate = errors.New("already applied")
 func (b *desiredBook) apply(m events.Message) applied {
 	rec := b.reader.Read(m)
 	var out applied
+	if !rec.Duplicate && rec.History() != "" {
+		b.tails[rec.History()] = m.Data
+	}
 	switch {
 	case rec.Duplicate:
 		out.skipped = errDuplicate

@@ -37,6 +37,9 @@ type feed struct {
 	notify    map[events.Scope]bool // scopes whose desired state changed
 	nodeDirty bool                  // the drain standing changed
 	lastErr   string
+	// rebuilding is set from a divergence until every history was read
+	// again.
+	rebuilding bool
 }
 
 type reloadReq struct {
@@ -72,6 +75,10 @@ func (f *feed) run(ctx context.Context, stores <-chan *events.Store) {
 			return
 		}
 		if errors.Is(err, errResubscribe) {
+			continue
+		}
+		if errors.Is(err, events.ErrDiverged) {
+			f.diverged(err)
 			continue
 		}
 		if msg := err.Error(); msg != f.lastErr {
@@ -124,9 +131,9 @@ func (f *feed) session(ctx context.Context, store *events.Store) error {
 		})
 	}
 	for _, sc := range f.book.scopeList() {
-		follow(sc, events.Follow{Stream: events.EventsStream, Filter: events.ScopeFilter(sc), From: f.book.from(sc)})
+		follow(sc, events.Follow{Stream: events.EventsStream, Filter: events.ScopeFilter(sc), After: f.book.after(sc)})
 	}
-	follow(events.Scope{}, events.Follow{Stream: events.EventsStream, Filter: events.NodeFilter(f.book.node), From: f.book.nodeFrom()})
+	follow(events.Scope{}, events.Follow{Stream: events.EventsStream, Filter: events.NodeFilter(f.book.node), After: f.book.nodeAfter()})
 	stopScores := f.a.readScores(sctx, store, f.book.scopeList())
 	defer stopScores()
 
@@ -217,12 +224,14 @@ func (f *feed) caughtUp(scope events.Scope) {
 			f.dirty = true
 		}
 		f.nodeDirty = true
+		f.rebuilt()
 		return
 	}
 	if f.book.markSynced(scope) {
 		f.dirty = true
 	}
 	f.notify[scope] = true
+	f.rebuilt()
 }
 
 // commit writes the reference file and then hands the changes on. It
@@ -242,6 +251,7 @@ func (f *feed) commit() bool {
 	for sc := range f.notify {
 		if d, ok := f.book.desired(sc); ok {
 			ring := f.book.keyring(sc)
+			f.a.st.setHead(sc, f.book.after(sc))
 			f.a.deliver(f.a.withKeys(d, ring))
 			if ring != nil {
 				f.a.keeper.offer(sc, d.Revision, ring, d.Spec)
@@ -258,6 +268,39 @@ func (f *feed) commit() bool {
 		f.nodeDirty = false
 	}
 	return true
+}
+
+// diverged makes the stream the truth again once it no longer holds what
+// the book read (a server restored from an older backup, or replaced): the
+// reference file is set aside, as a corrupt one is, the book starts empty,
+// and every scope counts as unread until its history was read again, so
+// nothing reports converged on the old reading and 'hoist wait' waits.
+func (f *feed) diverged(err error) {
+	msg := fmt.Sprintf("the stream no longer holds what this node read (%v); rebuilding the desired state from the stream, which is the truth", err)
+	if aside, aerr := setAside(f.path, "diverged", f.a.now()); aerr == nil {
+		msg += "; the old reference file is kept as " + aside
+	}
+	f.log.Error(msg)
+	f.a.st.setNodeError(errDiverged, msg)
+	f.a.st.forgetScopes()
+	f.book = newDesiredBook(f.book.node, f.book.scopeList())
+	f.dirty, f.rebuilding = true, true
+	clear(f.notify)
+}
+
+// rebuilt ends a rebuild once every history was read to the end again.
+func (f *feed) rebuilt() {
+	if !f.rebuilding || !f.book.nodeSt.Synced {
+		return
+	}
+	for _, l := range f.book.scopes {
+		if !l.synced {
+			return
+		}
+	}
+	f.rebuilding = false
+	f.a.st.setNodeError(errDiverged, "")
+	f.log.Warn("rebuilt the desired state from the stream after it diverged; acting on it now")
 }
 
 // applyReload makes the book and the workers serve a new set of scopes.

@@ -35,6 +35,7 @@ type reference struct {
 type referenceLog struct {
 	Revision uint64            `json:"revision"`
 	Sequence uint64            `json:"sequence"`
+	Digest   string            `json:"digest,omitempty"` // of the message at Sequence
 	Synced   bool              `json:"synced"`
 	Events   []json.RawMessage `json:"events"`
 }
@@ -43,6 +44,7 @@ type referenceNode struct {
 	Synced   bool   `json:"synced"`
 	Revision uint64 `json:"revision"`
 	Sequence uint64 `json:"sequence"`
+	Digest   string `json:"digest,omitempty"`
 	Drained  bool   `json:"drained"`
 	Reason   string `json:"reason,omitempty"`
 	Key      string `json:"key,omitempty"` // the node key its history shows
@@ -97,9 +99,14 @@ func writeReference(path string, ref *reference) error {
 // setAsideCorrupt renames a corrupt reference file so it can be inspected,
 // and returns the new name.
 func setAsideCorrupt(path string, now time.Time) (string, error) {
-	aside := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+	return setAside(path, "corrupt", now)
+}
+
+// setAside renames the reference file out of the way, to path.WHY-TIME.
+func setAside(path, why string, now time.Time) (string, error) {
+	aside := fmt.Sprintf("%s.%s-%s", path, why, now.UTC().Format("20060102T150405Z"))
 	if err := os.Rename(path, aside); err != nil {
-		return "", fmt.Errorf("set aside corrupt reference file: %w", err)
+		return "", fmt.Errorf("set aside %s reference file: %w", why, err)
 	}
 	return aside, nil
 }

@@ -52,6 +52,12 @@ func encodeReference(ref *reference) ([]byte, error) {
 		b.WriteString(strconv.FormatUint(l.Revision, 10))
 		b.WriteString(`,"sequence":`)
 		b.WriteString(strconv.FormatUint(l.Sequence, 10))
+		if l.Digest != "" {
+			b.WriteString(`,"digest":`)
+			if err := writeJSON(&b, l.Digest); err != nil {
+				return nil, err
+			}
+		}
 		b.WriteString(`,"synced":`)
 		b.WriteString(strconv.FormatBool(l.Synced))
 		b.WriteString(`,"events":`)

@@ -48,9 +48,10 @@ type scopeState struct {
 	hosts       []string // the virtual hosts at backendsRev, for balancers
 	healthPath  string
 	cache       *events.CachePolicy
-	removed     bool   // backendsRev is a removal
-	err         string // last reconcile error
-	eventErr    string // last skipped event of the scope
+	removed     bool        // backendsRev is a removal
+	err         string      // last reconcile error
+	eventErr    string      // last skipped event of the scope
+	head        events.Mark // the last message of the history read
 }
 
 func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
@@ -109,6 +110,21 @@ func (s *state) setDesired(d deploy.Desired) {
 		st := s.scope(d.Scope)
 		st.known, st.desired, st.deployed = true, d.Revision, d.Spec != nil || d.Removed
 	})
+}
+
+// forgetScopes marks every scope's desired state as not read: nothing
+// reports converged until it is read again.
+func (s *state) forgetScopes() {
+	s.update(func() {
+		for _, st := range s.scopes {
+			st.known, st.head = false, events.Mark{}
+		}
+	})
+}
+
+// setHead records the last message of sc's history that was read.
+func (s *state) setHead(sc events.Scope, m events.Mark) {
+	s.update(func() { s.scope(sc).head = m })
 }
 
 func (s *state) setReconciling(sc events.Scope, on bool) {
@@ -197,6 +213,7 @@ func (s *state) clearEventError(sc events.Scope) {
 const (
 	errNATS      = "nats"
 	errReference = "reference"
+	errDiverged  = "diverged"
 	errEvent     = "event"
 )
 
@@ -262,10 +279,15 @@ func (s *state) nodeStatus(now time.Time) *events.NodeStatus {
 	for _, sc := range sortedScopes(s.scopes) {
 		st := s.scopes[sc]
 		phase, errMsg := st.status()
-		ns.Scopes = append(ns.Scopes, events.ScopeStatus{
+		status := events.ScopeStatus{
 			Scope: sc, Desired: st.desired, Applied: st.applied, Phase: phase,
 			Replicas: slices.Clone(st.replicas), Error: errMsg,
-		})
+		}
+		if st.head.Sequence > 0 {
+			head := st.head
+			status.Head = &head
+		}
+		ns.Scopes = append(ns.Scopes, status)
 	}
 	return ns
 }

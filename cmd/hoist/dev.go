@@ -239,25 +239,35 @@ func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog
 func followScopes(st *events.Store, agent *nodeagent.Agent, node nodeagent.Node, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := slices.Clone(node.Scopes)
+	serve := func(m events.Message) {
+		a, _ := events.ParseSubject(m.Subject)
+		if a.Family != events.FamilyScope || slices.Contains(served, a.Scope) {
+			return
+		}
+		served = append(served, a.Scope)
+		n := node
+		n.Scopes = slices.Clone(served)
+		slices.SortFunc(n.Scopes, func(a, b events.Scope) int { return strings.Compare(a.String(), b.String()) })
+		if err := agent.Reload(n); err != nil {
+			log.Error("serve new scope", "scope", a.Scope, "err", err)
+			return
+		}
+		log.Info("now serving a new scope", "scope", a.Scope)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		err := st.Follow(ctx, events.Follow{Stream: events.EventsStream, Filter: events.AllScopesFilter}, func(m events.Message) {
-			a, _ := events.ParseSubject(m.Subject)
-			if a.Family != events.FamilyScope || slices.Contains(served, a.Scope) {
+		for {
+			err := st.Follow(ctx, events.Follow{Stream: events.EventsStream, Filter: events.AllScopesFilter}, serve, nil)
+			switch {
+			case ctx.Err() != nil:
 				return
+			case errors.Is(err, events.ErrDiverged):
+				log.Warn("the stream no longer holds what hoist dev read (restored?); reading it again", "err", err)
+				continue
+			case err != nil:
+				log.Warn("cannot follow new scopes; restart hoist dev to serve them", "err", err)
 			}
-			served = append(served, a.Scope)
-			n := node
-			n.Scopes = slices.Clone(served)
-			slices.SortFunc(n.Scopes, func(a, b events.Scope) int { return strings.Compare(a.String(), b.String()) })
-			if err := agent.Reload(n); err != nil {
-				log.Error("serve new scope", "scope", a.Scope, "err", err)
-				return
-			}
-			log.Info("now serving a new scope", "scope", a.Scope)
-		}, nil)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("cannot follow new scopes; restart hoist dev to serve them", "err", err)
+			return
 		}
 	})
 	return func() {

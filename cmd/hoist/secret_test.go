@@ -168,4 +168,3 @@ func stopProcessReplicas(t *testing.T, node, dir string) {
 		_ = p.Remove(ctx, r.ID)
 	}
 }
-

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -199,6 +200,41 @@ type waiter struct {
 	rev      uint64
 	timeout  time.Duration
 	progress io.Writer
+	held     map[events.Mark]bool // what Holds said of each node's head
+}
+
+// unheld checks that the stream still holds the last message of the
+// scope's history each of nodes read: a node that read a history the
+// stream does not hold (the server was restored from an older backup) has
+// converged on revisions that are not the stream's. It returns why not,
+// or "".
+func (w *waiter) unheld(ctx context.Context, statuses []*events.NodeStatus, nodes []string) string {
+	if w.held == nil {
+		w.held = map[events.Mark]bool{}
+	}
+	var out []string
+	for _, st := range statuses {
+		if !slices.Contains(nodes, st.Node) {
+			continue
+		}
+		for _, sc := range st.Scopes {
+			if sc.Scope != w.scope || sc.Head == nil {
+				continue
+			}
+			held, known := w.held[*sc.Head]
+			if !known {
+				var err error
+				if held, err = w.store.Holds(ctx, events.EventsStream, events.ScopeFilter(w.scope), *sc.Head); err != nil {
+					return fmt.Sprintf("cannot check the history %s read: %v", st.Node, err)
+				}
+				w.held[*sc.Head] = held
+			}
+			if !held {
+				out = append(out, fmt.Sprintf("%s read a history of %s the stream does not hold (up to sequence %d: was the server restored from an older backup?); it rebuilds from the stream", st.Node, w.scope, sc.Head.Sequence))
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
@@ -257,7 +293,13 @@ func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
 		for _, r := range reports {
 			recs = append(recs, r)
 		}
-		r := projector.RolloutState(events.MergeStatuses(recs), w.scope, w.rev, time.Now())
+		statuses := events.MergeStatuses(recs)
+		r := projector.RolloutState(statuses, w.scope, w.rev, time.Now())
+		if r.Done {
+			if reason := w.unheld(ctx, statuses, r.Nodes); reason != "" {
+				r.Done, r.Reason = false, reason
+			}
+		}
 		switch {
 		case r.Done:
 			return r, nil

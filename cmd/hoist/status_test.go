@@ -99,3 +99,37 @@ func TestStatusAndWait(t *testing.T) {
 	// Both nodes still run revision 1 healthy: node-2 failed only later.
 	mustRun(t, 0, hoistAt(url, "wait", scope, "--revision", "1", "--timeout", "5s"))
 }
+
+// A node that converged on a history the stream does not hold (the server
+// was restored from an older backup) does not make wait succeed: wait
+// checks each node's head against the stream, and names the node.
+func TestWaitChecksTheHistoryNodesRead(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.URL()
+	st := srv.Store(t)
+	const scope = "acme.prod.web"
+	mustRun(t, 0, hoistAt(url, "deploy", scope, "--image", "web:1"))
+	ctx := context.Background()
+	h, err := st.ScopeHistory(ctx, events.MustParseScope(scope), 0)
+	if err != nil || len(h.Records) != 1 {
+		t.Fatalf("history: %v %v", h, err)
+	}
+	held := events.Mark{Sequence: h.Records[0].Sequence, Digest: events.Digest(h.Records[0].Message.Data)}
+
+	for _, head := range []events.Mark{
+		{Sequence: held.Sequence, Digest: events.Digest([]byte("another message"))}, // another message at that sequence
+		{Sequence: held.Sequence + 5, Digest: held.Digest},                          // beyond the stream's end
+	} {
+		rep := scopeReport(1, 1, events.PhaseConverged, 1, 1, "")
+		rep.Head = &head
+		report(t, st, "node-1", 0, rep)
+		r := mustRun(t, 4, hoistAt(url, "wait", scope, "--timeout", "1500ms"))
+		if !strings.Contains(r.stderr, "node-1 read a history of acme.prod.web the stream does not hold") {
+			t.Errorf("wait on a diverged node (head %+v): %s", head, r)
+		}
+	}
+	rep := scopeReport(1, 1, events.PhaseConverged, 1, 1, "")
+	rep.Head = &held
+	report(t, st, "node-1", 0, rep)
+	mustRun(t, 0, hoistAt(url, "wait", scope, "--timeout", "10s"))
+}

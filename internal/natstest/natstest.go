@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -52,6 +53,33 @@ func start(t testing.TB, syncAlways bool) *Server {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Shutdown()
+	s.start(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)))
+}
+
+// Backup stops the server, copies its store aside, and starts it again: a
+// backup of a stopped server's --data, as docs/operating.md describes.
+func (s *Server) Backup() string {
+	s.t.Helper()
+	s.Shutdown()
+	dir := s.t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(s.DataDir)); err != nil {
+		s.t.Fatalf("back up the store: %v", err)
+	}
+	s.start(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)))
+	return dir
+}
+
+// Restore stops the server, puts the store of backup in place of its own,
+// and starts it again on the same port.
+func (s *Server) Restore(backup string) {
+	s.t.Helper()
+	s.Shutdown()
+	if err := os.RemoveAll(s.DataDir); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.CopyFS(s.DataDir, os.DirFS(backup)); err != nil {
+		s.t.Fatalf("restore the store: %v", err)
+	}
 	s.start(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)))
 }
 
