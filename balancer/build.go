@@ -97,6 +97,10 @@ func (b *Balancer) take(st *folded, m feedMsg, caught *[numSources]bool) bool {
 		caught[m.src] = true
 		return true
 	}
+	if m.reset {
+		st.reset(m.src)
+		return true
+	}
 	return b.apply(st, m)
 }
 

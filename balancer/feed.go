@@ -38,6 +38,7 @@ type feedMsg struct {
 	src      source
 	msg      events.Message
 	caughtUp bool
+	reset    bool // forget what src folded: it is read again from the start
 }
 
 // feed is the three stream readers. The balancer reads no config event:
@@ -82,6 +83,13 @@ func startFeed(run context.Context, store *events.Store, log *slog.Logger) *feed
 			}
 			err := store.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) },
 				func() { send(feedMsg{src: src, caughtUp: true}) })
+			for errors.Is(err, events.ErrDiverged) && ctx.Err() == nil {
+				// The server was restored from an older copy: what was
+				// folded from this stream is not its history any more.
+				log.Warn("the stream no longer holds what the balancer read; reading it again from the start", "stream", spec.Stream, "err", err)
+				send(feedMsg{src: src, reset: true})
+				err = store.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) }, nil)
+			}
 			if err == nil || ctx.Err() != nil {
 				return
 			}

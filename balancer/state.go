@@ -32,6 +32,19 @@ func newFolded() *folded {
 	}
 }
 
+// reset forgets what src folded, before it is read again from the start.
+func (f *folded) reset(src source) {
+	fresh := newFolded()
+	switch src {
+	case srcNodes:
+		f.drained, f.nodes = fresh.drained, fresh.nodes
+	case srcScores:
+		f.scores = fresh.scores
+	case srcReports:
+		f.reports = fresh.reports
+	}
+}
+
 // errDuplicate marks a message already folded (a reader restarted).
 var errDuplicate = errors.New("already folded")
 

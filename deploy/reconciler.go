@@ -45,6 +45,15 @@ type Config struct {
 	// rollout changes them: after a new replica passes its health check
 	// and before a replica is stopped. It must not block for long.
 	OnBackends func(scope events.Scope, backends []string)
+	// Confirm, if set, is asked before a replica is stopped, right after
+	// OnBackends was told the set without it: it returns once that set is
+	// acknowledged where balancers read it. While it fails, the rollout
+	// pauses with the replica serving (OnPaused says why), so no capacity
+	// is taken away that balancers were not told of.
+	Confirm func(ctx context.Context, scope events.Scope, backends []string) error
+	// OnPaused, if set, is told why a rollout waits for Confirm, and ""
+	// when it goes on.
+	OnPaused func(scope events.Scope, reason string)
 }
 
 // Reconciler converges one node's replicas of a scope to its desired state.

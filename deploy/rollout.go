@@ -86,6 +86,11 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 	case ActionStop:
 		delete(ro.live, a.Replica.ID)
 		ro.announce()
+		if err := ro.confirm(ctx); err != nil {
+			ro.live[a.Replica.ID] = a.Replica // it never stopped serving
+			ro.announce()
+			return err
+		}
 		if err := r.drain(ctx); err != nil {
 			return err
 		}
@@ -165,6 +170,54 @@ func (ro *rollout) shared(rep Replica) bool {
 func (ro *rollout) announce() {
 	if ro.r.cfg.OnBackends != nil {
 		ro.r.cfg.OnBackends(ro.d.Scope, ro.r.backends(ro.d, ro.replicas()))
+	}
+}
+
+// Pauses of a rollout that waits for its backends to be acknowledged.
+const (
+	confirmFirstRetry = 200 * time.Millisecond
+	confirmMaxRetry   = 3 * time.Second
+)
+
+// confirm waits until the backend set just announced is acknowledged
+// (Config.Confirm), retrying until ctx ends: a newer revision, or the
+// agent stopping.
+func (ro *rollout) confirm(ctx context.Context) error {
+	cfg := ro.r.cfg
+	if cfg.Confirm == nil {
+		return nil
+	}
+	backends := ro.r.backends(ro.d, ro.replicas())
+	wait, paused := confirmFirstRetry, false
+	defer func() {
+		if paused && cfg.OnPaused != nil {
+			cfg.OnPaused(ro.d.Scope, "")
+		}
+	}()
+	for {
+		err := cfg.Confirm(ctx, ro.d.Scope, backends)
+		if err == nil {
+			if paused {
+				ro.r.log.Info("rollout goes on: backends announced", "scope", ro.d.Scope, "revision", ro.d.Revision, "backends", backends)
+			}
+			return nil
+		}
+		if !paused {
+			paused = true
+			reason := fmt.Sprintf("rollout paused: cannot announce the backends to balancers (%v); the replica it would stop keeps serving", err)
+			ro.r.log.Warn(reason, "scope", ro.d.Scope, "revision", ro.d.Revision)
+			if cfg.OnPaused != nil {
+				cfg.OnPaused(ro.d.Scope, reason)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, confirmMaxRetry)
 	}
 }
 

@@ -145,7 +145,7 @@ func Open(opts Options) (*Agent, error) {
 
 	dc := opts.Deploy
 	dc.Runtime, dc.Node, dc.Advertise, dc.Logger = opts.Runtime, opts.Node.Name, opts.Node.Advertise, opts.Logger
-	dc.OnBackends = a.st.setBackends
+	dc.OnBackends, dc.Confirm, dc.OnPaused = a.st.setBackends, a.confirmBackends, a.st.setPaused
 	rec, err := deploy.NewReconciler(dc)
 	if err != nil {
 		return nil, fmt.Errorf("open agent: %w", err)
@@ -295,6 +295,26 @@ func (a *Agent) dial(ctx context.Context) (*events.Store, error) {
 	a.store, a.nc = store, nc
 	a.mu.Unlock()
 	return store, nil
+}
+
+// confirmTimeout bounds one attempt to have a backend set acknowledged.
+const confirmTimeout = 3 * time.Second
+
+// confirmBackends publishes sc's backend report, which OnBackends just
+// set to backends, and returns once the stream acknowledged it: before
+// that, balancers may still send requests to a replica about to stop.
+func (a *Agent) confirmBackends(ctx context.Context, sc events.Scope, _ []string) error {
+	store := a.currentStore()
+	if store == nil {
+		return errors.New("not connected to NATS yet")
+	}
+	rep := a.st.backendsReport(sc, a.now())
+	if rep == nil {
+		return fmt.Errorf("no backends of %s known", sc)
+	}
+	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
+	return store.PublishBackends(ctx, rep)
 }
 
 func (a *Agent) currentStore() *events.Store {

@@ -52,6 +52,7 @@ type scopeState struct {
 	err         string      // last reconcile error
 	eventErr    string      // last skipped event of the scope
 	head        events.Mark // the last message of the history read
+	paused      string      // why a rollout waits for its backends to be acknowledged
 }
 
 func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
@@ -253,6 +254,9 @@ func (st *scopeState) status() (events.Phase, string) {
 	if errMsg == "" {
 		errMsg = st.eventErr
 	}
+	if st.paused != "" {
+		errMsg = st.paused
+	}
 	switch {
 	case !st.known:
 		if errMsg == "" {
@@ -298,19 +302,38 @@ func (s *state) backendsReports(now time.Time) []*events.BackendsReport {
 	defer s.mu.Unlock()
 	var out []*events.BackendsReport
 	for _, sc := range sortedScopes(s.scopes) {
-		st := s.scopes[sc]
-		if !st.reconciled {
-			continue
+		if r := s.backendsReportLocked(sc, now); r != nil {
+			out = append(out, r)
 		}
-		b := slices.Clone(st.backends)
-		slices.Sort(b)
-		if b == nil {
-			b = []string{}
-		}
-		out = append(out, &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Time: now.UTC(),
-			Hosts: slices.Clone(st.hosts), Removed: st.removed, HealthPath: st.healthPath, Cache: st.cache})
 	}
 	return out
+}
+
+// backendsReport is the report of sc's backends, or nil while they are
+// not known.
+func (s *state) backendsReport(sc events.Scope, now time.Time) *events.BackendsReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backendsReportLocked(sc, now)
+}
+
+func (s *state) backendsReportLocked(sc events.Scope, now time.Time) *events.BackendsReport {
+	st := s.scopes[sc]
+	if st == nil || !st.reconciled {
+		return nil
+	}
+	b := slices.Clone(st.backends)
+	slices.Sort(b)
+	if b == nil {
+		b = []string{}
+	}
+	return &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Time: now.UTC(),
+		Hosts: slices.Clone(st.hosts), Removed: st.removed, HealthPath: st.healthPath, Cache: st.cache}
+}
+
+// setPaused records why a rollout of sc waits, "" when it goes on.
+func (s *state) setPaused(sc events.Scope, reason string) {
+	s.update(func() { s.scope(sc).paused = reason })
 }
 
 // checkView is the state an agent-check answer is derived from.

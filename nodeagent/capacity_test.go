@@ -1,0 +1,74 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/natstest"
+)
+
+// An agent never takes away serving capacity it cannot announce. NATS
+// stops right after the agent got an env change: the new replica comes
+// up, but its backend set cannot be acknowledged, so the old replica keeps
+// serving and the status says why. When NATS is back, the rollout goes on
+// and the new replica is announced before the old one stops.
+func TestRolloutPausesWhileBackendsCannotBeAnnounced(t *testing.T) {
+	h := newHarness(t)
+	rt := processRuntime(t, h.node, h.dataDir)
+	var once sync.Once
+	stopped := make(chan struct{})
+	opts := h.options(rt)
+	a := h.open(opts, func(o *Options) {
+		o.OnFolded = func(sc events.Scope, rev uint64) {
+			if rev == 2 {
+				once.Do(func() { go func() { h.nats.Shutdown(); close(stopped) }() })
+			}
+		}
+	})
+	rev := h.append(&events.Deployed{Spec: demoSpec(t, 1, map[string]string{"DEMO_MESSAGE": "old"})})
+	st := waitConverged(t, a, scopeWeb, rev, 1)
+	old := st.Replicas[0]
+
+	h.append(&events.EnvChanged{Set: map[string]string{"DEMO_MESSAGE": "new"}})
+	<-stopped
+	natstest.Eventually(t, 30*time.Second, func() error {
+		st = scopeStatus(a, scopeWeb)
+		if !strings.Contains(st.Error, "rollout paused: cannot announce the backends") {
+			return fmt.Errorf("no pause reported: phase %s, error %q, %d replicas", st.Phase, st.Error, len(st.Replicas))
+		}
+		return nil
+	})
+	if got := message(t, old.Backend); got != "old" {
+		t.Fatalf("the old replica answers %q while its replacement is unannounced", got)
+	}
+	if reps, err := rt.List(context.Background()); err != nil || len(reps) != 2 {
+		t.Fatalf("paused with %d replicas (%v), want the old and the new one", len(reps), err)
+	}
+
+	h.nats.Restart()
+	h.reconnect(t)
+	st = waitConverged(t, a, scopeWeb, 2, 1)
+	if st.Replicas[0].ID == old.ID || message(t, st.Replicas[0].Backend) != "new" {
+		t.Fatalf("after NATS came back: %+v", st.Replicas)
+	}
+	if st.Error != "" {
+		t.Errorf("the pause is still reported: %q", st.Error)
+	}
+	natstest.Eventually(t, 10*time.Second, func() error {
+		reps, err := h.store.BackendReports(context.Background(), scopeWeb)
+		if err != nil {
+			return err
+		}
+		for _, r := range reps {
+			if r.Node == h.node && len(r.Backends) == 1 && r.Backends[0] == st.Replicas[0].Backend {
+				return nil
+			}
+		}
+		return fmt.Errorf("the new replica is not announced: %+v", reps)
+	})
+}
