@@ -83,6 +83,12 @@ func TestValidateNamesTheField(t *testing.T) {
 		{&Deployed{Spec: Spec{Image: "x", Replicas: -1}}, "replicas"},
 		{&Deployed{Spec: Spec{Image: "x", Port: 70000}}, "port"},
 		{&Deployed{Spec: Spec{Image: "x y"}}, "image"},
+		{&Deployed{Spec: Spec{Image: "Registry.local/Web:1"}}, "image"},
+		{&Deployed{Spec: Spec{Image: "web:1", Secrets: map[string]Secret{"DB": {Key: 1, Sealed: "bad"}}}}, "secret DB"},
+		{&Deployed{Spec: Spec{Image: "web:1", Secrets: map[string]Secret{"DB": {Key: 0}}}}, "secret DB key"},
+		{&SecretSet{Name: "1DB"}, "secret"},
+		{&SecretGranted{Node: "n1", NodeKey: "X"}, "node_key"},
+		{&SecretKey{Version: 1, Public: "X", Node: "n1"}, "public"},
 		{&Deployed{Spec: Spec{Image: "x", Env: map[string]string{"1A": "x"}}}, "env"},
 		{&Deployed{Spec: Spec{Image: "x", Hosts: []string{"Web.Example.com"}}}, "hosts[0]"},
 		{&Deployed{Spec: Spec{Image: "x", HealthPath: "up"}}, "health_path"},
@@ -92,6 +98,11 @@ func TestValidateNamesTheField(t *testing.T) {
 		{&RolledBack{}, "to"},
 		{&BackendScored{Backend: "nohost", Score: 1}, "backend"},
 		{&BackendScored{Backend: "h:1", Score: -1}, "score"},
+	}
+	for _, ok := range []string{"web:V1", "registry.local:5000/web:Release-2", "web@sha256:abc", "localhost:5000/web"} {
+		if err := (&Spec{Image: ok, Replicas: 1}).Validate(); err != nil {
+			t.Errorf("image %q: %v", ok, err)
+		}
 	}
 	for _, tt := range tests {
 		e := &Event{Scope: web, Data: tt.data}

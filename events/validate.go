@@ -135,6 +135,15 @@ func validateImage(ref string) error {
 			return &FieldError{Field: "image", Problem: fmt.Sprintf("%q contains whitespace or a control character", ref)}
 		}
 	}
+	// The repository (all but the tag and digest) must be lowercase, or
+	// Docker refuses it only when an agent pulls or starts it.
+	name, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name = name[:i]
+	}
+	if name != strings.ToLower(name) {
+		return &FieldError{Field: "image", Problem: fmt.Sprintf("%q: the repository name must be lowercase (only the tag may have capitals)", ref)}
+	}
 	return nil
 }
 

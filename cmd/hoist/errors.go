@@ -17,7 +17,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &explicit):
 		return explicit.code
-	case errors.As(err, &usage), errors.Is(err, events.ErrInvalid):
+	case errors.As(err, &usage), errors.Is(err, events.ErrInvalid), errors.Is(err, events.ErrEventTooLarge):
 		return exitUsage
 	case errors.As(err, &conflict):
 		return exitConflict
