@@ -102,16 +102,19 @@ func (v *vault) duty(ring *projector.Keyring, spec *events.Spec) (*events.Secret
 		return nil, nil
 	}
 	cur := ring.Current()
-	if cur == nil || ring.Rotate != 0 {
+	if cur == nil {
+		return v.newKey(ring, spec)
+	}
+	mine, err := v.scopeKey(ring, cur.Version)
+	if err != nil {
+		return nil, nil // a node that holds the key does what is due
+	}
+	if ring.Rotate != 0 {
 		return v.newKey(ring, spec)
 	}
 	pending := ring.Pending()
 	if len(pending) == 0 {
 		return nil, nil
-	}
-	mine, err := v.scopeKey(ring, cur.Version)
-	if err != nil {
-		return nil, nil // another granted node has to hand it over
 	}
 	ev := &events.SecretKey{Version: cur.Version, Public: cur.Public, Node: v.node, Seeds: map[string]string{}}
 	if err := sealTo(ev.Seeds, ring, pending, mine); err != nil {
