@@ -56,7 +56,10 @@ func showStatus(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, readTimeout)
 	defer cancel()
 	statuses, err := st.NodeStatuses(ctx, scope, nil)
-	if err != nil {
+	switch {
+	case errors.Is(err, events.ErrPermission) && scope.IsZero():
+		return fmt.Errorf("read node statuses: %w\n  This credential reads the status of some scopes only: name one (hoist status SCOPE; 'hoist scopes' lists them)", err)
+	case err != nil:
 		return fmt.Errorf("read node statuses: %w", err)
 	}
 	views := projector.StatusView(statuses, scope, time.Now())
