@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,7 +202,6 @@ func waitWeight(t *testing.T, b *Balancer, sc events.Scope, addr string, w int) 
 type publisher struct {
 	t  *testing.T
 	st *events.Store
-	mu sync.Mutex
 }
 
 func (p *publisher) deploy(sc events.Scope, spec events.Spec) {

@@ -78,6 +78,9 @@ func (b *Balancer) Listen() error {
 	lc := net.ListenConfig{}
 	if b.cfg.ReusePort {
 		lc.Control = reusePortControl
+		if !migratesQueuedConnections() {
+			b.log.Warn("with --reuse-port, connections queued on this balancer's socket when it closes are reset, because net.ipv4.tcp_migrate_req is 0; set it to 1, or restart with --handoff-socket")
+		}
 	}
 	var servers []*listener
 	bind := func(name, addr string, srv *http.Server) error {

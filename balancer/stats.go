@@ -47,13 +47,6 @@ func (c *codeCounts) each(fn func(code int, n uint64)) {
 	}
 }
 
-// total is the sum of all counts.
-func (c *codeCounts) total() uint64 {
-	var t uint64
-	c.each(func(_ int, n uint64) { t += n })
-	return t
-}
-
 // latencyBuckets are the histogram's upper bounds in seconds.
 var latencyBuckets = [...]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 

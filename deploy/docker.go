@@ -118,8 +118,7 @@ func (d *Docker) List(ctx context.Context) ([]Replica, error) {
 	}
 	out := make([]Replica, 0, len(cs))
 	for _, c := range cs {
-		rep, ok := replicaFromLabels(c.Labels, d.node)
-		if !ok {
+		if _, ok := replicaFromLabels(c.Labels, d.node); !ok {
 			continue
 		}
 		ci, err := d.inspect(ctx, c.ID)
@@ -129,7 +128,7 @@ func (d *Docker) List(ctx context.Context) ([]Replica, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rep, ok = d.replica(ci); ok {
+		if rep, ok := d.replica(ci); ok {
 			out = append(out, rep)
 		}
 	}

@@ -149,18 +149,6 @@ func idsByIndex(reps []Replica) map[int]string {
 	return m
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // a poll interval, not a wait for an outcome
-	}
-}
-
 func mustReconcile(t testing.TB, rc *Reconciler, d Desired) Result {
 	t.Helper()
 	res, err := rc.Reconcile(t.Context(), d)

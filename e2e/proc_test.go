@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,5 +163,3 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "")
 }
-
-var errPending = errors.New("not yet")

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -266,11 +265,4 @@ func check(t testing.TB, addr net.Addr, payload string) string {
 		t.Fatalf("read agent check: %v", err)
 	}
 	return string(b)
-}
-
-func mustExist(t testing.TB, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -240,8 +240,8 @@ func TestReloadAddsAScope(t *testing.T) {
 	a := h.open(opts)
 	rev := h.append(&events.Deployed{Spec: demoSpec(t, 1, nil)})
 	waitConverged(t, a, scopeWeb, rev, 1)
-	apiRev := h.appendTo(api, &events.Deployed{Spec: demoSpec(t, 1, nil)})
-	apiRev = h.appendTo(api, &events.Scaled{Replicas: 2})
+	h.appendTo(api, &events.Deployed{Spec: demoSpec(t, 1, nil)})
+	apiRev := h.appendTo(api, &events.Scaled{Replicas: 2})
 
 	n := opts.Node
 	n.Scopes = []events.Scope{api, scopeWeb}

@@ -62,17 +62,17 @@ func main() {
 }
 
 type options struct {
-	wrk         wrkOptions
-	rounds      int
-	load        loadOptions
-	latRounds   int
-	loadShare   float64
-	commonRate  float64
-	out         string
-	profile     string
-	keep        bool
-	proxies     []string
-	profileSecs time.Duration
+	wrk        wrkOptions
+	rounds     int
+	load       loadOptions
+	latRounds  int
+	loadShare  float64
+	commonRate float64
+	out        string
+	profile    string
+	keep       bool
+	proxies    []string
+	profileFor time.Duration
 }
 
 func parseFlags() options {
@@ -89,7 +89,7 @@ func parseFlags() options {
 	flag.StringVar(&o.out, "out", "", "markdown `FILE` to write the results into (between markers); stdout always gets them")
 	flag.StringVar(&o.profile, "profile", filepath.Join(os.TempDir(), "hoist-balancer.cpu.pprof"),
 		"write a CPU profile of hoist's balancer under wrk load to `FILE`, and its top to the results (\"\" skips it)")
-	flag.DurationVar(&o.profileSecs, "profile-duration", 15*time.Second, "wrk run while profiling")
+	flag.DurationVar(&o.profileFor, "profile-duration", 15*time.Second, "wrk run while profiling")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs)")
 	proxies := flag.String("proxies", "hoist,haproxy,nginx,caddy,goproxy", "comma-separated proxies to run (goproxy: a bare Go httputil.ReverseProxy)")
 	flag.Parse()

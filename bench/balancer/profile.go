@@ -98,7 +98,7 @@ func (e *env) profileHoist(ctx context.Context, o options, tick time.Duration, l
 		return nil, err
 	}
 	wo := o.wrk
-	wo.duration = o.profileSecs
+	wo.duration = o.profileFor
 	res, err := runWrk(ctx, t, wo, tick)
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -264,5 +263,3 @@ func goBuild(root, out, pkg string, env []string, flags ...string) (int64, error
 	}
 	return fi.Size(), nil
 }
-
-var errTimeout = errors.New("timed out")

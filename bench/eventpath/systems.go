@@ -4,12 +4,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -331,14 +329,4 @@ func pollSystem(store *events.Store, url string, n int, interval time.Duration) 
 		},
 		close: closeConns,
 	}, nil
-}
-
-var errIncomplete = errors.New("not every receiver saw the change")
-
-func joinNames(ss []*system) string {
-	var out []string
-	for _, s := range ss {
-		out = append(out, s.name)
-	}
-	return strings.Join(out, ", ")
 }

@@ -92,7 +92,7 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 				noColor = os.Getenv("NO_COLOR") != ""
 			}
 		}
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor})), nil
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor})), nil
 	}
 	return nil, usagef("--log-format %q: want text or json", c.String("log-format"))
 }

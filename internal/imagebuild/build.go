@@ -11,12 +11,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -25,20 +25,19 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 )
 
-// goBinary finds the go command: the toolchain this binary was built with,
-// else the one on PATH.
+// goBinary finds the go command: the one on PATH, else the one under
+// $GOROOT (which the go command sets for what it runs).
 func goBinary() (string, error) {
-	if root := runtime.GOROOT(); root != "" {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p, nil
+	}
+	if root := os.Getenv("GOROOT"); root != "" {
 		p := filepath.Join(root, "bin", "go")
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 	}
-	p, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("find go command: %w", err)
-	}
-	return p, nil
+	return "", errors.New("find go command: not on PATH, and $GOROOT has none")
 }
 
 // BuildStatic compiles the Go package pkg (an import path or a directory)
