@@ -4,20 +4,24 @@
 //
 // How it works:
 //
-//   - The agent holds one durable JetStream pull consumer, agent-<node>, on
-//     the config events of its scopes and its own node events. The server
-//     keeps the consumer's state in memory only: the reference file, not
-//     the consumer, says where to resume. Each event is folded (package
-//     projector) and written to the reference file before it is acked, so
-//     the reference file always holds everything acked.
-//     The reference file also records the last stream sequence: a restart
-//     resumes right after it, and it wins over the consumer's ack floor.
+//   - The feed reads each scope's history and the node's own with one
+//     ephemeral push consumer each (events.Store.Follow), starting right
+//     after the last message the reference file holds, and only where the
+//     stream still holds that message: a server restored from an older
+//     copy makes the agent set the file aside and rebuild from the stream.
+//     Each message is numbered and judged by an events.Reader, folded
+//     (package projector), and written to the reference file before any
+//     worker acts on it.
 //   - One worker goroutine per scope calls the deploy.Reconciler whenever
 //     the scope's desired state changes, when the runtime reports drift,
 //     and on a periodic resync. A new revision cancels a reconcile in
-//     flight (the rollout takes back its unproven replicas).
+//     flight (the rollout takes back its unproven replicas). A replica is
+//     stopped only once the backend set without it is acknowledged.
 //   - A reporter publishes the node's status as a heartbeat and on every
-//     change, and the full set of healthy backends per scope.
+//     change, and each scope's backends.
+//   - The keeper does the node's part for sealed secrets (secrets.go): it
+//     announces the node's key, makes a granted scope's first key, hands
+//     it to newly granted nodes and rotates it.
 //   - An HAProxy agent-check listener answers from the same state.
 //
 // What it must never do:
@@ -27,14 +31,15 @@
 //     came from a valid reference file. When neither is possible (NATS down
 //     and no reference file), running replicas are left alone and the
 //     error is reported.
-//   - Apply an event twice or miss one across restarts: events are
-//     deduplicated by stream sequence and by revision.
-//   - Stop on a bad event: an event that cannot be decoded or folded is
-//     skipped, reported (log and status), acked and never applied.
+//   - Apply a message twice or miss one across restarts: the reference
+//     file's heads say where each history resumes.
+//   - Stop on a bad message: one that is rejected or cannot be folded
+//     holds its revision, is reported (log and status), and is never
+//     applied.
 //   - Touch replicas that do not carry its labels (package deploy enforces
 //     this), or replicas of a scope dropped from node.toml: those are left
 //     running and logged.
 //
-// Ownership and shutdown: Run owns every goroutine it starts and returns
-// only after they all stopped. Close-by-context: cancel Run's context.
+// Ownership and shutdown: Open starts every goroutine the agent needs, and
+// Close stops them and waits for them all. Replicas keep running.
 package nodeagent
