@@ -63,6 +63,43 @@ const (
 // not create them.
 var ErrNoStreams = errors.New("hoist's streams are not set up")
 
+// ErrNoQuorum says JetStream on the server this client reached has no
+// leader: the server is cut off from a majority of its cluster, or the
+// cluster is electing one. Nothing is stored until a majority is
+// reachable again.
+var ErrNoQuorum = errors.New("the stream has no quorum")
+
+// jsErrCodeClusterNotAvailable is nats-server's JSClusterNotAvailErr
+// ("JetStream system temporarily unavailable"), which a server answers
+// once it has known no meta leader for a while. nats.go has no name for it.
+const jsErrCodeClusterNotAvailable jetstream.ErrorCode = 10008
+
+// quorumGrace is how long JetStream may answer without a leader before a
+// resending publisher gives up: longer than an election (nats-server
+// elects within 4-9 s), so a majority that lost a server does not fail
+// its clients, while a minority does not keep them until their deadline.
+const quorumGrace = 12 * time.Second
+
+// noQuorum wraps err as ErrNoQuorum when the server said it has no
+// leader, and returns it unchanged otherwise.
+func noQuorum(err error) error {
+	var apiErr *jetstream.APIError
+	if err == nil || errors.Is(err, ErrNoQuorum) || !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrCodeClusterNotAvailable {
+		return err
+	}
+	return fmt.Errorf("%w: the NATS server this client reached has no JetStream leader: it is cut off from a majority of its cluster, or the cluster is electing a leader; nothing was stored; retry in a few seconds, or connect to a server on the majority's side (%w)", ErrNoQuorum, err)
+}
+
+// unanswered explains a JetStream request that got no answer in time:
+// on a cluster, the usual cause is a server on the minority side of a
+// partition, which goes on believing in its leaders for about 10 s.
+func unanswered(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+		return err
+	}
+	return fmt.Errorf("%w: JetStream did not answer in time; in a cluster, this server may be cut off from a majority (no quorum) or electing a leader", err)
+}
+
 // OpenStore checks the server and creates or updates hoist's streams when
 // the credential may (an admin, hoist server, hoist dev); other roles use
 // the streams as they are. It is idempotent: every process that needs the
@@ -79,6 +116,12 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	s := &Store{nc: nc, js: js, log: opts.Logger, denials: watchDenials(nc), heads: make(map[string]Head)}
+	// A server that knows it has no leader says so at once; without this
+	// question a command on the minority side of a partition waits for a
+	// stream request to time out, or fails later on a read.
+	if err := s.leaderless(ctx); err != nil {
+		return nil, err
+	}
 	err = s.setup(ctx, opts)
 	switch {
 	case errors.Is(err, ErrPermission):
@@ -154,8 +197,20 @@ func (s *Store) setup(ctx context.Context, opts StoreOptions) error {
 		err = denied(gctx, err)
 		release()
 		if err != nil {
-			return err
+			return unanswered(noQuorum(err))
 		}
+	}
+	return nil
+}
+
+// leaderless asks the server for its JetStream account info (every role
+// may) and returns ErrNoQuorum if JetStream has no leader there. Any other
+// outcome, an answer or none, is left to the requests that follow.
+func (s *Store) leaderless(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.js.AccountInfo(ctx); noQuorum(err) != err {
+		return noQuorum(err)
 	}
 	return nil
 }
@@ -237,7 +292,7 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 		default:
 			if head, cached = s.cachedHead(filter); !cached {
 				if head, err = s.head(ctx, filter); err != nil {
-					return nil, fmt.Errorf("read head of %s: %w", name, err)
+					return nil, fmt.Errorf("read head of %s: %w", name, unanswered(noQuorum(err)))
 				}
 			}
 		}
@@ -297,7 +352,7 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 			}
 		default:
 			s.forgetHead(filter)
-			return nil, fmt.Errorf("append %s to %s: %w", ev.Kind, name, err)
+			return nil, fmt.Errorf("append %s to %s: %w", ev.Kind, name, unanswered(noQuorum(err)))
 		}
 	}
 }
@@ -351,12 +406,26 @@ func (s *Store) publishData(ctx context.Context, subject string, data []byte, op
 	defer release()
 	msg := &nats.Msg{Subject: subject, Data: data}
 	pause := newBackoff(50*time.Millisecond, time.Second)
+	var leaderlessSince time.Time
 	for {
 		pctx, cancel := context.WithTimeout(gctx, requestTimeout)
 		ack, err := s.js.PublishMsg(pctx, msg, opts...)
 		cancel()
 		if err != nil {
-			err = denied(gctx, err)
+			err = noQuorum(denied(gctx, err))
+		}
+		// An unanswered publish is resent, as an election ends soon; a
+		// server that goes on saying it has no leader for longer than an
+		// election takes is on the minority side, and resending is futile.
+		if err != nil && retryable(err) && ctx.Err() == nil {
+			switch lerr := s.leaderless(gctx); {
+			case lerr == nil:
+				leaderlessSince = time.Time{}
+			case leaderlessSince.IsZero():
+				leaderlessSince = time.Now()
+			case time.Since(leaderlessSince) > quorumGrace:
+				return nil, fmt.Errorf("publish %s: %w", subject, lerr)
+			}
 		}
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			if !s.streamsExist(ctx) {
