@@ -72,3 +72,37 @@ func TestRolloutPausesWhileBackendsCannotBeAnnounced(t *testing.T) {
 		return fmt.Errorf("the new replica is not announced: %+v", reps)
 	})
 }
+
+// Revisions that change nothing the replicas run (here stray messages,
+// rejected and holding their revisions) do not cancel a rollout in
+// flight: it finishes, starting the new replica once, and the agent then
+// reports the latest revision.
+func TestNoOpRevisionsDoNotInterruptARollout(t *testing.T) {
+	h := newHarness(t)
+	rt := processRuntime(t, h.node, h.dataDir)
+	a := h.open(h.options(rt))
+	rev := h.append(&events.Deployed{Spec: demoSpec(t, 1, map[string]string{"DEMO_MESSAGE": "old"})})
+	waitConverged(t, a, scopeWeb, rev, 1)
+
+	starts := rt.starts.Load()
+	h.append(&events.EnvChanged{Set: map[string]string{"DEMO_MESSAGE": "new"}})
+	natstest.Eventually(t, 10*time.Second, func() error {
+		if rt.starts.Load() == starts {
+			return fmt.Errorf("the rollout has not started a replica yet")
+		}
+		return nil
+	})
+	js := h.rawJS()
+	for i := range 5 {
+		if _, err := js.Publish(context.Background(), events.ScopeSubject(scopeWeb, events.KindScaled, "ci"), []byte(fmt.Sprintf("junk %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := waitConverged(t, a, scopeWeb, 7, 1)
+	if got := message(t, st.Replicas[0].Backend); got != "new" {
+		t.Fatalf("the replica answers %q", got)
+	}
+	if n := rt.starts.Load() - starts; n != 1 {
+		t.Errorf("the env change started %d replicas, want 1: a stray message cancelled the rollout", n)
+	}
+}

@@ -35,8 +35,9 @@ const (
 const driftDelay = 500 * time.Millisecond
 
 // worker is the one goroutine that reconciles one scope: on a new desired
-// state, on a drift hint, and every resync. A new revision cancels the
-// reconcile in flight, whose rollout then takes back what it started.
+// state, on a drift hint, and every resync. A new revision that changes
+// what runs cancels the reconcile in flight, whose rollout then takes back
+// what it started.
 type worker struct {
 	scope  events.Scope
 	rec    reconciler
@@ -53,7 +54,7 @@ type worker struct {
 	d           deploy.Desired
 	known       bool
 	inflight    context.CancelFunc
-	inflightRev uint64
+	inflightD   deploy.Desired // what the reconcile in flight is for
 	driftTimer  *time.Timer
 
 	stop context.CancelFunc
@@ -103,14 +104,15 @@ func (w *worker) poke() {
 	}
 }
 
-// setDesired hands the worker a new desired state. A different revision
-// supersedes a reconcile in flight.
+// setDesired hands the worker a new desired state. One that runs
+// something else supersedes a reconcile in flight; a revision that changes
+// nothing the replicas run (a rejected message, a grant, a scope key
+// handed on) lets it finish, and is reconciled right after.
 func (w *worker) setDesired(d deploy.Desired) {
 	w.mu.Lock()
-	changed := !w.known || d.Revision != w.d.Revision
 	w.d, w.known = d, true
-	if changed && w.inflight != nil && w.inflightRev != d.Revision {
-		w.log.Info("new revision supersedes the reconcile in flight", "from", w.inflightRev, "to", d.Revision)
+	if w.inflight != nil && w.inflightD.Revision != d.Revision && runsOtherwise(w.inflightD, d) {
+		w.log.Info("new revision supersedes the reconcile in flight", "from", w.inflightD.Revision, "to", d.Revision)
 		w.inflight()
 	}
 	w.mu.Unlock()
@@ -185,6 +187,13 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
+// runsOtherwise reports whether b asks for other replicas than a. Folds
+// share a spec between revisions that do not change it, so the pointers
+// tell.
+func runsOtherwise(a, b deploy.Desired) bool {
+	return a.Spec != b.Spec || a.Removed != b.Removed
+}
+
 // reconcile runs one reconcile of d that a newer revision may cancel.
 func (w *worker) reconcile(ctx context.Context, d deploy.Desired) error {
 	rctx, cancel := context.WithCancel(ctx)
@@ -194,7 +203,7 @@ func (w *worker) reconcile(ctx context.Context, d deploy.Desired) error {
 		w.mu.Unlock()
 		return context.Canceled
 	}
-	w.inflight, w.inflightRev = cancel, d.Revision
+	w.inflight, w.inflightD = cancel, d
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
