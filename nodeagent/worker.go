@@ -50,12 +50,12 @@ type worker struct {
 	// rollout failures survive a restart.
 	persist func()
 
-	mu          sync.Mutex
-	d           deploy.Desired
-	known       bool
-	inflight    context.CancelFunc
-	inflightD   deploy.Desired // what the reconcile in flight is for
-	driftTimer  *time.Timer
+	mu         sync.Mutex
+	d          deploy.Desired
+	known      bool
+	inflight   context.CancelFunc
+	inflightD  deploy.Desired // what the reconcile in flight is for
+	driftTimer *time.Timer
 
 	stop context.CancelFunc
 	done chan struct{}
