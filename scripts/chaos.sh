@@ -1,9 +1,9 @@
 #!/bin/sh
 # The long chaos suite (task chaos): the chaos package with HOIST_CHAOS_LONG=1,
 # then the balancer restarts under load of cmd/hoist, with the machine and
-# every FIGURE line collected in chaos.log for docs/reliability.md.
+# every FIGURE line collected in $CHAOS_LOG (default /tmp/hoist-chaos.log) for docs/reliability.md.
 set -eu
-log=${CHAOS_LOG:-chaos.log}
+log=${CHAOS_LOG:-${TMPDIR:-/tmp}/hoist-chaos.log}
 {
   echo "== $(date -u +%FT%TZ) $(git describe --always --dirty 2>/dev/null || echo unknown)"
   echo "nproc: $(nproc)"
