@@ -3,18 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/secrets"
+	"github.com/hoist-dev/hoist/view"
 )
 
 // publishCommands append one event each: deploy, scale, env, rollback,
@@ -33,25 +32,17 @@ func publishCommands() []*cli.Command {
 	}
 }
 
-const (
-	// publishTimeout bounds a whole publish: read, fold, append, retries.
-	publishTimeout = 30 * time.Second
-	// maxPublishAttempts bounds the re-reads after losing a race to
-	// another publisher (only without --expect-revision).
-	maxPublishAttempts = 25
-)
+// publishTimeout bounds a whole publish: read, fold, append, retries.
+const publishTimeout = 30 * time.Second
 
 // scopeChange decides the payload to publish from the scope's folded
-// history, or refuses with a usage error (exit 2, nothing published).
-type scopeChange func(h *projector.History) (events.Payload, error)
+// history, or refuses (exit 2, nothing published).
+type scopeChange = change.Builder
 
-// publishScope is the one way a scope command publishes: it reads the
-// scope's history, folds it, lets change build the payload from the fold,
-// checks the event against the fold, and appends it conditionally on the
-// head it read. A --expect-revision is checked first. Without one, an
-// append that loses a race to another publisher is rebuilt on the new
-// head and retried, a bounded number of times. It returns the stored event.
-func publishScope(c *cli.Context, scope events.Scope, change scopeChange) (*events.Event, error) {
+// publishScope is the one way a scope command publishes: change.Publish
+// (shared with the HTTP API) with the CLI's connection, actor,
+// --expect-revision and warnings. It returns the stored event.
+func publishScope(c *cli.Context, scope events.Scope, build scopeChange) (*events.Event, error) {
 	st, closeStore, err := openStore(c)
 	if err != nil {
 		return nil, err
@@ -59,87 +50,18 @@ func publishScope(c *cli.Context, scope events.Scope, change scopeChange) (*even
 	defer closeStore()
 	ctx, cancel := context.WithTimeout(c.Context, publishTimeout)
 	defer cancel()
-
-	var (
-		h      *projector.History
-		head   events.Head
-		warned bool
-	)
-	read := func(ctx context.Context) (events.Head, error) {
-		r, err := st.ScopeHistory(ctx, scope, 0)
-		if err != nil {
-			return events.Head{}, fmt.Errorf("read history of %s: %w", scope, err)
-		}
-		h, _ = projector.Fold(scope, r.Records)
-		if !warned { // once, not on every retry
-			warnRejected(c, r)
-			warned = true
-		}
-		head = r.Head
-		return head, nil
-	}
-	build := func() (*events.Event, error) {
-		payload, err := change(h)
-		if err != nil {
-			return nil, err
-		}
-		ev := &events.Event{Scope: scope, Data: payload, Actor: actorOf(c)}
-		if err := ev.Validate(); err != nil {
-			return nil, err
-		}
-		if err := h.Check(ev); err != nil {
-			return nil, usagef("%s: cannot publish %s at revision %d: %v; nothing was published", scope, payload.Kind(), head.Revision+1, err)
-		}
-		return ev, nil
-	}
-	return appendOnHead(ctx, st, scope.String(), expectRevision(c), read, build)
-}
-
-// appendOnHead reads a history's head (read), builds the event to append
-// from what it read (build), and appends it on that head. expect, when not
-// nil, must equal the head: it is checked before build runs. Without it, an
-// append that loses a race is rebuilt on the new head and retried: this is
-// the one layer of race retries, as the store does not retry an append on
-// a given head.
-func appendOnHead(ctx context.Context, st *events.Store, name string, expect *uint64,
-	read func(context.Context) (events.Head, error), build func() (*events.Event, error)) (*events.Event, error) {
-	for attempt := 1; ; attempt++ {
-		head, err := read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if expect != nil && *expect != head.Revision {
-			return nil, &events.ConflictError{Subject: name, Expected: *expect, Actual: head.Revision}
-		}
-		ev, err := build()
-		if err != nil {
-			return nil, err
-		}
-		stored, err := st.Append(ctx, ev, events.AppendOptions{Head: &head})
-		var conflict *events.ConflictError
-		switch {
-		case !errors.As(err, &conflict):
-			return stored, err
-		case expect != nil:
-			return nil, err
-		case attempt < maxPublishAttempts:
-			// Another publisher won: decide again on the new head, after a
-			// jittered pause so that racers spread out.
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("publish to %s: %w", name, ctx.Err())
-			case <-time.After(rand.N(time.Duration(attempt) * 10 * time.Millisecond)):
-			}
-			continue
-		}
-		return nil, fmt.Errorf("publish to %s: lost %d races to other publishers; try again", name, attempt)
-	}
+	return change.Publish(ctx, st, change.Request{
+		Scope: scope, Actor: actorOf(c), Expect: expectRevision(c), Build: build,
+		Rejected: func(rs []events.Record) { warnRejectedRecords(c, rs) },
+	})
 }
 
 // warnRejected reports the messages of a history that readers skip: they
 // hold their revisions, and change nothing.
-func warnRejected(c *cli.Context, h *events.History) {
-	for _, r := range h.Rejected() {
+func warnRejected(c *cli.Context, h *events.History) { warnRejectedRecords(c, h.Rejected()) }
+
+func warnRejectedRecords(c *cli.Context, rs []events.Record) {
+	for _, r := range rs {
 		fmt.Fprintf(c.App.ErrWriter, "hoist: warning: revision %d changes nothing: %v\n", r.Revision, r.Err)
 	}
 }
@@ -175,17 +97,9 @@ func printPublished(c *cli.Context, ev *events.Event, what string) error {
 	return err
 }
 
-// publishedJSON is what a publish command prints with --json.
-type publishedJSON struct {
-	Scope    string         `json:"scope,omitempty"`
-	Node     string         `json:"node,omitempty"`
-	Revision uint64         `json:"revision,omitempty"`
-	Kind     events.Kind    `json:"kind"`
-	ID       string         `json:"id"`
-	Time     time.Time      `json:"time"`
-	Actor    string         `json:"actor"`
-	Data     events.Payload `json:"data"`
-}
+// publishedJSON is what a publish command prints with --json, and the
+// API answers a write with.
+type publishedJSON = view.Published
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
 	enc := json.NewEncoder(w)

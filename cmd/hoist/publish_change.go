@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -40,15 +41,11 @@ func scaleAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := events.ValidateReplicas(n); err != nil {
+	build, err := change.Scale(scope, n)
+	if err != nil {
 		return err
 	}
-	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
-		if err := requireDeployed(scope, h); err != nil {
-			return nil, err
-		}
-		return &events.Scaled{Replicas: n}, nil
-	})
+	ev, err := publishScope(c, scope, build)
 	if err != nil {
 		return err
 	}
@@ -88,17 +85,12 @@ func envAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	change := &events.EnvChanged{Set: set, Unset: c.StringSlice("unset")}
-	if err := change.Validate(); err != nil {
+	build, err := change.Env(scope, set, c.StringSlice("unset"))
+	if err != nil {
 		return err
 	}
 	warnPlainSecrets(c, scope, set)
-	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
-		if err := requireDeployed(scope, h); err != nil {
-			return nil, err
-		}
-		return change, nil
-	})
+	ev, err := publishScope(c, scope, build)
 	if err != nil {
 		return err
 	}
@@ -140,35 +132,7 @@ func rollbackAction(c *cli.Context) error {
 			return err
 		}
 	}
-	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
-		if err := requireDeployed(scope, h); err != nil {
-			return nil, err
-		}
-		if !c.IsSet("to") {
-			to, ok := h.PreviousRevision()
-			if !ok {
-				return nil, usagef("%s: no earlier revision has a different spec to roll back to; nothing was published", scope)
-			}
-			return &events.RolledBack{To: to}, nil
-		}
-		to, head := c.Uint64("to"), h.Revision()
-		switch {
-		case to > head:
-			return nil, usagef("%s has revisions 1-%d: there is no revision %d to roll back to; nothing was published", scope, head, to)
-		case to == head:
-			return nil, usagef("%s: revision %d is the head already; roll back to an earlier one ('hoist log %s'); nothing was published", scope, to, scope)
-		}
-		st, err := h.At(to)
-		switch {
-		case err != nil:
-			return nil, usagef("%s: %v; nothing was published", scope, err)
-		case st.Spec == nil:
-			return nil, usagef("%s: revision %d has no deployed spec to restore; nothing was published", scope, to)
-		case st.Removed:
-			return nil, usagef("%s: revision %d is a removal; use 'hoist remove %s' instead; nothing was published", scope, to, scope)
-		}
-		return &events.RolledBack{To: to}, nil
-	})
+	ev, err := publishScope(c, scope, change.Rollback(scope, c.Uint64("to")))
 	if err != nil {
 		return err
 	}
@@ -200,12 +164,7 @@ func removeAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
-		if err := requireDeployed(scope, h); err != nil {
-			return nil, err
-		}
-		return &events.Removed{}, nil
-	})
+	ev, err := publishScope(c, scope, change.Remove(scope))
 	if err != nil {
 		return err
 	}
@@ -214,8 +173,5 @@ func removeAction(c *cli.Context) error {
 
 // requireDeployed refuses a change to a scope that has no deploy yet.
 func requireDeployed(scope events.Scope, h *projector.History) error {
-	if h.State().Spec == nil {
-		return usagef("%s has never been deployed: deploy it first (hoist deploy %s --image IMAGE); nothing was published", scope, scope)
-	}
-	return nil
+	return change.RequireDeployed(scope, h)
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"maps"
-	"slices"
-
 	"github.com/urfave/cli/v2"
 
+	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
-	"github.com/hoist-dev/hoist/projector"
 )
 
 func deployCommand() *cli.Command {
@@ -59,49 +56,39 @@ func deployAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	apply, err := specFlags(c)
+	sc, err := specFlags(c)
 	if err != nil {
 		return err
 	}
 	// Check the flags on their own before connecting: the spec a first
 	// deploy would publish.
-	first := &events.Spec{Replicas: 1}
-	apply(first)
-	if err := first.Validate(); err != nil {
+	build, first, err := change.Deploy(sc.Apply)
+	if err != nil {
 		return err
 	}
 	warnPlainSecrets(c, scope, first.Env)
-	ev, err := publishScope(c, scope, func(h *projector.History) (events.Payload, error) {
-		spec := first
-		if cur := h.State().Spec; cur != nil {
-			spec = cur.Clone()
-			apply(spec)
-		}
-		return &events.Deployed{Spec: *spec}, nil
-	})
+	ev, err := publishScope(c, scope, build)
 	if err != nil {
 		return err
 	}
 	return printPublished(c, ev, summarize(ev))
 }
 
-// specFlags reads deploy's flags into a function that applies the ones
-// given to a spec.
-func specFlags(c *cli.Context) (func(*events.Spec), error) {
+// specFlags reads deploy's flags into the change they make to a spec.
+func specFlags(c *cli.Context) (*change.SpecChange, error) {
 	if !c.IsSet("image") && !c.IsSet("command") {
 		return nil, usagef("deploy needs --image IMAGE or --command \"ARGV\" (see 'hoist deploy --help')")
 	}
-	image := c.String("image")
-	if c.IsSet("image") && image == "" {
+	sc := &change.SpecChange{Image: c.String("image")}
+	if c.IsSet("image") && sc.Image == "" {
 		return nil, usagef("--image is empty")
 	}
-	var command []string
 	if c.IsSet("command") {
 		var err error
-		if command, err = splitArgs(c.String("command")); err != nil {
+		if sc.Command, err = splitArgs(c.String("command")); err != nil {
 			return nil, usagef("--command %q: %v", c.String("command"), err)
 		}
-		if len(command) == 0 {
+		if len(sc.Command) == 0 {
 			return nil, usagef("--command is empty")
 		}
 	}
@@ -109,52 +96,43 @@ func specFlags(c *cli.Context) (func(*events.Spec), error) {
 	if err != nil {
 		return nil, err
 	}
+	sc.Env = env
 	if c.IsSet("cache-max-bytes") && !c.IsSet("cache-ttl") {
 		return nil, usagef("--cache-max-bytes needs --cache-ttl")
 	}
-	hosts := c.StringSlice("host")
+	if c.IsSet("host") {
+		sc.Hosts = append([]string{}, c.StringSlice("host")...)
+	}
 	set := c.IsSet
-	return func(s *events.Spec) {
-		s.Image, s.Command = image, command
-		if set("replicas") {
-			s.Replicas = c.Int("replicas")
-		}
-		if set("port") {
-			s.Port = c.Int("port")
-		}
-		if len(env) > 0 {
-			s.Env = maps.Clone(s.Env)
-			if s.Env == nil {
-				s.Env = map[string]string{}
-			}
-			maps.Copy(s.Env, env)
-		}
-		if set("host") {
-			s.Hosts = slices.Clone(hosts)
-		}
-		if set("health-path") {
-			s.HealthPath = c.String("health-path")
-		}
-		if set("surge") {
-			s.Update.Surge = c.Int("surge")
-		}
-		if set("health-timeout") {
-			s.Update.HealthTimeout = events.Duration(c.Duration("health-timeout"))
-		}
-		if set("restart") {
-			s.Restart = c.String("restart")
-		}
-		if set("memory") {
-			s.MemoryMB = c.Int64("memory")
-		}
-		if set("cpus") {
-			s.CPUs = c.Float64("cpus")
-		}
-		if set("cache-ttl") {
-			s.Cache = nil // --cache-ttl 0 turns the cache off
-			if ttl := c.Duration("cache-ttl"); ttl != 0 {
-				s.Cache = &events.CachePolicy{TTL: events.Duration(ttl), MaxBytes: c.Int64("cache-max-bytes")}
-			}
-		}
-	}, nil
+	if set("replicas") {
+		sc.Replicas = ptr(c.Int("replicas"))
+	}
+	if set("port") {
+		sc.Port = ptr(c.Int("port"))
+	}
+	if set("health-path") {
+		sc.HealthPath = ptr(c.String("health-path"))
+	}
+	if set("surge") {
+		sc.Surge = ptr(c.Int("surge"))
+	}
+	if set("health-timeout") {
+		sc.HealthTimeout = ptr(events.Duration(c.Duration("health-timeout")))
+	}
+	if set("restart") {
+		sc.Restart = ptr(c.String("restart"))
+	}
+	if set("memory") {
+		sc.MemoryMB = ptr(c.Int64("memory"))
+	}
+	if set("cpus") {
+		sc.CPUs = ptr(c.Float64("cpus"))
+	}
+	if set("cache-ttl") {
+		sc.CacheTTL = ptr(events.Duration(c.Duration("cache-ttl")))
+		sc.CacheMaxBytes = ptr(c.Int64("cache-max-bytes"))
+	}
+	return sc, nil
 }
+
+func ptr[T any](v T) *T { return &v }

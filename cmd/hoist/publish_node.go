@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
 )
 
@@ -143,7 +144,7 @@ func publishNode(c *cli.Context, drain bool) error {
 		}
 		return ev, nil
 	}
-	stored, err := appendOnHead(ctx, st, "node "+node, nil, read, build)
+	stored, err := change.AppendOnHead(ctx, st, "node "+node, nil, read, build)
 	if err != nil {
 		return err
 	}

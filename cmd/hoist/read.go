@@ -12,6 +12,7 @@ import (
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/projector"
+	"github.com/hoist-dev/hoist/view"
 )
 
 // readCommands show what the store holds: scopes, log, state.
@@ -112,7 +113,7 @@ func showLog(c *cli.Context) error {
 	if c.Bool("json") {
 		out := make([]logEntryJSON, len(hist.Records))
 		for i, r := range hist.Records {
-			out[i] = newLogEntry(r)
+			out[i] = view.NewLogEntry(r)
 			if out[i].Data != nil && !c.Bool("show-secrets") {
 				out[i].Data = maskPayload(out[i].Data)
 			}
@@ -122,7 +123,7 @@ func showLog(c *cli.Context) error {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REV\tTIME\tACTOR\tCHANGE")
 	for _, r := range hist.Records {
-		e := newLogEntry(r)
+		e := view.NewLogEntry(r)
 		change := "REJECTED: " + e.Rejected
 		if r.Err == nil {
 			change = describe(r.Event, c.Bool("show-secrets"))
@@ -130,35 +131,6 @@ func showLog(c *cli.Context) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Revision, shortTime(e.Time), e.Actor, change)
 	}
 	return tw.Flush()
-}
-
-// logEntryJSON is one element of 'hoist log --json': every message of the
-// scope's history, each at its revision. A rejected one has no data and
-// says why in "rejected"; its kind and actor are what its subject says, and
-// its time is when the server stored it.
-type logEntryJSON struct {
-	Revision uint64         `json:"revision"`
-	Kind     events.Kind    `json:"kind,omitempty"`
-	Time     time.Time      `json:"time"`
-	Actor    string         `json:"actor,omitempty"`
-	Data     events.Payload `json:"data,omitempty"`
-	Rejected string         `json:"rejected,omitempty"`
-	Sequence uint64         `json:"sequence"`
-	Subject  string         `json:"subject"`
-}
-
-func newLogEntry(r events.Record) logEntryJSON {
-	e := logEntryJSON{Revision: r.Revision, Kind: r.Kind, Time: r.Message.Time, Actor: r.Actor, Sequence: r.Sequence, Subject: r.Subject}
-	if r.Err != nil {
-		var rej *events.Rejection
-		e.Rejected = r.Err.Error()
-		if errors.As(r.Err, &rej) {
-			e.Rejected = rej.Reason.Error()
-		}
-		return e
-	}
-	e.Kind, e.Time, e.Actor, e.Data = r.Event.Kind, r.Event.Time, r.Event.Actor, r.Event.Data
-	return e
 }
 
 // showSecretsFlag turns off the masking of plain env values that look
@@ -207,7 +179,7 @@ func showState(c *cli.Context) error {
 	}
 	for _, r := range hist.Records {
 		if r.Revision == state.Revision {
-			e := newLogEntry(r)
+			e := view.NewLogEntry(r)
 			state.Time, state.Actor = e.Time, e.Actor
 		}
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hoist-dev/hoist/view"
 )
 
 // splitArgs splits a command line into words the way a POSIX shell would
@@ -76,20 +78,4 @@ func splitArgs(s string) ([]string, error) {
 }
 
 // joinArgs quotes words so that splitArgs gives them back, for display.
-func joinArgs(words []string) string {
-	quoted := make([]string, len(words))
-	for i, w := range words {
-		quoted[i] = quoteArg(w)
-	}
-	return strings.Join(quoted, " ")
-}
-
-func quoteArg(w string) string {
-	if w == "" {
-		return "''"
-	}
-	if !strings.ContainsAny(w, " \t\n'\"\\$`") {
-		return w
-	}
-	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-}
+func joinArgs(words []string) string { return view.JoinArgs(words) }
