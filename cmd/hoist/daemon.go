@@ -7,6 +7,7 @@ import "github.com/urfave/cli/v2"
 func daemonCommands() []*cli.Command {
 	return []*cli.Command{
 		devCommand(),
+		apiCommand(),
 		serverCommand(),
 		balancerCommand(),
 		announceCommand(),

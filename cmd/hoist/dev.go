@@ -50,6 +50,8 @@ Example:
 			&cli.StringFlag{Name: "runtime", EnvVars: env("runtime"), DefaultText: "docker when an engine answers, else process", Usage: "`RUNTIME` of replicas: docker or process"},
 			&cli.StringFlag{Name: "agent-check", EnvVars: env("agent-check"), Value: nodeagent.DefaultAgentCheck, Usage: "HAProxy agent-check `ADDR` (empty disables)"},
 			&cli.BoolFlag{Name: "clean", EnvVars: env("clean"), Usage: "on exit, also remove the replicas (Docker containers)"},
+			&cli.StringFlag{Name: "api-listen", EnvVars: env("api-listen"), Value: DefaultAPIListen, Usage: "`ADDR` of the HTTP API, the dashboard and /metrics (empty disables); on loopback it needs no token"},
+			&cli.StringFlag{Name: "api-tokens", EnvVars: env("api-tokens"), Usage: "token `FILE` for the API (see 'hoist api token'); needed when --api-listen is not loopback"},
 		},
 		Action: runDev,
 	}
@@ -67,7 +69,7 @@ func runDev(c *cli.Context) error {
 	default:
 		return usagef("--runtime %q: want docker or process", rt)
 	}
-	for _, f := range []string{"listen", "nats-listen"} {
+	for _, f := range []string{"listen", "nats-listen", "api-listen"} {
 		if err := checkListen("--"+f, c.String(f)); err != nil {
 			return err
 		}
@@ -170,8 +172,14 @@ func runDev(c *cli.Context) error {
 	stopFollow := followScopes(st, agent, setup.node, log)
 	defer stopFollow()
 
+	apiAddr, stopAPI, err := startDevAPI(c, st, agent, bal, log)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+
 	waitDemo(c.Context, agent, log)
-	printDevBanner(c, url, addrString(bal.Addr("http")), addrString(agent.AgentCheckAddr()), rtName, dataDir)
+	printDevBanner(c, url, addrString(bal.Addr("http")), addrString(agent.AgentCheckAddr()), apiAddr, rtName, dataDir)
 
 	select {
 	case <-c.Context.Done():
@@ -329,10 +337,15 @@ func stopReplicas(rt deployrt.Runtime, stop bool, log *slog.Logger) {
 	log.Info("stopped the replicas", "count", len(reps))
 }
 
-func printDevBanner(c *cli.Context, natsURL, balancerAddr, agentCheck, rt, dataDir string) {
+func printDevBanner(c *cli.Context, natsURL, balancerAddr, agentCheck, apiAddr, rt, dataDir string) {
 	w := c.App.Writer
+	dashboard := "(off)"
+	if apiAddr != "" {
+		dashboard = "http://" + apiAddr + "/scopes/" + demoScope.String() + "   (API: http://" + apiAddr + "/v1, metrics: /metrics)"
+	}
 	fmt.Fprintf(w, `
 hoist dev is up (replicas: %s; data: %s)
+  dashboard    %s
   NATS         %s
   balancer     http://%s
   agent check  %s
@@ -344,7 +357,7 @@ Try, in another terminal (no hoist on your PATH? use 'go run ./cmd/hoist' in its
   hoist score demo.dev.web BACKEND 0        # BACKEND from 'hoist status'; 0 = no new requests
   hoist log demo.dev.web
 Ctrl-C stops everything.
-`, rt, dataDir, natsURL, balancerAddr, orNone(agentCheck), natsHint(natsURL), demoHost, balancerAddr)
+`, rt, dataDir, dashboard, natsURL, balancerAddr, orNone(agentCheck), natsHint(natsURL), demoHost, balancerAddr)
 }
 
 // natsHint tells the other terminal where NATS is when it is not where
