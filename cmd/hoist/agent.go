@@ -64,6 +64,7 @@ Example:
 			&cli.DurationFlag{Name: "heartbeat", Value: nodeagent.DefaultHeartbeat, EnvVars: env("heartbeat"), Usage: "status heartbeat `INTERVAL`"},
 			&cli.DurationFlag{Name: "resync", Value: nodeagent.DefaultResync, EnvVars: env("resync"), Usage: "periodic reconcile `INTERVAL`"},
 			&cli.DurationFlag{Name: "drain-delay", Value: defaultDrainDelay, EnvVars: env("drain-delay"), Usage: "how long a replica leaving a rollout is withdrawn from balancers before it is stopped (`D`)"},
+			&cli.StringFlag{Name: "metrics", EnvVars: env("metrics"), Usage: "`ADDR` for /metrics (Prometheus text) and /healthz (off when empty)"},
 		},
 		Action: runAgent,
 	}
@@ -195,6 +196,11 @@ func runAgent(c *cli.Context) error {
 		return err
 	}
 	defer agent.Close()
+	stopMetrics, err := serveMetrics(c.String("metrics"), agent.MetricsHandler(), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	log.Info("agent running", "node", setup.node.Name, "scopes", setup.node.Scopes, "runtime", rtName,
 		"reference_file", setup.refFile, "agent_check", agent.AgentCheckAddr(), "advertise", setup.node.Advertise)
 
