@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -65,6 +66,13 @@ func (e *TLSError) Error() string {
 
 func (e *TLSError) Unwrap() error { return e.Err }
 
+// How a client tells a dead server from a quiet one: a ping every
+// pingInterval, and the connection given up after maxPingsOut unanswered.
+const (
+	pingInterval = 2 * time.Second
+	maxPingsOut  = 3
+)
+
 // Connect dials NATS.
 func Connect(o ConnectOptions) (*nats.Conn, error) {
 	if o.URL == "" {
@@ -74,7 +82,27 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts := []nats.Option{nats.Name(o.Name), nats.Timeout(3 * time.Second)}
+	opts := []nats.Option{
+		nats.Name(o.Name), nats.Timeout(3 * time.Second),
+		// A server cut off by a partition sends no reset: without pings
+		// the client would notice only after nats.go's default 2 minutes
+		// times 2, publishing into a dead socket meanwhile. Now it
+		// notices within about 6 s and reconnects to a server that works.
+		nats.PingInterval(pingInterval), nats.MaxPingsOutstanding(maxPingsOut),
+		// nats.go prints asynchronous errors (a broken pipe during a
+		// server restart) to stderr by default; they go to the log.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			level := slog.LevelDebug
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				level = slog.LevelWarn
+			}
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Log(context.Background(), level, "NATS client error", "err", err, "subject", subject)
+		}),
+	}
 	switch {
 	case o.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(o.CredsFile))
