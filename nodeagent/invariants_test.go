@@ -1,10 +1,12 @@
 package nodeagent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,19 +39,50 @@ func serving(t *testing.T, st events.ScopeStatus) {
 // Invariant 1: NATS down at start and no usable reference file: the agent
 // leaves running replicas alone and reports why.
 func TestUnreadableDesiredStateLeavesReplicasAlone(t *testing.T) {
-	for _, ref := range []string{"missing", "corrupt"} {
-		t.Run(ref+" reference file", func(t *testing.T) {
+	// Eight ways a reference file is unusable: gone, or a file the agent
+	// must not trust (it is set aside as corrupt).
+	corruptions := []struct {
+		name    string
+		corrupt func(good []byte, node string) []byte
+	}{
+		{"missing", nil},
+		{"empty", func([]byte, string) []byte { return nil }},
+		{"truncated", func(good []byte, _ string) []byte { return good[:len(good)/2] }},
+		{"binary garbage", func([]byte, string) []byte { return []byte{0xff, 0x00, 0xfe, '{', 0x9c} }},
+		{"another node's", func(good []byte, node string) []byte {
+			return bytes.Replace(good, []byte(`"node":"`+node+`"`), []byte(`"node":"someone-else"`), 1)
+		}},
+		{"a newer format", func(good []byte, _ string) []byte {
+			return regexp.MustCompile(`"version":\d+`).ReplaceAll(good, []byte(`"version":99`))
+		}},
+		{"an invalid scope", func(good []byte, _ string) []byte {
+			return bytes.Replace(good, []byte(`"acme.prod.web":`), []byte(`"Not A Scope":`), 1)
+		}},
+		{"an event that does not fold", func(good []byte, _ string) []byte {
+			return bytes.Replace(good, []byte(`"kind":"deployed"`), []byte(`"kind":"scaled"`), 1)
+		}},
+	}
+	for _, c := range corruptions {
+		ref := "corrupt"
+		if c.corrupt == nil {
+			ref = "missing"
+		}
+		t.Run(c.name+" reference file", func(t *testing.T) {
 			h := newHarness(t)
 			_, before := convergedThenClosed(t, h)
-			switch ref {
-			case "missing":
-				if err := os.Remove(h.ref); err != nil {
-					t.Fatal(err)
-				}
-			case "corrupt":
-				if err := os.WriteFile(h.ref, []byte(`{"version":1,"node":`), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			good, err := os.ReadFile(h.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.corrupt == nil {
+				err = os.Remove(h.ref)
+			} else if bad := c.corrupt(good, h.node); bytes.Equal(bad, good) {
+				t.Fatalf("the %s corruption changed nothing in %s", c.name, good)
+			} else {
+				err = os.WriteFile(h.ref, bad, 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
 			}
 			h.nats.Shutdown()
 
