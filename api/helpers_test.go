@@ -2,7 +2,6 @@ package api
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -220,12 +219,6 @@ func (s *sseStream) close() { s.resp.Body.Close() }
 
 func spec(image string, replicas int) events.Spec {
 	return events.Spec{Image: image, Replicas: replicas, Port: 8080}
-}
-
-func jsonBody(v any) string {
-	var b bytes.Buffer
-	_ = json.NewEncoder(&b).Encode(v)
-	return b.String()
 }
 
 var roleReaderAll = auth.Role{Kind: auth.KindReader, Name: "anonymous"}

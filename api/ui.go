@@ -351,10 +351,7 @@ func sparkSVG(rates []float64) template.HTML {
 	var pts strings.Builder
 	n := max(len(rates), 2)
 	for i, r := range rates {
-		x := float64(w) * float64(i+rateSamples-len(rates)) / float64(rateSamples-1)
-		if len(rates) < 2 {
-			x = float64(w) * float64(i) / float64(n-1)
-		}
+		x := float64(w) * float64(i) / float64(n-1)
 		y := float64(h) - 2 - (float64(h)-4)*r/top
 		fmt.Fprintf(&pts, "%.1f,%.1f ", x, y)
 	}

@@ -38,10 +38,19 @@
     for (const next of doc.querySelectorAll("[data-part]")) {
       const cur = live.querySelector(`[data-part="${next.dataset.part}"]`);
       if (!cur || cur.outerHTML === next.outerHTML) continue;
-      // Never pull a control from under the keyboard or an open select.
-      if (cur.contains(document.activeElement) && document.activeElement !== document.body) { deferred = true; continue; }
+      // Never pull a field from under the keyboard; a focused button keeps
+      // its focus in the new part.
+      const active = document.activeElement;
+      let refocus = null;
+      if (active && active !== document.body && cur.contains(active)) {
+        if (active.matches("select, input, textarea")) { deferred = true; continue; }
+        if (active.id) refocus = `#${CSS.escape(active.id)}`;
+        else if (active.dataset.rollbackTo) refocus = `[data-rollback-to="${active.dataset.rollbackTo}"]`;
+      }
       const seen = new Set([...cur.querySelectorAll("[data-revision]")].map((li) => li.dataset.revision));
       cur.replaceWith(next);
+      const again = refocus && next.querySelector(refocus);
+      if (again) again.focus({ preventScroll: true });
       if (next.dataset.part === "timeline" && seen.size > 0) {
         for (const li of next.querySelectorAll("[data-revision]")) {
           if (!seen.has(li.dataset.revision)) li.classList.add("fresh");
