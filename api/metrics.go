@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // requestCounts counts answers by route pattern and status code.
@@ -90,6 +92,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	_ = bw.Flush()
 }
 
+// streams are the streams the live readers follow, in metrics order.
+var streams = []string{events.EventsStream, events.ScoresStream, events.BackendsStream, events.ReportsStream}
+
 // WriteMetrics writes the API's metrics in the Prometheus text format.
 func (s *Server) WriteMetrics(w io.Writer) error {
 	var b strings.Builder
@@ -108,11 +113,11 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 	fmt.Fprintf(&b, "hoist_api_sse_clients %d\n", s.sseActive.Load())
 	followed, skipped, _ := s.hub.counts()
 	family("hoist_api_stream_messages_total", "counter", "Stream messages the API's live readers read, by stream.")
-	for _, k := range slices.Sorted(maps.Keys(followed)) {
+	for _, k := range streams {
 		fmt.Fprintf(&b, "hoist_api_stream_messages_total{stream=%q} %d\n", k, followed[k])
 	}
 	family("hoist_api_stream_skipped_total", "counter", "Stream messages the live readers skipped (rejected), by stream.")
-	for _, k := range slices.Sorted(maps.Keys(skipped)) {
+	for _, k := range streams {
 		fmt.Fprintf(&b, "hoist_api_stream_skipped_total{stream=%q} %d\n", k, skipped[k])
 	}
 	family("hoist_api_ready", "gauge", "1 once the live readers caught up with the streams.")
