@@ -52,6 +52,8 @@ func (s *Server) backends(sc events.Scope) backendsJSON {
 		if h := rates[b.Addr]; len(h) > 0 {
 			r := h[len(h)-1]
 			bj.Rate = &r
+		} else if s.opts.Traffic != nil {
+			bj.Rate = new(float64) // no request counted for it yet
 		}
 		out.Backends = append(out.Backends, bj)
 	}
@@ -68,6 +70,8 @@ func (s *Server) backends(sc events.Scope) backendsJSON {
 		out.Rates = sum
 		r := sum[len(sum)-1]
 		out.Rate = &r
+	} else if s.opts.Traffic != nil {
+		out.Rate = new(float64)
 	}
 	return out
 }
