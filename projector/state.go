@@ -194,6 +194,11 @@ func (h *History) PreviousRevision() (rev uint64, ok bool) {
 		if snap.removed || snap.spec == nil || snap.spec == cur {
 			continue
 		}
+		// Name the revision that made that spec, not a later one that
+		// only kept it (a rejected message, a grant, a key handed on).
+		for r > 1 && h.snaps[r-2].spec == snap.spec && !h.snaps[r-2].removed {
+			r--
+		}
 		return uint64(r), true
 	}
 	return 0, false
