@@ -138,7 +138,10 @@ func partitionLeader(t *testing.T, c *dockerCluster, f *fleet, stores []*events.
 // and the same messages. It returns the messages.
 func (c *dockerCluster) checkSame(t *testing.T, stream string) []stored {
 	t.Helper()
-	c.waitCurrent(t, stream, true, 2*time.Minute)
+	// A replica that fell behind may rebuild its copy from a snapshot,
+	// and is missing from its server's /jsz meanwhile; on a loaded
+	// machine that took over 2 minutes once.
+	c.waitCurrent(t, stream, true, 4*time.Minute)
 	v, err := c.stream(0, stream)
 	if err != nil {
 		t.Fatal(err)
