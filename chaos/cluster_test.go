@@ -138,9 +138,9 @@ func partitionLeader(t *testing.T, c *dockerCluster, f *fleet, stores []*events.
 // and the same messages. It returns the messages.
 func (c *dockerCluster) checkSame(t *testing.T, stream string) []stored {
 	t.Helper()
-	// A replica that fell behind may rebuild its copy from a snapshot,
-	// and is missing from its server's /jsz meanwhile; on a loaded
-	// machine that took over 2 minutes once.
+	// Once, on a loaded machine, a server that was never cut off left the
+	// stream out of its /jsz for over 2 minutes after the heal (cause not
+	// found; the same run passes in 40 s on a quiet machine).
 	c.waitCurrent(t, stream, true, 4*time.Minute)
 	v, err := c.stream(0, stream)
 	if err != nil {
