@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
 )
 
 // Table is one immutable snapshot of the routing and weight table. It is
@@ -136,16 +137,20 @@ func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.
 // backends computes one scope's backends and weights.
 func (t *Table) backends(f *folded, sc events.Scope, opts buildOptions, now time.Time, live *scopeLive) []Backend {
 	nodesOf := make(map[string][]string)
+	slotsOf := make(map[string][]string)
 	for node, rep := range f.reports[sc] {
 		for _, a := range rep.Backends {
 			nodesOf[a] = append(nodesOf[a], node)
+			if i, ok := rep.Slots[a]; ok {
+				slotsOf[a] = append(slotsOf[a], events.Slot(node, i))
+			}
 		}
 	}
 	out := make([]Backend, 0, len(nodesOf))
 	for addr, nodes := range nodesOf {
 		slices.Sort(nodes)
 		b := Backend{Addr: addr, Nodes: nodes, Score: opts.defaultScore, st: live.backend(addr)}
-		if s, ok := f.scores.Lookup(sc, addr); ok {
+		if s, ok := f.score(sc, addr, slotsOf[addr]); ok {
 			fresh := opts.maxAge <= 0 || now.Sub(s.Time) < opts.maxAge
 			if fresh {
 				b.Score, b.Scored = s.Value, true
@@ -169,6 +174,19 @@ func (t *Table) backends(f *folded, sc events.Scope, opts buildOptions, now time
 	}
 	slices.SortFunc(out, func(a, b Backend) int { return strings.Compare(a.Addr, b.Addr) })
 	return out
+}
+
+// score is the latest score given to a backend: to its host:port, or to
+// its slot (NODE#INDEX), which the replica that replaces it in a rollout
+// inherits.
+func (f *folded) score(sc events.Scope, addr string, slots []string) (projector.Score, bool) {
+	best, found := f.scores.Lookup(sc, addr)
+	for _, slot := range slots {
+		if s, ok := f.scores.Lookup(sc, slot); ok && (!found || s.Sequence > best.Sequence) {
+			best, found = s, true
+		}
+	}
+	return best, found
 }
 
 // render writes the table's canonical text: the same content always

@@ -41,10 +41,11 @@ type Config struct {
 	// new requests first. Default 0.
 	DrainDelay time.Duration
 
-	// OnBackends, if set, is told a scope's serving backends whenever a
+	// OnBackends, if set, is told a scope's serving backends (and the
+	// replica index of each, its slot) whenever a
 	// rollout changes them: after a new replica passes its health check
 	// and before a replica is stopped. It must not block for long.
-	OnBackends func(scope events.Scope, backends []string)
+	OnBackends func(scope events.Scope, backends []string, slots map[string]int)
 	// Confirm, if set, is asked before a replica is stopped, right after
 	// OnBackends was told the set without it: it returns once that set is
 	// acknowledged where balancers read it. While it fails, the rollout
@@ -113,11 +114,12 @@ type Result struct {
 	Revision uint64 // the desired revision reconciled to
 	SpecHash string
 	Phase    events.Phase
-	Reason   string    // why the phase is failed
-	RetryAt  time.Time // for a failed rollout: when the same spec may be tried again
-	Actions  []Action  // the steps carried out
-	Replicas []Replica // the scope's live replicas afterwards, by index
-	Backends []string  // Advertise:HostPort of healthy replicas, when the spec has a port
+	Reason   string         // why the phase is failed
+	RetryAt  time.Time      // for a failed rollout: when the same spec may be tried again
+	Actions  []Action       // the steps carried out
+	Replicas []Replica      // the scope's live replicas afterwards, by index
+	Backends []string       // Advertise:HostPort of healthy replicas, when the spec has a port
+	Slots    map[string]int // the replica index of each backend: its slot
 }
 
 // ReplicaStatuses converts the replicas for a node status report.
@@ -232,7 +234,7 @@ func (r *Reconciler) summarize(res Result, d Desired, reps []Replica) Result {
 		return cmp.Or(cmp.Compare(a.Index, b.Index), a.StartedAt.Compare(b.StartedAt))
 	})
 	res.Replicas = live
-	res.Backends = r.backends(d, live)
+	res.Backends, res.Slots = r.backends(d, live)
 	switch {
 	case d.Removed && len(live) == 0:
 		res.Phase = events.PhaseRemoved
@@ -262,15 +264,18 @@ func converged(d Desired, hash string, live []Replica) bool {
 
 // backends are the addresses of the healthy live replicas, old or new: while
 // a rollout is held back, the old replicas are the ones serving.
-func (r *Reconciler) backends(d Desired, live []Replica) []string {
+func (r *Reconciler) backends(d Desired, live []Replica) ([]string, map[string]int) {
 	if d.Removed || d.Spec.Port == 0 {
-		return nil
+		return nil, nil
 	}
 	var out []string
+	slots := map[string]int{}
 	for _, rep := range live {
 		if rep.HostPort > 0 && rep.State == StateRunning && rep.IsHealthy() {
-			out = append(out, net.JoinHostPort(r.cfg.Advertise, strconv.Itoa(rep.HostPort)))
+			addr := net.JoinHostPort(r.cfg.Advertise, strconv.Itoa(rep.HostPort))
+			out = append(out, addr)
+			slots[addr] = rep.Index
 		}
 	}
-	return out
+	return out, slots
 }

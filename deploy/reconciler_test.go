@@ -238,7 +238,7 @@ func TestReconcileFailureBackoff(t *testing.T) {
 func TestReconcileAnnouncesBeforeStopping(t *testing.T) {
 	rt := newFake()
 	rc := newFakeReconciler(t, rt, func(c *Config) {
-		c.OnBackends = func(scope events.Scope, backends []string) {
+		c.OnBackends = func(scope events.Scope, backends []string, _ map[string]int) {
 			rt.mu.Lock()
 			defer rt.mu.Unlock()
 			rt.log("announce %d", len(backends))

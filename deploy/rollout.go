@@ -169,7 +169,8 @@ func (ro *rollout) shared(rep Replica) bool {
 
 func (ro *rollout) announce() {
 	if ro.r.cfg.OnBackends != nil {
-		ro.r.cfg.OnBackends(ro.d.Scope, ro.r.backends(ro.d, ro.replicas()))
+		backends, slots := ro.r.backends(ro.d, ro.replicas())
+		ro.r.cfg.OnBackends(ro.d.Scope, backends, slots)
 	}
 }
 
@@ -187,7 +188,7 @@ func (ro *rollout) confirm(ctx context.Context) error {
 	if cfg.Confirm == nil {
 		return nil
 	}
-	backends := ro.r.backends(ro.d, ro.replicas())
+	backends, _ := ro.r.backends(ro.d, ro.replicas())
 	wait, paused := confirmFirstRetry, false
 	defer func() {
 		if paused && cfg.OnPaused != nil {

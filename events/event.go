@@ -76,7 +76,8 @@ type RolledBack struct {
 // Removed stops every replica of the scope. A later Deployed revives it.
 type Removed struct{}
 
-// BackendScored sets the score (0–100) of one backend (host:port) of a scope.
+// BackendScored sets the score (0–100) of one backend of a scope: a slot
+// (NODE#INDEX, which a rollout's new replica inherits) or a host:port.
 // Score 0 means "no new requests".
 type BackendScored struct {
 	Backend string `json:"backend"`

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -28,11 +29,14 @@ const (
 // virtual hosts, and whether it is removed), so that a balancer reads no
 // config event, and so no env value, of any scope.
 type BackendsReport struct {
-	Node     string    `json:"node"`
-	Scope    Scope     `json:"scope"`
-	Revision uint64    `json:"revision"`
-	Backends []string  `json:"backends"`
-	Time     time.Time `json:"time"`
+	Node     string   `json:"node"`
+	Scope    Scope    `json:"scope"`
+	Revision uint64   `json:"revision"`
+	Backends []string `json:"backends"`
+	// Slots gives the replica index of each backend, so that a score of
+	// the slot (NODE#INDEX) follows it across rollouts.
+	Slots map[string]int `json:"slots,omitempty"`
+	Time  time.Time      `json:"time"`
 	// Hosts are the scope's virtual hosts at Revision.
 	Hosts []string `json:"hosts,omitempty"`
 	// Removed says the scope is removed at Revision: its hosts answer 503.
@@ -105,6 +109,11 @@ func (r *BackendsReport) Validate() error {
 	for _, b := range r.Backends {
 		if err := ValidateBackend(b); err != nil {
 			return err
+		}
+	}
+	for b, i := range r.Slots {
+		if !slices.Contains(r.Backends, b) || i < 0 || i >= MaxReplicas {
+			return &FieldError{Field: "slots", Problem: fmt.Sprintf("%s → %d names no backend of the report, or no replica index", b, i)}
 		}
 	}
 	for _, h := range r.Hosts {

@@ -112,7 +112,7 @@ type Address struct {
 	Node    string
 	Kind    Kind   // scope and node events
 	Actor   string // scope and node events; "" on subjects written before actors joined them
-	Backend string // scores: host:port
+	Backend string // scores: host:port, or a slot NODE#INDEX
 }
 
 // History names the history a scope or node event belongs to: the key its
@@ -171,7 +171,7 @@ func ParseSubject(subject string) (Address, error) {
 			return Address{}, fmt.Errorf("subject %q is not hoist.score.<scope>.<backend>", subject)
 		}
 		a.Family, a.Scope, a.Kind, a.Backend = FamilyScore, sc, KindBackendScored, backendFromToken(t[5])
-		if err := ValidateBackend(a.Backend); err != nil {
+		if err := ValidateScoreTarget(a.Backend); err != nil {
 			return Address{}, bad(err)
 		}
 		return a, nil

@@ -66,6 +66,9 @@ func TestRolloutPausesWhileBackendsCannotBeAnnounced(t *testing.T) {
 		}
 		for _, r := range reps {
 			if r.Node == h.node && len(r.Backends) == 1 && r.Backends[0] == st.Replicas[0].Backend {
+				if i, ok := r.Slots[r.Backends[0]]; !ok || i != 0 {
+					return fmt.Errorf("the report names no slot for %s: %+v", r.Backends[0], r.Slots)
+				}
 				return nil
 			}
 		}

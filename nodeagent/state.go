@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type scopeState struct {
 	reconciled  bool         // a reconcile finished: backends are known
 	replicas    []events.ReplicaStatus
 	backends    []string
+	slots       map[string]int // the replica index of each backend
 	backendsRev uint64
 	hosts       []string // the virtual hosts at backendsRev, for balancers
 	healthPath  string
@@ -138,7 +140,7 @@ func (s *state) setResult(d deploy.Desired, res deploy.Result, err error) {
 		st := s.scope(d.Scope)
 		st.reconciled, st.phase, st.resultRev = true, res.Phase, d.Revision
 		st.replicas = res.ReplicaStatuses(s.advertise)
-		st.backends, st.backendsRev = slices.Clone(res.Backends), d.Revision
+		st.backends, st.slots, st.backendsRev = slices.Clone(res.Backends), maps.Clone(res.Slots), d.Revision
 		// What balancers route comes from the same revision as the backends.
 		st.hosts, st.healthPath, st.cache, st.removed = nil, "", nil, d.Removed
 		if d.Spec != nil {
@@ -176,10 +178,10 @@ func (s *state) setObserved(sc events.Scope, reps []deploy.Replica) {
 }
 
 // setBackends records a rollout's change of a scope's serving backends.
-func (s *state) setBackends(sc events.Scope, backends []string) {
+func (s *state) setBackends(sc events.Scope, backends []string, slots map[string]int) {
 	s.update(func() {
 		st := s.scope(sc)
-		st.backends = slices.Clone(backends)
+		st.backends, st.slots = slices.Clone(backends), maps.Clone(slots)
 		st.reconciled = true
 	})
 }
@@ -327,7 +329,11 @@ func (s *state) backendsReportLocked(sc events.Scope, now time.Time) *events.Bac
 	if b == nil {
 		b = []string{}
 	}
-	return &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Time: now.UTC(),
+	var slots map[string]int
+	if len(st.slots) > 0 {
+		slots = maps.Clone(st.slots)
+	}
+	return &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Slots: slots, Time: now.UTC(),
 		Hosts: slices.Clone(st.hosts), Removed: st.removed, HealthPath: st.healthPath, Cache: st.cache}
 }
 
@@ -347,9 +353,15 @@ func (s *state) checkView() checkView {
 		cs := checkScope{Scope: sc, Phase: phase, Reason: reason, Scores: map[string]int{}}
 		for _, r := range st.replicas {
 			cs.Replicas = append(cs.Replicas, checkReplica{Index: r.Index, Backend: r.Backend, Healthy: r.Healthy, State: r.State})
-		}
-		for b, score := range s.scores.Scope(sc) {
-			cs.Scores[b] = score.Value
+			// The latest score of the replica's address or of its slot,
+			// as balancers weigh it.
+			addr, found := s.scores.Lookup(sc, r.Backend)
+			if slot, ok := s.scores.Lookup(sc, events.Slot(s.node, r.Index)); ok && (!found || slot.Sequence > addr.Sequence) {
+				addr, found = slot, true
+			}
+			if found {
+				cs.Scores[r.Backend] = addr.Value
+			}
 		}
 		v.Scopes = append(v.Scopes, cs)
 	}

@@ -18,14 +18,21 @@ func scoreCommand() *cli.Command {
 		Category:  "publish",
 		Usage:     "set the score (0-100) of one backend of a scope; 0 = no new requests",
 		ArgsUsage: "SCOPE BACKEND SCORE",
-		Description: `Publishes a "backend_scored" event. BACKEND is host:port as 'hoist status' shows it.
-Balancers weight traffic by the latest score of each backend. Scores do not
-change the scope's revision.
+		Description: `Publishes a "backend_scored" event. BACKEND is a replica's slot, NODE#INDEX
+(node-1#0: NODE and REPLICA in 'hoist status'), or its host:port. A slot's
+score follows it across rollouts: the replica that replaces it, at a new
+host port, gets the same score. A host:port that a node reports is scored
+as its slot; --by-address keeps the score on the address instead, which a
+rollout leaves behind. Balancers weight traffic by the latest score of each
+backend. Scores do not change the scope's revision.
 
 Example:
-   hoist score acme.prod.web 127.0.0.1:31001 75
-   hoist score acme.prod.web 127.0.0.1:31001 0     # drain one replica`,
-		Flags:  []cli.Flag{jsonFlag()},
+   hoist score acme.prod.web node-1#0 75
+   hoist score acme.prod.web 127.0.0.1:31001 0     # the slot of that backend: no new requests`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "by-address", Usage: "score the host:port itself, not the slot it serves"},
+			jsonFlag(),
+		},
 		Action: scoreAction,
 	}
 }
@@ -43,7 +50,8 @@ func scoreAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ev := &events.Event{Scope: scope, Data: &events.BackendScored{Backend: a[1], Score: n}, Actor: actorOf(c)}
+	score := &events.BackendScored{Backend: a[1], Score: n}
+	ev := &events.Event{Scope: scope, Data: score, Actor: actorOf(c)}
 	if err := ev.Validate(); err != nil {
 		return err
 	}
@@ -54,11 +62,39 @@ func scoreAction(c *cli.Context) error {
 	defer closeStore()
 	ctx, cancel := context.WithTimeout(c.Context, publishTimeout)
 	defer cancel()
+	what := fmt.Sprintf("%s scored %d", a[1], n)
+	if !events.IsSlot(a[1]) && !c.Bool("by-address") {
+		slot, err := slotOf(ctx, st, scope, a[1])
+		switch {
+		case err != nil:
+			return err
+		case slot == "":
+			fmt.Fprintf(c.App.ErrWriter, "hoist: warning: no node of %s reports %s as a backend now; the score stays with that address (score a slot NODE#INDEX to have it follow rollouts)\n", scope, a[1])
+		default:
+			score.Backend = slot
+			what = fmt.Sprintf("%s (slot %s) scored %d; the slot keeps it across rollouts", a[1], slot, n)
+		}
+	}
 	stored, err := st.Append(ctx, ev, events.AppendOptions{})
 	if err != nil {
 		return err
 	}
-	return printPublished(c, stored, fmt.Sprintf("%s scored %d", a[1], n))
+	return printPublished(c, stored, what)
+}
+
+// slotOf is the slot NODE#INDEX that a node of scope reports addr in, or
+// "" when none does.
+func slotOf(ctx context.Context, st *events.Store, scope events.Scope, addr string) (string, error) {
+	reports, err := st.BackendReports(ctx, scope)
+	if err != nil {
+		return "", fmt.Errorf("read the backends of %s: %w", scope, err)
+	}
+	for _, r := range reports {
+		if i, ok := r.Slots[addr]; ok {
+			return events.Slot(r.Node, i), nil
+		}
+	}
+	return "", nil
 }
 
 func drainCommand() *cli.Command {

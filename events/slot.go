@@ -1,0 +1,45 @@
+package events
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A slot is where a replica runs, whatever its address: one index of a
+// scope on one node, written NODE#INDEX (node-1#0). A rollout replaces the
+// replica of a slot with one at a new host port; a score given to the slot
+// (hoist score SCOPE node-1#0 N) stays with it, where a score given to the
+// old host:port would be left behind.
+
+// Slot writes the slot of a scope's replica index on node.
+func Slot(node string, index int) string { return node + "#" + strconv.Itoa(index) }
+
+// ParseSlot reads NODE#INDEX. ok is false for anything else, a host:port
+// among them.
+func ParseSlot(s string) (node string, index int, ok bool) {
+	node, idx, found := strings.Cut(s, "#")
+	if !found || ValidateNodeName(node) != nil {
+		return "", 0, false
+	}
+	i, err := strconv.Atoi(idx)
+	if err != nil || i < 0 || i >= MaxReplicas || strconv.Itoa(i) != idx {
+		return "", 0, false
+	}
+	return node, i, true
+}
+
+// IsSlot reports whether a score's target is a slot rather than a host:port.
+func IsSlot(target string) bool { return strings.Contains(target, "#") }
+
+// ValidateScoreTarget checks what a score is for: a slot, or a backend's
+// host:port.
+func ValidateScoreTarget(target string) error {
+	if IsSlot(target) {
+		if _, _, ok := ParseSlot(target); !ok {
+			return &FieldError{Field: "backend", Problem: fmt.Sprintf("%q is not a slot NODE#INDEX (a node name, then a replica index 0-%d)", target, MaxReplicas-1)}
+		}
+		return nil
+	}
+	return ValidateBackend(target)
+}
