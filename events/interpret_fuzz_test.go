@@ -59,6 +59,8 @@ func FuzzInterpret(f *testing.F) {
 	score := enc(&events.Event{Scope: web, Data: &events.BackendScored{Backend: "10.0.0.1:8080", Score: 75}})
 	f.Add(events.ScoreSubject(web, "10.0.0.1:8080"), score)
 	f.Add(events.ScoreSubject(web, "10.0.0.2:8080"), score)
+	f.Add(events.ScoreSubject(web, "node-1#0"), enc(&events.Event{Scope: web, Data: &events.BackendScored{Backend: "node-1#0", Score: 30}}))
+	f.Add(events.ScoreSubject(web, "node-1#01"), enc(&events.Event{Scope: web, Data: &events.BackendScored{Backend: "node-1#01", Score: 30}}))
 	f.Add(events.ScoreSubject(web, "[::1]:80"), enc(&events.Event{Scope: web, Data: &events.BackendScored{Backend: "[::1]:80", Score: 0}}))
 	f.Add(events.StatusSubject("node-1", web), js(events.NodeStatus{Node: "node-1", Time: at, Scopes: []events.ScopeStatus{{Scope: web, Desired: 2, Applied: 1, Phase: events.PhaseProgressing}}}))
 	f.Add(events.StatusSubject("node-1", web), js(events.NodeStatus{Node: "node-2", Time: at, Scopes: []events.ScopeStatus{{Scope: web}}}))
