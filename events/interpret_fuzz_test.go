@@ -60,7 +60,7 @@ func FuzzInterpret(f *testing.F) {
 	f.Add(events.ScoreSubject(web, "10.0.0.1:8080"), score)
 	f.Add(events.ScoreSubject(web, "10.0.0.2:8080"), score)
 	f.Add(events.ScoreSubject(web, "node-1#0"), enc(&events.Event{Scope: web, Data: &events.BackendScored{Backend: "node-1#0", Score: 30}}))
-	f.Add(events.ScoreSubject(web, "node-1#01"), enc(&events.Event{Scope: web, Data: &events.BackendScored{Backend: "node-1#01", Score: 30}}))
+	f.Add(events.ScoreSubject(web, "node-1#01"), []byte(`{"schema":1,"id":"x","kind":"backend_scored","scope":"acme.prod.web","revision":0,"time":"2026-11-21T10:00:00Z","data":{"backend":"node-1#01","score":30}}`))
 	f.Add(events.ScoreSubject(web, "[::1]:80"), enc(&events.Event{Scope: web, Data: &events.BackendScored{Backend: "[::1]:80", Score: 0}}))
 	f.Add(events.StatusSubject("node-1", web), js(events.NodeStatus{Node: "node-1", Time: at, Scopes: []events.ScopeStatus{{Scope: web, Desired: 2, Applied: 1, Phase: events.PhaseProgressing}}}))
 	f.Add(events.StatusSubject("node-1", web), js(events.NodeStatus{Node: "node-2", Time: at, Scopes: []events.ScopeStatus{{Scope: web}}}))
