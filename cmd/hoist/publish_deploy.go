@@ -108,6 +108,9 @@ func specFlags(c *cli.Context) (*change.SpecChange, error) {
 		sc.Replicas = ptr(c.Int("replicas"))
 	}
 	if set("port") {
+		if c.Int("port") == 0 { // not a silent "no port"
+			return nil, usagef("--port 0: want 1-65535 (a scope without a port is deployed without --port)")
+		}
 		sc.Port = ptr(c.Int("port"))
 	}
 	if set("health-path") {
