@@ -78,7 +78,7 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 	pc, err := s.js.CreatePushConsumer(tctx, spec.stream, cfg)
 	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", spec.filter, denied(cctx, err))
+		return 0, fmt.Errorf("read %s: %w", spec.filter, unanswered(noQuorum(denied(cctx, err))))
 	}
 	pending := pc.CachedInfo().NumPending
 
