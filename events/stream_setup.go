@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -15,6 +16,20 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cfg.MaxConsumers = MaxConsumers
+	err := setUpStream(ctx, js, keepReplicas, cfg)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse {
+		// Another process made it between the lookup and the create (a
+		// fleet starting at once): look again, and take it as it is.
+		err = setUpStream(ctx, js, keepReplicas, cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("set up stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+func setUpStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool, cfg jetstream.StreamConfig) error {
 	if st, err := js.Stream(ctx, cfg.Name); err == nil {
 		have := st.CachedInfo().Config
 		if keepReplicas {
@@ -28,10 +43,8 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool
 			return nil
 		}
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("set up stream %s: %w", cfg.Name, err)
-	}
-	return nil
+	_, err := js.CreateOrUpdateStream(ctx, cfg)
+	return err
 }
 
 // sameStreamConfig reports whether have already is cfg in every field
