@@ -16,25 +16,12 @@ import (
 // that names the operation and the subject, and exits 1; what each role
 // needs works.
 func TestRolesCannotLeaveTheirScopes(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "auth")
-	mustRun(t, 0, hoist("auth", "init", "--dir", dir))
-	p := startServerCmd(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--name", "t1", "--auth", dir)
-	url := p.wait(t, 30*time.Second)
-	out := t.TempDir()
-	issue := func(name string, args ...string) string {
-		t.Helper()
-		creds := filepath.Join(out, name+".creds")
-		mustRun(t, 0, hoist(append([]string{"auth", "issue", "--dir", dir, "--name", name, "--out", creds}, args...)...))
-		return creds
-	}
-	admin := filepath.Join(dir, "admin.creds")
-	ci := issue("ci", "deployer", "--scopes", "acme.prod.*")
-	agent := issue("agent-1", "agent", "--node", "node-1", "--scopes", "acme.prod.web,acme.prod.api")
-	bal := issue("edge", "balancer")
-	reader := issue("dash", "reader", "--scopes", "acme.prod.*")
-	as := func(creds string, args ...string) result {
-		return hoist(append([]string{"--nats-url", url, "--nats-creds", creds}, args...)...)
-	}
+	w := newAuthWorld(t)
+	admin, as := w.admin, w.as
+	ci := w.issue("ci", "deployer", "--scopes", "acme.prod.*")
+	agent := w.issue("agent-1", "agent", "--node", "node-1", "--scopes", "acme.prod.web,acme.prod.api")
+	bal := w.issue("edge", "balancer")
+	reader := w.issue("dash", "reader", "--scopes", "acme.prod.*")
 
 	// What the roles need; a deployer's first publish works on a fresh
 	// server, which made the streams at start.

@@ -21,25 +21,12 @@ import (
 // reader and the log see only ciphertext, and the agent's replica gets
 // the value. Bad input is refused before anything is published.
 func TestSecretsUnderRoles(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "auth")
-	mustRun(t, 0, hoist("auth", "init", "--dir", dir))
-	p := startServerCmd(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--name", "t1", "--auth", dir)
-	url := p.wait(t, 30*time.Second)
-	out := t.TempDir()
-	issue := func(name string, args ...string) string {
-		t.Helper()
-		creds := filepath.Join(out, name+".creds")
-		mustRun(t, 0, hoist(append([]string{"auth", "issue", "--dir", dir, "--name", name, "--out", creds}, args...)...))
-		return creds
-	}
-	admin := filepath.Join(dir, "admin.creds")
+	w := newAuthWorld(t)
+	url, out, admin, as := w.url, w.out, w.admin, w.as
 	node := agtNode()
-	ci := issue("ci", "deployer", "--scopes", "acme.prod.*")
-	agent := issue("agent-1", "agent", "--node", node, "--scopes", "acme.prod.web")
-	reader := issue("dash", "reader", "--scopes", "acme.prod.*")
-	as := func(creds string, args ...string) result {
-		return hoist(append([]string{"--nats-url", url, "--nats-creds", creds}, args...)...)
-	}
+	ci := w.issue("ci", "deployer", "--scopes", "acme.prod.*")
+	agent := w.issue("agent-1", "agent", "--node", node, "--scopes", "acme.prod.web")
+	reader := w.issue("dash", "reader", "--scopes", "acme.prod.*")
 	const scope, value = "acme.prod.web", "s3cr3t-value-7f1c"
 	set := func(creds, stdin string, args ...string) result {
 		return hoistInput(stdin, append([]string{"--nats-url", url, "--nats-creds", creds, "secret", "set", scope}, args...)...)
