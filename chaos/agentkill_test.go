@@ -62,13 +62,10 @@ func TestAgentKilledAtRandomPoints(t *testing.T) {
 			bad++
 			continue
 		}
-		var last error
-		ok := eventuallyOK(60*time.Second, func() error {
-			last = checkReplicas(filepath.Join(data, "process"), demo, replicas, rev)
-			return last
-		})
-		if !ok {
-			t.Errorf("kill %d (%s into the rollout of revision %d): %v", k, at, rev, last)
+		if err := natstest.Poll(60*time.Second, func() error {
+			return checkReplicas(filepath.Join(data, "process"), demo, replicas, rev)
+		}); err != nil {
+			t.Errorf("kill %d (%s into the rollout of revision %d): %v", k, at, rev, err)
 			bad++
 		}
 		t.Logf("kill %d at %s into the rollout of revision %d: converged", k, at.Round(time.Millisecond), rev)
@@ -79,20 +76,6 @@ func TestAgentKilledAtRandomPoints(t *testing.T) {
 	default:
 	}
 	t.Logf("FIGURE agent kills: %d SIGKILLs at random points, %d runs not converged or with orphans/duplicates, %d agents crashed", kills, bad, crashed)
-}
-
-// eventuallyOK polls cond every 50 ms until it holds or timeout passes.
-func eventuallyOK(timeout time.Duration, cond func() error) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() == nil {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // checkReplicas wants exactly n live replica processes of bin recorded

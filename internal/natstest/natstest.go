@@ -132,16 +132,21 @@ func (s *Server) Store(t testing.TB) *events.Store {
 // Eventually polls cond every 10ms until it holds or the deadline passes.
 func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
+	if err := Poll(timeout, cond); err != nil {
+		t.Fatalf("condition not met within %s: %v", timeout, err)
+	}
+}
+
+// Poll calls cond until it returns nil or timeout passes, and returns its
+// last error: Eventually for a caller that goes on after a miss.
+func Poll(timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
-		if err == nil {
-			return
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // the poll interval, not a wait for an outcome
 	}
 }
 
