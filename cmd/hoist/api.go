@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -127,9 +126,7 @@ func runAPI(c *cli.Context) error {
 		return err
 	}
 	defer nc.Close()
-	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
-	defer cancel()
-	opts.Store, err = events.OpenStore(ctx, nc, events.StoreOptions{Logger: log})
+	opts.Store, err = openStoreWaiting(c.Context, nc, log)
 	if err != nil {
 		return err
 	}

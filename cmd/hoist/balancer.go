@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/balancer"
@@ -201,32 +200,6 @@ func runBalancer(c *cli.Context) error {
 		return err
 	}
 	return b.Run(c.Context)
-}
-
-// openStoreWaiting opens the store, waiting out a server that cannot
-// answer yet: a cluster that is still electing its leaders (no quorum), or
-// a request that timed out. A daemon started with its cluster must not
-// exit for that. Other errors (a denied credential, a server too old) end
-// it at once.
-func openStoreWaiting(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*events.Store, error) {
-	wait := 250 * time.Millisecond
-	for {
-		octx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		st, err := events.OpenStore(octx, nc, events.StoreOptions{Logger: log})
-		cancel()
-		transient := errors.Is(err, events.ErrNoQuorum) || errors.Is(err, context.DeadlineExceeded) ||
-			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
-		if err == nil || !transient || ctx.Err() != nil {
-			return st, err
-		}
-		log.Warn("NATS cannot serve the streams yet; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
 }
 
 func announceCommand() *cli.Command {

@@ -1,6 +1,16 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hoist-dev/hoist/events"
+)
 
 // daemonCommands run hoist's long-lived parts: server, dev, agent, balancer.
 // Each lives in its own file.
@@ -13,5 +23,32 @@ func daemonCommands() []*cli.Command {
 		announceCommand(),
 		agentCommand(),
 		demoBackendCommand(),
+	}
+}
+
+// openStoreWaiting opens the store, waiting out a server that cannot
+// answer yet: a cluster that is still electing its leaders (no quorum), or
+// a request that timed out. A daemon started with its cluster (the
+// balancer, the API) must not exit for that; agents have a dial loop of
+// their own. Other errors (a denied credential, a server too old) end
+// it at once.
+func openStoreWaiting(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*events.Store, error) {
+	wait := 250 * time.Millisecond
+	for {
+		octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		st, err := events.OpenStore(octx, nc, events.StoreOptions{Logger: log})
+		cancel()
+		transient := errors.Is(err, events.ErrNoQuorum) || errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+		if err == nil || !transient || ctx.Err() != nil {
+			return st, err
+		}
+		log.Warn("NATS cannot serve the streams yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
 }
