@@ -159,21 +159,20 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
-	_, hist, err := s.readScope(r)
+	sc, hist, err := s.readScope(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("ETag", etag(hist.Head.Revision))
-	writeJSON(w, http.StatusOK, logEntries(hist))
+	writeJSON(w, http.StatusOK, logEntries(sc, hist))
 }
 
 // logEntries is 'hoist log --json': every message at its revision, the
 // rejected ones marked, plain values that look secret masked.
-func logEntries(hist *events.History) []view.LogEntry {
-	out := make([]view.LogEntry, len(hist.Records))
-	for i, rec := range hist.Records {
-		out[i] = view.NewLogEntry(rec)
+func logEntries(scope events.Scope, hist *events.History) []view.LogEntry {
+	out := view.LogEntries(scope, hist.Records)
+	for i := range out {
 		if out[i].Data != nil {
 			out[i].Data = view.MaskPayload(out[i].Data)
 		}

@@ -98,8 +98,31 @@ type LogEntry struct {
 	Actor    string         `json:"actor,omitempty"`
 	Data     events.Payload `json:"data,omitempty"`
 	Rejected string         `json:"rejected,omitempty"`
-	Sequence uint64         `json:"sequence"`
-	Subject  string         `json:"subject"`
+	// Skipped says why an event that was read could not be applied (a
+	// scope key from an actor no grant names, a scale before any deploy):
+	// it holds its revision and changes nothing, for every reader alike.
+	Skipped  string `json:"skipped,omitempty"`
+	Sequence uint64 `json:"sequence"`
+	Subject  string `json:"subject"`
+}
+
+// LogEntries is a scope's history as 'hoist log' shows it: every message
+// at its revision, the rejected ones and the ones the fold skips marked
+// with why.
+func LogEntries(scope events.Scope, recs []events.Record) []LogEntry {
+	_, skips := projector.Fold(scope, recs)
+	skipped := make(map[uint64]string, len(skips))
+	for _, s := range skips {
+		skipped[s.Revision] = s.Reason
+	}
+	out := make([]LogEntry, len(recs))
+	for i, r := range recs {
+		out[i] = NewLogEntry(r)
+		if r.Err == nil {
+			out[i].Skipped = skipped[r.Revision]
+		}
+	}
+	return out
 }
 
 func NewLogEntry(r events.Record) LogEntry {

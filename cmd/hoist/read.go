@@ -106,26 +106,28 @@ Example:
 }
 
 func showLog(c *cli.Context) error {
-	hist, _, err := readScope(c)
+	hist, scope, err := readScope(c)
 	if err != nil {
 		return err
 	}
+	entries := view.LogEntries(scope, hist.Records)
 	if c.Bool("json") {
-		out := make([]logEntryJSON, len(hist.Records))
-		for i, r := range hist.Records {
-			out[i] = view.NewLogEntry(r)
-			if out[i].Data != nil && !c.Bool("show-secrets") {
-				out[i].Data = maskPayload(out[i].Data)
+		for i := range entries {
+			if entries[i].Data != nil && !c.Bool("show-secrets") {
+				entries[i].Data = maskPayload(entries[i].Data)
 			}
 		}
-		return writeJSON(c.App.Writer, out)
+		return writeJSON(c.App.Writer, entries)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REV\tTIME\tACTOR\tCHANGE")
-	for _, r := range hist.Records {
-		e := view.NewLogEntry(r)
+	for i, r := range hist.Records {
+		e := entries[i]
 		change := "REJECTED: " + e.Rejected
-		if r.Err == nil {
+		switch {
+		case r.Err == nil && e.Skipped != "":
+			change = "SKIPPED: " + e.Skipped + " (" + describe(r.Event, c.Bool("show-secrets")) + ")"
+		case r.Err == nil:
 			change = describe(r.Event, c.Bool("show-secrets"))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Revision, shortTime(e.Time), e.Actor, change)

@@ -30,9 +30,8 @@ func envList(env map[string]string) string { return view.EnvList(env) }
 
 // The JSON shapes of the read commands, shared with the HTTP API.
 type (
-	stateJSON    = view.State
-	logEntryJSON = view.LogEntry
-	stateSecret  = view.Secret
+	stateJSON   = view.State
+	stateSecret = view.Secret
 )
 
 func maskPayload(p events.Payload) events.Payload { return view.MaskPayload(p) }

@@ -1,9 +1,12 @@
 package main
 
 import (
-	"github.com/nats-io/nats.go/jetstream"
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -91,5 +94,36 @@ func TestStateOutput(t *testing.T) {
 	r = mustRun(t, 0, hoistAt(url, "scopes"))
 	if r.stdout != "SCOPE          REVISION\nacme.prod.web  2\n" {
 		t.Errorf("scopes:\n%s", r.stdout)
+	}
+}
+
+// An event that is read but cannot be applied (here a raw rollback to a
+// revision that does not exist) holds its revision; hoist log marks it
+// SKIPPED with why, in text and JSON, instead of listing it as a change.
+func TestLogMarksEventsTheFoldSkips(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.URL()
+	const scope = "acme.prod.web"
+	mustRun(t, 0, hoistAt(url, "deploy", scope, "--image", "web:1"))
+	e := &events.Event{Schema: events.SchemaVersion, ID: "raw-1", Kind: events.KindRolledBack, Scope: events.MustParseScope(scope),
+		Revision: 2, Time: time.Now().UTC(), Actor: "mallory", Data: &events.RolledBack{To: 99}}
+	body, err := events.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(context.Background(), events.ScopeSubject(e.Scope, e.Kind, "mallory"), body); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, 0, hoistAt(url, "log", scope))
+	if !strings.Contains(r.stdout, "SKIPPED: rolls back to revision 99") {
+		t.Errorf("log does not mark the skipped event:\n%s", r.stdout)
+	}
+	r = mustRun(t, 0, hoistAt(url, "log", scope, "--json"))
+	if !strings.Contains(r.stdout, `"skipped": "rolls back to revision 99`) {
+		t.Errorf("log --json does not mark the skipped event:\n%s", r.stdout)
 	}
 }
