@@ -66,6 +66,12 @@ func Permissions(r Role) (jwt.Permissions, error) {
 			// secret_key: the scope key sealed to granted nodes. Readers
 			// accept it only from the actor a grant names.
 			pub = append(pub, "hoist.backends."+s+"."+n, "hoist.status."+n+"."+s, "hoist.scope."+s+".secret_key."+r.Name)
+			// A canary's analysis runs in the agents that serve it: the
+			// owner publishes its steps. Readers accept an automatic step
+			// only while the canary has an analysis a hand set.
+			for _, k := range analysisKinds {
+				pub = append(pub, "hoist.scope."+s+"."+k+"."+r.Name)
+			}
 		}
 		for _, s := range r.Scopes {
 			read(eventsStream, "hoist.scope."+s+".>")
@@ -102,7 +108,13 @@ func Permissions(r Role) (jwt.Permissions, error) {
 var deployerKinds = []string{
 	"deployed", "scaled", "env_changed", "rolled_back", "removed",
 	"secret_set", "secret_removed", "secret_rotate",
+	"canary_started", "canary_shifted", "canary_promoted", "canary_aborted",
+	"paused", "resumed", "maintenance_on", "maintenance_off",
 }
+
+// analysisKinds are the canary kinds an agent publishes when it owns a
+// canary's analysis. It starts none: a canary's spec is a deployer's.
+var analysisKinds = []string{"canary_shifted", "canary_promoted", "canary_aborted"}
 
 func dedupe(s []string) []string {
 	out := s[:0:0]

@@ -22,7 +22,8 @@ func concat(lists ...[]string) []string { return slices.Concat(lists...) }
 // the deployer kinds, under its own name.
 func deploys(prefix, name string) []string {
 	var out []string
-	for _, k := range []string{"deployed", "scaled", "env_changed", "rolled_back", "removed", "secret_set", "secret_removed", "secret_rotate"} {
+	for _, k := range []string{"deployed", "scaled", "env_changed", "rolled_back", "removed", "secret_set", "secret_removed", "secret_rotate",
+		"canary_started", "canary_shifted", "canary_promoted", "canary_aborted", "paused", "resumed", "maintenance_on", "maintenance_off"} {
 		out = append(out, prefix+"."+k+"."+name)
 	}
 	return out
@@ -68,8 +69,10 @@ func TestPermissions(t *testing.T) {
 			role: Role{Kind: KindAgent, Name: "agent-1", Node: "node-1", Scopes: []string{"acme.prod.web", "acme.prod.api"}},
 			pub: concat(info,
 				[]string{"hoist.node.node-1.node_drained.agent-1", "hoist.node.node-1.node_undrained.agent-1", "hoist.node.node-1.node_key.agent-1"},
-				[]string{"hoist.backends.acme.prod.web.node-1", "hoist.status.node-1.acme.prod.web", "hoist.scope.acme.prod.web.secret_key.agent-1"},
-				[]string{"hoist.backends.acme.prod.api.node-1", "hoist.status.node-1.acme.prod.api", "hoist.scope.acme.prod.api.secret_key.agent-1"},
+				[]string{"hoist.backends.acme.prod.web.node-1", "hoist.status.node-1.acme.prod.web", "hoist.scope.acme.prod.web.secret_key.agent-1",
+					"hoist.scope.acme.prod.web.canary_shifted.agent-1", "hoist.scope.acme.prod.web.canary_promoted.agent-1", "hoist.scope.acme.prod.web.canary_aborted.agent-1"},
+				[]string{"hoist.backends.acme.prod.api.node-1", "hoist.status.node-1.acme.prod.api", "hoist.scope.acme.prod.api.secret_key.agent-1",
+					"hoist.scope.acme.prod.api.canary_shifted.agent-1", "hoist.scope.acme.prod.api.canary_promoted.agent-1", "hoist.scope.acme.prod.api.canary_aborted.agent-1"},
 				reads("HOIST_EVENTS", "hoist.scope.acme.prod.web.>"),
 				reads("HOIST_SCORES", "hoist.score.acme.prod.web.>"),
 				reads("HOIST_BACKENDS", "hoist.backends.acme.prod.web.node-1"),

@@ -134,6 +134,22 @@ func newPayload(k Kind) Payload {
 		return &SecretRevoked{}
 	case KindSecretKey:
 		return &SecretKey{}
+	case KindCanaryStarted:
+		return &CanaryStarted{}
+	case KindCanaryShifted:
+		return &CanaryShifted{}
+	case KindCanaryPromoted:
+		return &CanaryPromoted{}
+	case KindCanaryAborted:
+		return &CanaryAborted{}
+	case KindPaused:
+		return &Paused{}
+	case KindResumed:
+		return &Resumed{}
+	case KindMaintenanceOn:
+		return &MaintenanceOn{}
+	case KindMaintenanceOff:
+		return &MaintenanceOff{}
 	}
 	return nil
 }
@@ -142,7 +158,27 @@ func newPayload(k Kind) Payload {
 func (k Kind) IsScopeKind() bool {
 	switch k {
 	case KindDeployed, KindScaled, KindEnvChanged, KindRolledBack, KindRemoved,
-		KindSecretSet, KindSecretRemoved, KindSecretRotate, KindSecretGranted, KindSecretRevoked, KindSecretKey:
+		KindSecretSet, KindSecretRemoved, KindSecretRotate, KindSecretGranted, KindSecretRevoked, KindSecretKey,
+		KindCanaryStarted, KindCanaryShifted, KindCanaryPromoted, KindCanaryAborted,
+		KindPaused, KindResumed, KindMaintenanceOn, KindMaintenanceOff:
+		return true
+	}
+	return false
+}
+
+// IsCanaryKind reports whether k is one of a scope's canary kinds.
+func (k Kind) IsCanaryKind() bool {
+	switch k {
+	case KindCanaryStarted, KindCanaryShifted, KindCanaryPromoted, KindCanaryAborted:
+		return true
+	}
+	return false
+}
+
+// IsTrafficKind reports whether k pauses, resumes or puts up maintenance.
+func (k Kind) IsTrafficKind() bool {
+	switch k {
+	case KindPaused, KindResumed, KindMaintenanceOn, KindMaintenanceOff:
 		return true
 	}
 	return false

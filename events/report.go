@@ -36,7 +36,11 @@ type BackendsReport struct {
 	// Slots gives the replica index of each backend, so that a score of
 	// the slot (NODE#INDEX) follows it across rollouts.
 	Slots map[string]int `json:"slots,omitempty"`
-	Time  time.Time      `json:"time"`
+	// Canary gives, for each backend that runs the canary's spec, its
+	// canary replica index (slot NODE#cINDEX). Such a backend is in
+	// Backends too, and not in Slots.
+	Canary map[string]int `json:"canary,omitempty"`
+	Time   time.Time      `json:"time"`
 	// Hosts are the scope's virtual hosts at Revision.
 	Hosts []string `json:"hosts,omitempty"`
 	// Removed says the scope is removed at Revision: its hosts answer 503.
@@ -45,6 +49,9 @@ type BackendsReport struct {
 	// checks and static cache.
 	HealthPath string       `json:"health_path,omitempty"`
 	Cache      *CachePolicy `json:"cache,omitempty"`
+	// Traffic is the scope's canary split, pause and maintenance page at
+	// Revision.
+	Traffic *Traffic `json:"traffic,omitempty"`
 }
 
 // NodeStatus is a node's heartbeat and its view of every scope it serves.
@@ -116,12 +123,18 @@ func (r *BackendsReport) Validate() error {
 			return &FieldError{Field: "slots", Problem: fmt.Sprintf("%s → %d names no backend of the report, or no replica index", b, i)}
 		}
 	}
+	for b, i := range r.Canary {
+		_, stable := r.Slots[b]
+		if !slices.Contains(r.Backends, b) || stable || i < 0 || i >= MaxReplicas {
+			return &FieldError{Field: "canary", Problem: fmt.Sprintf("%s → %d names no backend of the report, a stable one, or no replica index", b, i)}
+		}
+	}
 	for _, h := range r.Hosts {
 		if err := ValidateHost(h); err != nil {
 			return &FieldError{Field: "hosts", Problem: err.Error()}
 		}
 	}
-	return nil
+	return r.Traffic.Validate()
 }
 
 // Validate checks a node status.

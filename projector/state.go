@@ -19,6 +19,13 @@ type State struct {
 	Removed bool
 	Time    time.Time
 	Actor   string
+	// Canary is the running canary, nil when there is none. Paused and
+	// Maintenance are the scope's standing pause and maintenance page.
+	// None of them is part of a revision's snapshot: a rollback restores
+	// a spec, and ends a canary, but leaves a pause as it is.
+	Canary      *Canary
+	Paused      *events.Pause
+	Maintenance *events.Maintenance
 }
 
 // Exists reports whether the scope has been deployed and not removed.
@@ -108,6 +115,7 @@ func (h *History) apply(e *events.Event, rev uint64) error {
 		change(&h.ring)
 	}
 	h.snaps = append(h.snaps, next)
+	h.applyTraffic(e, rev)
 	h.state.Revision = rev
 	h.state.Spec = next.spec
 	h.state.Removed = next.removed
@@ -127,6 +135,10 @@ func (h *History) hold(rev uint64) {
 func (h *History) next(e *events.Event, rev uint64) (snapshot, ringChange, error) {
 	if e.Kind.IsSecretKind() {
 		return h.nextSecret(e, rev)
+	}
+	if e.Kind.IsCanaryKind() || e.Kind.IsTrafficKind() {
+		s, err := h.nextTraffic(e)
+		return s, nil, err
 	}
 	s, err := h.nextSpec(e)
 	return s, nil, err
