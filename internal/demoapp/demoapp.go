@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +32,9 @@ type Config struct {
 	Message    string
 	Hostname   string
 	FailHealth bool // answer 503 on /up
+	// ErrorRate is the percentage (0-100) of GET / answered 500, spread
+	// evenly: at 5, every twentieth request fails.
+	ErrorRate float64
 
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after ctx is cancelled. 0 means 10s.
@@ -42,7 +47,8 @@ type Config struct {
 
 // ConfigFromEnv reads PORT, HOIST_NODE, HOIST_REPLICA, HOIST_SCOPE,
 // HOIST_REVISION, DEMO_MESSAGE (or DEMO_MESSAGE_FILE, a file that holds
-// it) and DEMO_FAIL_HEALTH.
+// it), DEMO_FAIL_HEALTH and DEMO_ERROR_RATE ("5" or "5%"; one that does
+// not parse fails every request, so a typo is seen at once).
 func ConfigFromEnv() Config {
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -58,7 +64,20 @@ func ConfigFromEnv() Config {
 		Message:    messageFromEnv(),
 		Hostname:   host,
 		FailHealth: os.Getenv("DEMO_FAIL_HEALTH") == "1",
+		ErrorRate:  errorRateFromEnv(),
 	}
+}
+
+func errorRateFromEnv() float64 {
+	v := strings.TrimSuffix(strings.TrimSpace(os.Getenv("DEMO_ERROR_RATE")), "%")
+	if v == "" {
+		return 0
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(r >= 0 && r <= 100) {
+		return 100
+	}
+	return r
 }
 
 func messageFromEnv() string {
@@ -128,6 +147,16 @@ type Identity struct {
 	Message  string `json:"message,omitempty"`
 }
 
+// failsAt reports whether the nth request (from 1) fails at rate percent:
+// when the count of failures due by n passes the count due by n-1.
+func failsAt(n uint64, rate float64) bool {
+	if rate <= 0 {
+		return false
+	}
+	due := func(n uint64) uint64 { return uint64(float64(n) * rate / 100) }
+	return due(n) > due(n-1)
+}
+
 // maxSlow caps /slow so a typo cannot hold a connection for hours.
 const maxSlow = 5 * time.Minute
 
@@ -143,7 +172,12 @@ func Handler(cfg Config) http.Handler {
 		Message:  cfg.Message,
 	}
 	mux := http.NewServeMux()
+	var served atomic.Uint64
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if n := served.Add(1); failsAt(n, cfg.ErrorRate) {
+			http.Error(w, fmt.Sprintf("failing on purpose (DEMO_ERROR_RATE=%g%%)", cfg.ErrorRate), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(id)
 	})

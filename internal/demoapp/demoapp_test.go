@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -87,5 +88,28 @@ func getJSON(t *testing.T, url string, v any) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("decode %s: %v", url, err)
+	}
+}
+
+func TestErrorRate(t *testing.T) {
+	h := Handler(Config{ErrorRate: 5})
+	failed := 0
+	for range 1000 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		if rec.Code == http.StatusInternalServerError {
+			failed++
+		}
+	}
+	if failed != 50 {
+		t.Fatalf("%d of 1000 failed at 5%%, want 50", failed)
+	}
+	t.Setenv("DEMO_ERROR_RATE", "2.5%")
+	if r := errorRateFromEnv(); r != 2.5 {
+		t.Fatalf("DEMO_ERROR_RATE=2.5%% read as %v", r)
+	}
+	t.Setenv("DEMO_ERROR_RATE", "lots")
+	if r := errorRateFromEnv(); r != 100 {
+		t.Fatalf("a rate that does not parse read as %v, want 100 (fail loudly)", r)
 	}
 }
