@@ -48,6 +48,7 @@ type Pool struct {
 type Backend struct {
 	Addr    string
 	Nodes   []string // the nodes announcing it
+	Slots   []string // its slots (NODE#INDEX) as the nodes report them, sorted
 	Score   int      // the effective score: given, or the default
 	Scored  bool     // false when Score is the default (none given, or stale)
 	Drained bool     // a node announcing it is drained
@@ -149,7 +150,8 @@ func (t *Table) backends(f *folded, sc events.Scope, opts buildOptions, now time
 	out := make([]Backend, 0, len(nodesOf))
 	for addr, nodes := range nodesOf {
 		slices.Sort(nodes)
-		b := Backend{Addr: addr, Nodes: nodes, Score: opts.defaultScore, st: live.backend(addr)}
+		slices.Sort(slotsOf[addr])
+		b := Backend{Addr: addr, Nodes: nodes, Slots: slotsOf[addr], Score: opts.defaultScore, st: live.backend(addr)}
 		if s, ok := f.score(sc, addr, slotsOf[addr]); ok {
 			fresh := opts.maxAge <= 0 || now.Sub(s.Time) < opts.maxAge
 			if fresh {
