@@ -20,6 +20,7 @@ func daemonCommands() []*cli.Command {
 		apiCommand(),
 		serverCommand(),
 		balancerCommand(),
+		haproxyCommand(),
 		announceCommand(),
 		agentCommand(),
 		demoBackendCommand(),
