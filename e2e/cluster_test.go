@@ -31,6 +31,7 @@ type cluster struct {
 	scope      string
 	nodes      [2]string // node-a, node-b (named uniquely per run)
 	agentDirs  [2]string
+	agents     [2]*proc
 	balancer   string // http://addr
 	metrics    string // http://addr
 	docker     *client.Client
@@ -77,7 +78,7 @@ func startCluster(t *testing.T, runtime string, docker *client.Client, replicaBi
 		if err := os.WriteFile(nodeToml, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		startProc(t, "agent "+node, env, "agent", "--node-config", nodeToml, "--data", filepath.Join(c.agentDirs[i], "data"),
+		c.agents[i] = startProc(t, "agent "+node, env, "agent", "--node-config", nodeToml, "--data", filepath.Join(c.agentDirs[i], "data"),
 			"--runtime", runtime, "--agent-check", "127.0.0.1:0", "--heartbeat", "1s")
 	}
 
