@@ -382,7 +382,7 @@ func (d *Docker) resolveCollision(ctx context.Context, name string, rs ReplicaSp
 	if !ours {
 		return Replica{}, false, fmt.Errorf("%w: container %q exists without this node's hoist labels; remove or rename it", ErrForeign, name)
 	}
-	if rep.State == StateRunning && rep.Scope == rs.Scope && rep.Index == rs.Index && rep.SpecHash == rs.SpecHash {
+	if rep.State == StateRunning && rep.Scope == rs.Scope && rep.Track == rs.Track && rep.Index == rs.Index && rep.SpecHash == rs.SpecHash {
 		d.log.Info("adopting running container", "name", name, "id", shortID(rep.ID))
 		return rep, true, nil
 	}

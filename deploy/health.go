@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // newProbeClient returns the HTTP client of health probes: no redirects
@@ -74,8 +76,8 @@ func (r *Reconciler) probeAll(ctx context.Context, reps []Replica, path string) 
 // or 3xx when the spec has one (and the replica a port); else the runtime's
 // own check (Docker HEALTHCHECK) says healthy; else it has kept running for
 // RunningGrace.
-func (r *Reconciler) waitHealthy(ctx context.Context, d Desired, rep Replica) error {
-	timeout := d.Spec.EffectiveHealthTimeout()
+func (r *Reconciler) waitHealthy(ctx context.Context, spec *events.Spec, rep Replica) error {
+	timeout := spec.EffectiveHealthTimeout()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(r.cfg.PollInterval)
@@ -95,8 +97,8 @@ func (r *Reconciler) waitHealthy(ctx context.Context, d Desired, rep Replica) er
 				return fmt.Errorf("%w: %s: %s", ErrExited, h.State, h.Detail)
 			}
 			return fmt.Errorf("%w: %s", ErrExited, h.State)
-		case d.Spec.HealthPath != "" && rep.HostPort > 0:
-			err := r.probe(ctx, rep, d.Spec.HealthPath)
+		case spec.HealthPath != "" && rep.HostPort > 0:
+			err := r.probe(ctx, rep, spec.HealthPath)
 			if err == nil {
 				return nil
 			}

@@ -18,11 +18,14 @@ const (
 	LabelRevision = "hoist.revision"
 	LabelReplica  = "hoist.replica" // the replica's index
 	LabelSpecHash = "hoist.spec-hash"
+	// LabelTrack is "canary" on a canary's replicas; stable replicas carry
+	// none, as they did before canaries.
+	LabelTrack = "hoist.track"
 )
 
 // Labels returns the labels of a replica started by node.
 func Labels(node string, rs ReplicaSpec) map[string]string {
-	return map[string]string{
+	l := map[string]string{
 		LabelManaged:  "true",
 		LabelNode:     node,
 		LabelScope:    rs.Scope.String(),
@@ -30,6 +33,10 @@ func Labels(node string, rs ReplicaSpec) map[string]string {
 		LabelReplica:  strconv.Itoa(rs.Index),
 		LabelSpecHash: rs.SpecHash,
 	}
+	if rs.Track != TrackStable {
+		l[LabelTrack] = string(rs.Track)
+	}
+	return l
 }
 
 // OwnedBy reports whether labels mark a replica that node manages.
@@ -56,8 +63,13 @@ func replicaFromLabels(labels map[string]string, node string) (r Replica, ok boo
 	if err != nil {
 		return Replica{}, false
 	}
+	track := Track(labels[LabelTrack])
+	if track != TrackStable && track != TrackCanary {
+		return Replica{}, false // a track this agent does not know: not its to touch
+	}
 	return Replica{
 		Scope:    scope,
+		Track:    track,
 		Index:    index,
 		Revision: rev,
 		SpecHash: labels[LabelSpecHash],
@@ -66,20 +78,21 @@ func replicaFromLabels(labels map[string]string, node string) (r Replica, ok boo
 }
 
 // ReplicaName is the unique name of a replica on node:
-// hoist-<node>-<scope>-<index>-<hash8>. Start-first rollouts put the old
-// and new replica of one index side by side; the hash keeps their names
-// apart.
+// hoist-<node>-<scope>-<index>-<hash8>, with c before a canary replica's
+// index. Start-first rollouts put the old and new replica of one index
+// side by side; the hash keeps their names apart.
 func ReplicaName(node string, rs ReplicaSpec) string {
 	h := rs.SpecHash
 	if len(h) > 8 {
 		h = h[:8]
 	}
-	return fmt.Sprintf("hoist-%s-%s-%d-%s", node, rs.Scope, rs.Index, h)
+	return fmt.Sprintf("hoist-%s-%s-%s-%s", node, rs.Scope, rs.Track.index(rs.Index), h)
 }
 
 // ReplicaEnv is the environment of a replica started by node: the spec's
 // variables, its secrets that are not files, then the identity the agent gives every replica (HOIST_NODE,
-// HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION) and PORT when port > 0. The
+// HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION, and HOIST_TRACK=canary on a
+// canary's replicas) and PORT when port > 0. The
 // agent's own values win over the spec's, so a replica cannot be talked
 // into a false identity. HOIST_REPLICA names the index within its node, so
 // replicas of one scope on two nodes share it; HOIST_NODE tells them apart.
@@ -94,7 +107,10 @@ func ReplicaEnv(node string, rs ReplicaSpec, port int) []string {
 		}
 	}
 	env["HOIST_NODE"] = node
-	env["HOIST_REPLICA"] = fmt.Sprintf("%s#%d", rs.Scope, rs.Index)
+	env["HOIST_REPLICA"] = fmt.Sprintf("%s#%s", rs.Scope, rs.Track.index(rs.Index))
+	if rs.Track == TrackCanary {
+		env["HOIST_TRACK"] = "canary"
+	}
 	env["HOIST_SCOPE"] = rs.Scope.String()
 	env["HOIST_REVISION"] = strconv.FormatUint(rs.Revision, 10)
 	if port > 0 {

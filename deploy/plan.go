@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // ActionKind is one kind of step of a plan.
@@ -24,7 +26,8 @@ const (
 // Action is one step of a plan.
 type Action struct {
 	Kind     ActionKind
-	Index    int
+	Track    Track
+	Index    int     // within Track
 	SpecHash string  // start, wait: the new replica's spec hash
 	Replica  Replica // stop, remove: the replica acted on
 	Reason   string
@@ -35,7 +38,7 @@ func (a Action) String() string {
 	case ActionStop, ActionRemove:
 		return fmt.Sprintf("%s %s", a.Kind, a.Replica.ID)
 	}
-	return fmt.Sprintf("%s %d", a.Kind, a.Index)
+	return fmt.Sprintf("%s %s", a.Kind, a.Track.index(a.Index))
 }
 
 // Plan returns the steps that take the scope's replicas in actual to d.
@@ -44,49 +47,76 @@ func (a Action) String() string {
 // that is not Removed says nothing about what should run, so it plans
 // nothing at all.
 //
-// The rules, in the order the steps come:
+// A scope's replicas are two tracks, each with its own indexes: the stable
+// spec's Spec.Replicas, and a canary's Canary.Replicas beside them. The
+// stable track is planned first, so that after a promotion (the canary's
+// spec is now the stable one, and there is no canary) the stable replicas
+// roll start-first to it, health-gated, and only then are the canary's
+// replicas stopped; after an abort only those stops are left. Every stop
+// goes through the reconciler's announce, confirm and drain, so balancers
+// send a replica nothing new before it stops.
+//
+// The rules of one track, in the order the steps come:
 //  1. A replica that no longer runs (exited, dead, created) is removed; its
 //     index is then missing, so it is recreated (drift repair).
-//  2. Removed stops every replica, highest index first.
-//  3. Replicas at an index ≥ Spec.Replicas are stopped, highest first.
+//  2. Removed stops every replica, the canary's first, highest index first.
+//  3. Replicas at an index ≥ the track's count are stopped, highest first;
+//     with no canary, that is every canary replica.
 //  4. Of several replicas at one index, one stays: healthy with the
 //     current hash, else healthy, else current hash, else the oldest.
 //  5. Missing indexes are started, then each is waited on.
 //  6. Replicas with another spec hash are replaced start-first in batches
-//     of Spec.EffectiveSurge(): start the batch, wait for each to be
+//     of the spec's EffectiveSurge(): start the batch, wait for each to be
 //     healthy, then stop the replicas they replace.
 //
-// Healthy current-hash replicas at indexes below Spec.Replicas are never
+// Healthy current-hash replicas at indexes below the count are never
 // touched, so scaling only starts or stops the difference.
 func Plan(d Desired, actual []Replica) []Action {
 	if d.Spec == nil && !d.Removed {
 		return nil // nothing is known about what should run: change nothing
 	}
 	var acts []Action
-	var alive []Replica
+	alive := map[Track][]Replica{}
 	for _, r := range sortedReplicas(actual) {
 		switch {
 		case r.Scope != d.Scope:
 		case r.State.Gone():
-			acts = append(acts, Action{Kind: ActionRemove, Index: r.Index, Replica: r, Reason: string(r.State)})
+			acts = append(acts, Action{Kind: ActionRemove, Track: r.Track, Index: r.Index, Replica: r, Reason: string(r.State)})
 		case r.State.Alive():
-			alive = append(alive, r)
+			alive[r.Track] = append(alive[r.Track], r)
 		}
 	}
 
 	if d.Removed {
-		for _, r := range slices.Backward(alive) {
-			acts = append(acts, Action{Kind: ActionStop, Index: r.Index, Replica: r, Reason: "scope removed"})
+		for _, t := range []Track{TrackCanary, TrackStable} {
+			for _, r := range slices.Backward(alive[t]) {
+				acts = append(acts, Action{Kind: ActionStop, Track: t, Index: r.Index, Replica: r, Reason: "scope removed"})
+			}
 		}
 		return acts
 	}
+	for _, t := range []Track{TrackStable, TrackCanary} {
+		spec, want := d.specOf(t)
+		acts = append(acts, planTrack(t, spec, want, alive[t])...)
+	}
+	return acts
+}
 
-	want := d.Spec.Replicas
-	hash := SpecHash(d.Spec)
+// planTrack plans one track's replicas alive (sorted by index) to want
+// replicas of spec; a nil spec stops them all.
+func planTrack(t Track, spec *events.Spec, want int, alive []Replica) []Action {
+	var acts []Action
+	if spec == nil {
+		for _, r := range slices.Backward(alive) {
+			acts = append(acts, Action{Kind: ActionStop, Track: t, Index: r.Index, Replica: r, Reason: "canary ended"})
+		}
+		return acts
+	}
+	hash := SpecHash(spec)
 	byIndex := map[int][]Replica{}
 	for _, r := range slices.Backward(alive) {
 		if r.Index >= want {
-			acts = append(acts, Action{Kind: ActionStop, Index: r.Index, Replica: r, Reason: "scale down"})
+			acts = append(acts, Action{Kind: ActionStop, Track: t, Index: r.Index, Replica: r, Reason: "scale down"})
 		}
 	}
 	for _, r := range alive {
@@ -105,7 +135,7 @@ func Plan(d Desired, actual []Replica) []Action {
 		keep[i] = best
 		for _, r := range rs {
 			if r.ID != best.ID {
-				acts = append(acts, Action{Kind: ActionStop, Index: i, Replica: r, Reason: "duplicate of " + shortID(best.ID)})
+				acts = append(acts, Action{Kind: ActionStop, Track: t, Index: i, Replica: r, Reason: "duplicate of " + shortID(best.ID)})
 			}
 		}
 	}
@@ -121,21 +151,21 @@ func Plan(d Desired, actual []Replica) []Action {
 		}
 	}
 	for _, i := range missing {
-		acts = append(acts, Action{Kind: ActionStart, Index: i, SpecHash: hash, Reason: "missing"})
+		acts = append(acts, Action{Kind: ActionStart, Track: t, Index: i, SpecHash: hash, Reason: "missing"})
 	}
 	for _, i := range missing {
-		acts = append(acts, Action{Kind: ActionWaitHealthy, Index: i, SpecHash: hash})
+		acts = append(acts, Action{Kind: ActionWaitHealthy, Track: t, Index: i, SpecHash: hash})
 	}
 
-	for batch := range slices.Chunk(stale, d.Spec.EffectiveSurge()) {
+	for batch := range slices.Chunk(stale, spec.EffectiveSurge()) {
 		for _, i := range batch {
-			acts = append(acts, Action{Kind: ActionStart, Index: i, SpecHash: hash, Reason: "spec changed"})
+			acts = append(acts, Action{Kind: ActionStart, Track: t, Index: i, SpecHash: hash, Reason: "spec changed"})
 		}
 		for _, i := range batch {
-			acts = append(acts, Action{Kind: ActionWaitHealthy, Index: i, SpecHash: hash})
+			acts = append(acts, Action{Kind: ActionWaitHealthy, Track: t, Index: i, SpecHash: hash})
 		}
 		for _, i := range batch {
-			acts = append(acts, Action{Kind: ActionStop, Index: i, Replica: keep[i], Reason: "replaced"})
+			acts = append(acts, Action{Kind: ActionStop, Track: t, Index: i, Replica: keep[i], Reason: "replaced"})
 		}
 	}
 	return acts
@@ -168,6 +198,9 @@ func compareKeep(a, b Replica, hash string) int {
 func sortedReplicas(rs []Replica) []Replica {
 	rs = slices.Clone(rs)
 	slices.SortFunc(rs, func(a, b Replica) int {
+		if c := cmp.Compare(a.Track, b.Track); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(a.Index, b.Index); c != 0 {
 			return c
 		}

@@ -153,7 +153,7 @@ func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 			return Replica{}, err
 		}
 	}
-	logPath := filepath.Join(p.dir, "logs", fmt.Sprintf("%s-%d.log", rs.Scope, rs.Index))
+	logPath := filepath.Join(p.dir, "logs", fmt.Sprintf("%s-%s.log", rs.Scope, rs.Track.index(rs.Index)))
 	// A replica's output is its own business, and may print its secrets.
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -45,7 +45,7 @@ type Config struct {
 	// replica index of each, its slot) whenever a
 	// rollout changes them: after a new replica passes its health check
 	// and before a replica is stopped. It must not block for long.
-	OnBackends func(scope events.Scope, backends []string, slots map[string]int)
+	OnBackends func(scope events.Scope, b Backends)
 	// Confirm, if set, is asked before a replica is stopped, right after
 	// OnBackends was told the set without it: it returns once that set is
 	// acknowledged where balancers read it. While it fails, the rollout
@@ -114,19 +114,32 @@ type Result struct {
 	Revision uint64 // the desired revision reconciled to
 	SpecHash string
 	Phase    events.Phase
-	Reason   string         // why the phase is failed
-	RetryAt  time.Time      // for a failed rollout: when the same spec may be tried again
-	Actions  []Action       // the steps carried out
-	Replicas []Replica      // the scope's live replicas afterwards, by index
-	Backends []string       // Advertise:HostPort of healthy replicas, when the spec has a port
-	Slots    map[string]int // the replica index of each backend: its slot
+	Reason   string    // why the phase is failed
+	RetryAt  time.Time // for a failed rollout: when the same spec may be tried again
+	Actions  []Action  // the steps carried out
+	// CanaryHash is the canary's spec hash, "" without a canary.
+	CanaryHash string
+	Replicas   []Replica // the scope's live replicas afterwards: stable by index, then the canary's
+	Backends   []string  // Advertise:HostPort of healthy replicas, when the spec has a port
+	Slots      map[string]int
+	Canary     map[string]int // see Backends
+}
+
+// Backends are a scope's serving backends on this node: Advertise:HostPort
+// of its healthy replicas, of either track, when their spec has a port.
+type Backends struct {
+	Addrs []string
+	Slots map[string]int // the replica index of each stable backend: its slot
+	// Canary is the canary replica index of each backend that runs the
+	// canary's spec (slot NODE#cINDEX); such a backend is not in Slots.
+	Canary map[string]int
 }
 
 // ReplicaStatuses converts the replicas for a node status report.
 func (res Result) ReplicaStatuses(advertise string) []events.ReplicaStatus {
 	out := make([]events.ReplicaStatus, 0, len(res.Replicas))
 	for _, r := range res.Replicas {
-		st := events.ReplicaStatus{Index: r.Index, ID: r.ID, Revision: r.Revision, State: string(r.State), Healthy: r.IsHealthy(), Detail: r.Detail}
+		st := events.ReplicaStatus{Index: r.Index, Canary: r.Track == TrackCanary, ID: r.ID, Revision: r.Revision, State: string(r.State), Healthy: r.IsHealthy(), Detail: r.Detail}
 		if r.HostPort > 0 {
 			st.Backend = net.JoinHostPort(advertise, strconv.Itoa(r.HostPort))
 		}
@@ -151,6 +164,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, d Desired) (Result, error) {
 			return r.failed(res, fmt.Errorf("reconcile %s: invalid spec: %w", d.Scope, err))
 		}
 		res.SpecHash = SpecHash(d.Spec)
+		if d.Canary != nil {
+			if err := d.Canary.Spec.Validate(); err != nil {
+				return r.failed(res, fmt.Errorf("reconcile %s: invalid canary spec: %w", d.Scope, err))
+			}
+			res.CanaryHash = SpecHash(d.Canary.Spec)
+		}
 	}
 
 	mine, err := r.observe(ctx, d)
@@ -158,7 +177,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, d Desired) (Result, error) {
 		return r.failed(res, fmt.Errorf("reconcile %s: %w", d.Scope, err))
 	}
 	if !d.Removed {
-		if fl, ok := r.failures.held(d.Scope, d.Revision, res.SpecHash, r.cfg.Now()); ok {
+		if fl, ok := r.failures.held(d.Scope, d.Revision, res.failureHash(), r.cfg.Now()); ok {
 			r.log.Debug("failed spec held back", "scope", d.Scope, "revision", d.Revision, "retry_at", fl.RetryAt)
 			res = r.summarize(res, d, mine)
 			res.Phase, res.Reason, res.RetryAt = events.PhaseFailed, fl.Reason, fl.RetryAt
@@ -180,7 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, d Desired) (Result, error) {
 		res.Phase, res.Reason = events.PhaseProgressing, "stopped before it finished"
 		return res, ctx.Err()
 	case errors.As(err, &rerr):
-		fl, news := r.failures.record(Failure{Scope: d.Scope, Revision: d.Revision, SpecHash: res.SpecHash,
+		fl, news := r.failures.record(Failure{Scope: d.Scope, Revision: d.Revision, SpecHash: res.failureHash(),
 			Reason: err.Error(), Time: r.cfg.Now()}, r.backoff)
 		level := slog.LevelDebug
 		if news {
@@ -196,6 +215,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, d Desired) (Result, error) {
 	}
 	r.failures.clear(d.Scope)
 	return res, nil
+}
+
+// failureHash names what a failed rollout tried to run: the stable spec,
+// and the canary's beside it.
+func (res Result) failureHash() string {
+	if res.CanaryHash != "" {
+		return res.SpecHash + "+" + res.CanaryHash
+	}
+	return res.SpecHash
 }
 
 func (r *Reconciler) failed(res Result, err error) (Result, error) {
@@ -218,10 +246,31 @@ func (r *Reconciler) observe(ctx context.Context, d Desired) ([]Replica, error) 
 			mine = append(mine, rep)
 		}
 	}
-	if !d.Removed && d.Spec.HealthPath != "" {
-		r.probeAll(ctx, mine, d.Spec.HealthPath)
+	if !d.Removed {
+		// Each track is probed at its own spec's health path.
+		slices.SortStableFunc(mine, func(a, b Replica) int { return cmp.Compare(a.Track, b.Track) })
+		for _, t := range []Track{TrackStable, TrackCanary} {
+			spec, _ := d.specOf(t)
+			lo, hi := trackRange(mine, t)
+			if spec != nil && spec.HealthPath != "" {
+				r.probeAll(ctx, mine[lo:hi], spec.HealthPath)
+			}
+		}
 	}
 	return mine, nil
+}
+
+// trackRange is where the replicas of t are in reps, sorted by track.
+func trackRange(reps []Replica, t Track) (lo, hi int) {
+	lo = slices.IndexFunc(reps, func(r Replica) bool { return r.Track == t })
+	if lo < 0 {
+		return 0, 0
+	}
+	hi = lo
+	for hi < len(reps) && reps[hi].Track == t {
+		hi++
+	}
+	return lo, hi
 }
 
 // summarize fills a result's replicas, backends and phase from the scope's
@@ -231,16 +280,17 @@ func (r *Reconciler) summarize(res Result, d Desired, reps []Replica) Result {
 		return rep.State.Gone() || rep.State == StateRemoving
 	})
 	slices.SortFunc(live, func(a, b Replica) int {
-		return cmp.Or(cmp.Compare(a.Index, b.Index), a.StartedAt.Compare(b.StartedAt))
+		return cmp.Or(cmp.Compare(a.Track, b.Track), cmp.Compare(a.Index, b.Index), a.StartedAt.Compare(b.StartedAt))
 	})
 	res.Replicas = live
-	res.Backends, res.Slots = r.backends(d, live)
+	b := r.backends(d, live)
+	res.Backends, res.Slots, res.Canary = b.Addrs, b.Slots, b.Canary
 	switch {
 	case d.Removed && len(live) == 0:
 		res.Phase = events.PhaseRemoved
 	case d.Removed:
 		res.Phase = events.PhaseProgressing
-	case converged(d, res.SpecHash, live):
+	case converged(d, TrackStable, res.SpecHash, live) && converged(d, TrackCanary, res.CanaryHash, live):
 		res.Phase = events.PhaseConverged
 	default:
 		res.Phase = events.PhaseProgressing
@@ -248,34 +298,51 @@ func (r *Reconciler) summarize(res Result, d Desired, reps []Replica) Result {
 	return res
 }
 
-func converged(d Desired, hash string, live []Replica) bool {
-	if len(live) != d.Spec.Replicas {
-		return false
-	}
+// converged reports whether track t of live runs exactly what d asks of
+// it: its count of healthy running replicas of hash, one per index.
+func converged(d Desired, t Track, hash string, live []Replica) bool {
+	_, want := d.specOf(t)
+	n := 0
 	seen := make(map[int]bool, len(live))
 	for _, rep := range live {
-		if rep.SpecHash != hash || rep.Index >= d.Spec.Replicas || seen[rep.Index] || !rep.IsHealthy() || rep.State != StateRunning {
+		if rep.Track != t {
+			continue
+		}
+		n++
+		if rep.SpecHash != hash || rep.Index >= want || seen[rep.Index] || !rep.IsHealthy() || rep.State != StateRunning {
 			return false
 		}
 		seen[rep.Index] = true
 	}
-	return true
+	return n == want
 }
 
 // backends are the addresses of the healthy live replicas, old or new: while
-// a rollout is held back, the old replicas are the ones serving.
-func (r *Reconciler) backends(d Desired, live []Replica) ([]string, map[string]int) {
-	if d.Removed || d.Spec.Port == 0 {
-		return nil, nil
+// a rollout is held back, the old replicas are the ones serving. A canary's
+// replicas are among them, in Canary, until they stop: after an abort the
+// balancers send them nothing new, and they drain as any stopped replica.
+func (r *Reconciler) backends(d Desired, live []Replica) Backends {
+	if d.Removed || d.Spec.Port == 0 && d.Canary == nil && !slices.ContainsFunc(live, func(rep Replica) bool { return rep.Track == TrackCanary }) {
+		return Backends{}
 	}
-	var out []string
-	slots := map[string]int{}
+	var b Backends
+	b.Slots = map[string]int{}
 	for _, rep := range live {
 		if rep.HostPort > 0 && rep.State == StateRunning && rep.IsHealthy() {
 			addr := net.JoinHostPort(r.cfg.Advertise, strconv.Itoa(rep.HostPort))
-			out = append(out, addr)
-			slots[addr] = rep.Index
+			if rep.Track == TrackStable && d.Spec.Port == 0 {
+				continue
+			}
+			b.Addrs = append(b.Addrs, addr)
+			if rep.Track == TrackCanary {
+				if b.Canary == nil {
+					b.Canary = map[string]int{}
+				}
+				b.Canary[addr] = rep.Index
+				continue
+			}
+			b.Slots[addr] = rep.Index
 		}
 	}
-	return out, slots
+	return b
 }

@@ -238,10 +238,10 @@ func TestReconcileFailureBackoff(t *testing.T) {
 func TestReconcileAnnouncesBeforeStopping(t *testing.T) {
 	rt := newFake()
 	rc := newFakeReconciler(t, rt, func(c *Config) {
-		c.OnBackends = func(scope events.Scope, backends []string, _ map[string]int) {
+		c.OnBackends = func(scope events.Scope, b Backends) {
 			rt.mu.Lock()
 			defer rt.mu.Unlock()
-			rt.log("announce %d", len(backends))
+			rt.log("announce %d", len(b.Addrs))
 		}
 	})
 	mustReconcile(t, rc, Desired{Scope: web, Revision: 1, Spec: fakeSpec(1)})

@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,9 +17,45 @@ type Desired struct {
 	Revision uint64
 	Spec     *events.Spec // nil only when Removed
 	Removed  bool
-	// Secrets opens the spec's sealed secrets when a replica starts; nil
-	// when this node holds no key of the scope.
+	// Canary is the scope's running canary, nil when there is none: its
+	// replicas run beside the stable ones, on a track of their own.
+	Canary *CanaryDesired
+	// Traffic is what balancers do with the scope's requests at Revision.
+	// It changes nothing that runs: the agent hands it on in its reports.
+	Traffic *events.Traffic
+	// Secrets opens the spec's sealed secrets, and the canary's, when a
+	// replica starts; nil when this node holds no key of the scope.
 	Secrets Opener
+}
+
+// CanaryDesired is what a scope's canary runs on each serving node.
+type CanaryDesired struct {
+	ID       uint64       // the revision that started it
+	Spec     *events.Spec // its Replicas is not the canary's: Replicas is
+	Replicas int
+}
+
+// Track is which spec a replica runs: the scope's stable spec, or its
+// canary's. Each track has its own replica indexes 0..n-1.
+type Track string
+
+const (
+	TrackStable Track = ""
+	TrackCanary Track = "canary"
+)
+
+// specOf is the spec the replicas of track run, and how many of them; nil
+// when the track should run nothing.
+func (d *Desired) specOf(t Track) (*events.Spec, int) {
+	switch {
+	case d.Removed:
+		return nil, 0
+	case t == TrackStable:
+		return d.Spec, d.Spec.Replicas
+	case d.Canary != nil:
+		return d.Canary.Spec, d.Canary.Replicas
+	}
+	return nil, 0
 }
 
 // Opener opens the sealed secrets of a spec, for one replica start.
@@ -70,7 +107,8 @@ type Replica struct {
 	ID        string // container ID, or the process runtime's replica name
 	Name      string
 	Scope     events.Scope
-	Index     int
+	Track     Track
+	Index     int    // within its track
 	Revision  uint64 // the revision it was started for
 	SpecHash  string
 	Node      string
@@ -86,12 +124,22 @@ type Replica struct {
 func (r Replica) IsHealthy() bool { return r.Healthy == nil || *r.Healthy }
 
 func (r Replica) String() string {
-	return fmt.Sprintf("%s#%d (%s, %s)", r.Scope, r.Index, shortID(r.ID), r.State)
+	return fmt.Sprintf("%s#%s (%s, %s)", r.Scope, r.Track.index(r.Index), shortID(r.ID), r.State)
+}
+
+// index writes a replica index of track t: 2 for the stable track, c2 for
+// the canary's, as in its slot NODE#c2.
+func (t Track) index(i int) string {
+	if t == TrackCanary {
+		return "c" + strconv.Itoa(i)
+	}
+	return strconv.Itoa(i)
 }
 
 // ReplicaSpec is everything a runtime needs to start one replica.
 type ReplicaSpec struct {
 	Scope    events.Scope
+	Track    Track
 	Index    int
 	Revision uint64
 	SpecHash string

@@ -1,12 +1,15 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // rollout carries out one plan for one scope, step by step, and keeps the
@@ -15,14 +18,25 @@ type rollout struct {
 	r        *Reconciler
 	d        Desired
 	live     map[string]Replica // by ID
-	started  map[int]Replica    // new replicas of this rollout, by index
-	verified map[int]bool       // indexes whose new replica passed its health check
-	opened   []Secret           // the spec's secrets, opened at the first start
+	started  map[slot]Replica   // new replicas of this rollout
+	verified map[slot]bool      // slots whose new replica passed its health check
+	opened   map[Track][]Secret // each track's secrets, opened at its first start
 	done     []Action
 }
 
+// slot is a replica's place within its scope on this node: a track and an
+// index in it.
+type slot struct {
+	track Track
+	index int
+}
+
+func (a Action) slot() slot   { return slot{a.Track, a.Index} }
+func (r Replica) slot() slot  { return slot{r.Track, r.Index} }
+func (s slot) String() string { return string(s.track) + s.track.index(s.index) }
+
 func newRollout(r *Reconciler, d Desired, observed []Replica) *rollout {
-	ro := &rollout{r: r, d: d, live: map[string]Replica{}, started: map[int]Replica{}, verified: map[int]bool{}}
+	ro := &rollout{r: r, d: d, live: map[string]Replica{}, started: map[slot]Replica{}, verified: map[slot]bool{}, opened: map[Track][]Secret{}}
 	for _, rep := range observed {
 		if !rep.State.Gone() && rep.State != StateRemoving {
 			ro.live[rep.ID] = rep
@@ -54,32 +68,36 @@ func (ro *rollout) run(ctx context.Context, acts []Action) error {
 func (ro *rollout) step(ctx context.Context, a Action) error {
 	r, d := ro.r, ro.d
 	log := r.log.With("scope", d.Scope, "revision", d.Revision, "index", a.Index)
+	if a.Track != TrackStable {
+		log = log.With("track", a.Track)
+	}
+	spec, _ := d.specOf(a.Track)
 	switch a.Kind {
 	case ActionStart:
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
 		defer cancel()
-		opened, err := ro.openSecrets()
+		opened, err := ro.openSecrets(a.Track, spec)
 		if err != nil {
 			return ro.rolloutError(a, err)
 		}
-		rep, err := r.rt.Start(cctx, ReplicaSpec{Scope: d.Scope, Index: a.Index, Revision: d.Revision, SpecHash: a.SpecHash, Spec: d.Spec, Secrets: opened})
+		rep, err := r.rt.Start(cctx, ReplicaSpec{Scope: d.Scope, Track: a.Track, Index: a.Index, Revision: d.Revision, SpecHash: a.SpecHash, Spec: spec, Secrets: opened})
 		if err != nil {
 			return ro.rolloutError(a, fmt.Errorf("did not start: %w", err))
 		}
 		rep.Healthy = boolPtr(false) // unproven until its wait
-		ro.live[rep.ID], ro.started[a.Index] = rep, rep
+		ro.live[rep.ID], ro.started[a.slot()] = rep, rep
 		log.Info("started replica", "id", shortID(rep.ID), "reason", a.Reason, "host_port", rep.HostPort)
 
 	case ActionWaitHealthy:
-		rep, ok := ro.started[a.Index]
+		rep, ok := ro.started[a.slot()]
 		if !ok {
-			return fmt.Errorf("plan waits on replica %d, which this rollout did not start", a.Index)
+			return fmt.Errorf("plan waits on replica %s, which this rollout did not start", a.slot())
 		}
-		if err := r.waitHealthy(ctx, d, rep); err != nil {
+		if err := r.waitHealthy(ctx, spec, rep); err != nil {
 			return ro.rolloutError(a, err)
 		}
 		rep.Healthy = boolPtr(true)
-		ro.live[rep.ID], ro.started[a.Index], ro.verified[a.Index] = rep, rep, true
+		ro.live[rep.ID], ro.started[a.slot()], ro.verified[a.slot()] = rep, rep, true
 		log.Info("replica healthy", "id", shortID(rep.ID))
 		ro.announce()
 
@@ -111,24 +129,25 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 	return nil
 }
 
-// openSecrets opens the spec's secrets for a replica start, once per
-// rollout. Failing, the rollout stops before its first start, so the
-// running replicas are left alone.
-func (ro *rollout) openSecrets() ([]Secret, error) {
-	if len(ro.d.Spec.Secrets) == 0 {
+// openSecrets opens the secrets of a track's spec for a replica start,
+// once per rollout. A canary's sealed secrets open as the stable spec's
+// do, with the scope's keys. Failing, the rollout stops before the
+// track's first start, so the running replicas are left alone.
+func (ro *rollout) openSecrets(t Track, spec *events.Spec) ([]Secret, error) {
+	if len(spec.Secrets) == 0 {
 		return nil, nil
 	}
-	if ro.opened == nil {
+	if ro.opened[t] == nil {
 		if ro.d.Secrets == nil {
 			return nil, fmt.Errorf("%w: this node holds no key of %s (an admin grants it: hoist secret grant %s NODE)", ErrSecrets, ro.d.Scope, ro.d.Scope)
 		}
-		opened, err := ro.d.Secrets.Open(ro.d.Spec)
+		opened, err := ro.d.Secrets.Open(spec)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrSecrets, err)
 		}
-		ro.opened = opened
+		ro.opened[t] = opened
 	}
-	return ro.opened, nil
+	return ro.opened[t], nil
 }
 
 func (ro *rollout) rolloutError(a Action, err error) error {
@@ -142,25 +161,27 @@ func (ro *rollout) takeBack(ctx context.Context) {
 	// Cleanup must run even when ctx was cancelled, within its own bound.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ro.r.cfg.StopTimeout+ro.r.cfg.CallTimeout)
 	defer cancel()
-	for _, i := range slices.Sorted(maps.Keys(ro.started)) {
-		rep := ro.started[i]
-		if ro.verified[i] && !ro.shared(rep) {
+	for _, s := range slices.SortedFunc(maps.Keys(ro.started), func(a, b slot) int {
+		return cmp.Or(cmp.Compare(a.track, b.track), cmp.Compare(a.index, b.index))
+	}) {
+		rep := ro.started[s]
+		if ro.verified[s] && !ro.shared(rep) {
 			continue
 		}
 		delete(ro.live, rep.ID)
 		if err := ro.r.stopAndRemove(cctx, rep.ID); err != nil {
-			ro.r.log.Error("take back new replica", "scope", ro.d.Scope, "index", i, "id", shortID(rep.ID), "err", err)
+			ro.r.log.Error("take back new replica", "scope", ro.d.Scope, "index", s.String(), "id", shortID(rep.ID), "err", err)
 			continue
 		}
-		ro.r.log.Info("took back new replica", "scope", ro.d.Scope, "index", i, "id", shortID(rep.ID))
+		ro.r.log.Info("took back new replica", "scope", ro.d.Scope, "index", s.String(), "id", shortID(rep.ID))
 	}
-	ro.started = map[int]Replica{}
+	ro.started = map[slot]Replica{}
 }
 
-// shared reports whether another live replica holds rep's index.
+// shared reports whether another live replica holds rep's slot.
 func (ro *rollout) shared(rep Replica) bool {
 	for _, o := range ro.live {
-		if o.Index == rep.Index && o.ID != rep.ID {
+		if o.slot() == rep.slot() && o.ID != rep.ID {
 			return true
 		}
 	}
@@ -169,8 +190,7 @@ func (ro *rollout) shared(rep Replica) bool {
 
 func (ro *rollout) announce() {
 	if ro.r.cfg.OnBackends != nil {
-		backends, slots := ro.r.backends(ro.d, ro.replicas())
-		ro.r.cfg.OnBackends(ro.d.Scope, backends, slots)
+		ro.r.cfg.OnBackends(ro.d.Scope, ro.r.backends(ro.d, ro.replicas()))
 	}
 }
 
@@ -188,7 +208,7 @@ func (ro *rollout) confirm(ctx context.Context) error {
 	if cfg.Confirm == nil {
 		return nil
 	}
-	backends, _ := ro.r.backends(ro.d, ro.replicas())
+	backends := ro.r.backends(ro.d, ro.replicas()).Addrs
 	wait, paused := confirmFirstRetry, false
 	defer func() {
 		if paused && cfg.OnPaused != nil {

@@ -85,7 +85,10 @@ type ScopeStatus struct {
 
 // ReplicaStatus is one running (or failing) replica.
 type ReplicaStatus struct {
-	Index    int    `json:"index"`
+	Index int `json:"index"`
+	// Canary marks a replica of the scope's canary; Index is then within
+	// the canary's replicas (slot NODE#cINDEX).
+	Canary   bool   `json:"canary,omitempty"`
 	ID       string `json:"id"`
 	Revision uint64 `json:"revision"`
 	State    string `json:"state"`
