@@ -188,6 +188,7 @@ func (b *desiredBook) markSynced(sc events.Scope) bool {
 // applied says what folding one stored message did.
 type applied struct {
 	scope   events.Scope // the scope it changed or was skipped in; zero for node events
+	kind    events.Kind  // of the event applied
 	changed bool         // desired state changed (scope or drain)
 	node    bool         // a node event
 	skipped error        // a message that cannot be used: reported, never applied
@@ -222,7 +223,7 @@ func (b *desiredBook) apply(m events.Message) applied {
 			return out
 		}
 		l.raw = append(l.raw, json.RawMessage(slices.Clone(m.Data)))
-		out.changed = true
+		out.changed, out.kind = true, rec.Kind
 	case rec.Family == events.FamilyNode && rec.Node == b.node:
 		out.node = true
 		if rec.Err != nil {
@@ -251,8 +252,17 @@ func (b *desiredBook) desired(sc events.Scope) (deploy.Desired, bool) {
 	if l == nil || !l.synced {
 		return deploy.Desired{}, false
 	}
-	st := l.hist.State()
-	return deploy.Desired{Scope: sc, Revision: st.Revision, Spec: st.Spec, Removed: st.Removed}, true
+	return desiredOf(l.hist.State()), true
+}
+
+// desiredOf is what a scope's folded state asks of this node's replicas,
+// and of its reports.
+func desiredOf(st projector.State) deploy.Desired {
+	d := deploy.Desired{Scope: st.Scope, Revision: st.Revision, Spec: st.Spec, Removed: st.Removed, Traffic: st.Traffic()}
+	if c := st.Canary; c != nil && st.Exists() {
+		d.Canary = &deploy.CanaryDesired{ID: c.ID, Spec: c.Spec, Replicas: c.Replicas}
+	}
+	return d
 }
 
 // keyring returns a copy of scope's keyring, or nil when it has neither

@@ -161,8 +161,15 @@ func (f *feed) session(ctx context.Context, store *events.Store) error {
 				flush()
 				continue
 			}
-			f.fold(it.msg)
+			trafficOnly := f.fold(it.msg)
 			pending++
+			if trafficOnly && len(items) == 0 {
+				// A canary's shift, a pause or a maintenance page: what
+				// balancers do changes, and they learn it from this
+				// node's next report. Nothing waits to batch with it.
+				flush()
+				continue
+			}
 			if pending >= batchMax || len(items) == 0 {
 				if pending >= batchMax {
 					flush()
@@ -186,13 +193,15 @@ func (f *feed) session(ctx context.Context, store *events.Store) error {
 	}
 }
 
-// fold applies one message to the book and records what to report.
-func (f *feed) fold(m events.Message) {
+// fold applies one message to the book and records what to report. It
+// returns true for an event that changes only what balancers do with the
+// scope's requests.
+func (f *feed) fold(m events.Message) (trafficOnly bool) {
 	res := f.book.apply(m)
 	switch {
 	case errors.Is(res.skipped, errDuplicate):
 		f.log.Debug("message already applied", "seq", m.Sequence, "subject", m.Subject)
-		return
+		return false
 	case res.skipped != nil:
 		f.dirty = true // it holds its revision
 		f.log.Warn("skipping a message that cannot be applied", "seq", m.Sequence, "subject", m.Subject, "err", res.skipped)
@@ -212,7 +221,9 @@ func (f *feed) fold(m events.Message) {
 				f.a.opts.OnFolded(res.scope, l.hist.Revision())
 			}
 		}
+		return res.kind == events.KindCanaryShifted || res.kind.IsTrafficKind()
 	}
+	return false
 }
 
 // caughtUp marks scope's history (the node's, for a zero scope) as read

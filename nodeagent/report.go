@@ -2,7 +2,10 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +28,7 @@ type reporter struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	sent    map[events.Scope]string // the backends last published, joined
+	sent    map[events.Scope]string // the backends and traffic last published (reportKey)
 	lastErr string
 }
 
@@ -51,7 +54,7 @@ func (r *reporter) publish(ctx context.Context, heartbeat bool) {
 	err := r.pub.PublishStatus(ctx, r.st.nodeStatus(now))
 	if err == nil {
 		for _, br := range r.st.backendsReports(now) {
-			key := strings.Join(br.Backends, ",")
+			key := reportKey(br)
 			if !heartbeat && r.sent[br.Scope] == key {
 				continue
 			}
@@ -59,7 +62,7 @@ func (r *reporter) publish(ctx context.Context, heartbeat bool) {
 				break
 			}
 			if r.sent[br.Scope] != key {
-				r.log.Info("announced backends", "scope", br.Scope, "backends", br.Backends)
+				r.log.Info("announced backends", "scope", br.Scope, "backends", br.Backends, "canary", br.Canary, "traffic", trafficText(br.Traffic))
 			}
 			r.sent[br.Scope] = key
 		}
@@ -75,4 +78,35 @@ func (r *reporter) publish(ctx context.Context, heartbeat bool) {
 		r.log.Info("publishing node status again")
 	}
 	r.lastErr = msg
+}
+
+// reportKey is what a change of which publishes a scope's report at once:
+// its backends, which of them are the canary's, and what balancers are to
+// do with the scope's requests.
+func reportKey(br *events.BackendsReport) string {
+	var sb strings.Builder
+	sb.WriteString(strings.Join(br.Backends, ","))
+	for _, b := range slices.Sorted(maps.Keys(br.Canary)) {
+		sb.WriteString(" c:" + b)
+	}
+	sb.WriteString(" " + trafficText(br.Traffic))
+	return sb.String()
+}
+
+// trafficText writes a traffic policy for a log line and a report key.
+func trafficText(t *events.Traffic) string {
+	if t.IsZero() {
+		return "-"
+	}
+	var parts []string
+	if c := t.Canary; c != nil {
+		parts = append(parts, fmt.Sprintf("canary=%d share=%d sticky=%v", c.ID, c.Share, c.Sticky))
+	}
+	if p := t.Paused; p != nil {
+		parts = append(parts, fmt.Sprintf("paused since=%s max=%s", p.Since.Format(time.RFC3339Nano), time.Duration(p.Max)))
+	}
+	if m := t.Maintenance; m != nil {
+		parts = append(parts, fmt.Sprintf("maintenance since=%s message=%q", m.Since.Format(time.RFC3339Nano), m.Message))
+	}
+	return strings.Join(parts, " ")
 }

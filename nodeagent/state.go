@@ -46,7 +46,15 @@ type scopeState struct {
 	replicas    []events.ReplicaStatus
 	backends    []string
 	slots       map[string]int // the replica index of each backend
+	canary      map[string]int // the canary replica index of each canary backend
 	backendsRev uint64
+	// backendsD is the desired state the backends are of: a later one
+	// that runs the same replicas (a canary's shift, a pause) takes over
+	// its report at once, without a reconcile.
+	backendsD deploy.Desired
+	// traffic is the latest desired state's: balancers act on a shift as
+	// soon as it is read, and on an abort before its replicas stop.
+	traffic *events.Traffic
 	hosts       []string // the virtual hosts at backendsRev, for balancers
 	healthPath  string
 	cache       *events.CachePolicy
@@ -112,6 +120,10 @@ func (s *state) setDesired(d deploy.Desired) {
 	s.update(func() {
 		st := s.scope(d.Scope)
 		st.known, st.desired, st.deployed = true, d.Revision, d.Spec != nil || d.Removed
+		st.traffic = d.Traffic
+		if st.reconciled && d.Revision > st.backendsRev && !runsOtherwise(st.backendsD, d) {
+			st.backendsRev, st.backendsD = d.Revision, d
+		}
 	})
 }
 
@@ -140,8 +152,13 @@ func (s *state) setResult(d deploy.Desired, res deploy.Result, err error) {
 		st := s.scope(d.Scope)
 		st.reconciled, st.phase, st.resultRev = true, res.Phase, d.Revision
 		st.replicas = res.ReplicaStatuses(s.advertise)
-		st.backends, st.slots, st.backendsRev = slices.Clone(res.Backends), maps.Clone(res.Slots), d.Revision
-		// What balancers route comes from the same revision as the backends.
+		st.backends, st.slots, st.canary = slices.Clone(res.Backends), maps.Clone(res.Slots), maps.Clone(res.Canary)
+		// What balancers route comes from the same revision as the
+		// backends. A newer revision that runs the same replicas may have
+		// taken the report over meanwhile (setDesired): it stays.
+		if d.Revision >= st.backendsRev {
+			st.backendsRev, st.backendsD = d.Revision, d
+		}
 		st.hosts, st.healthPath, st.cache, st.removed = nil, "", nil, d.Removed
 		if d.Spec != nil {
 			st.hosts, st.healthPath, st.cache = slices.Clone(d.Spec.Hosts), d.Spec.HealthPath, d.Spec.Cache
@@ -178,10 +195,10 @@ func (s *state) setObserved(sc events.Scope, reps []deploy.Replica) {
 }
 
 // setBackends records a rollout's change of a scope's serving backends.
-func (s *state) setBackends(sc events.Scope, backends []string, slots map[string]int) {
+func (s *state) setBackends(sc events.Scope, b deploy.Backends) {
 	s.update(func() {
 		st := s.scope(sc)
-		st.backends, st.slots = slices.Clone(backends), maps.Clone(slots)
+		st.backends, st.slots, st.canary = slices.Clone(b.Addrs), maps.Clone(b.Slots), maps.Clone(b.Canary)
 		st.reconciled = true
 	})
 }
@@ -329,12 +346,20 @@ func (s *state) backendsReportLocked(sc events.Scope, now time.Time) *events.Bac
 	if b == nil {
 		b = []string{}
 	}
-	var slots map[string]int
+	var slots, canary map[string]int
 	if len(st.slots) > 0 {
 		slots = maps.Clone(st.slots)
 	}
-	return &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Slots: slots, Time: now.UTC(),
-		Hosts: slices.Clone(st.hosts), Removed: st.removed, HealthPath: st.healthPath, Cache: st.cache}
+	if len(st.canary) > 0 {
+		canary = maps.Clone(st.canary)
+	}
+	var traffic *events.Traffic
+	if !st.traffic.IsZero() {
+		t := *st.traffic
+		traffic = &t
+	}
+	return &events.BackendsReport{Node: s.node, Scope: sc, Revision: st.backendsRev, Backends: b, Slots: slots, Canary: canary, Time: now.UTC(),
+		Hosts: slices.Clone(st.hosts), Removed: st.removed, HealthPath: st.healthPath, Cache: st.cache, Traffic: traffic}
 }
 
 // setPaused records why a rollout of sc waits, "" when it goes on.
@@ -356,7 +381,11 @@ func (s *state) checkView() checkView {
 			// The latest score of the replica's address or of its slot,
 			// as balancers weigh it.
 			addr, found := s.scores.Lookup(sc, r.Backend)
-			if slot, ok := s.scores.Lookup(sc, events.Slot(s.node, r.Index)); ok && (!found || slot.Sequence > addr.Sequence) {
+			slotName := events.Slot(s.node, r.Index)
+			if r.Canary {
+				slotName = events.CanarySlot(s.node, r.Index)
+			}
+			if slot, ok := s.scores.Lookup(sc, slotName); ok && (!found || slot.Sequence > addr.Sequence) {
 				addr, found = slot, true
 			}
 			if found {

@@ -189,9 +189,13 @@ func (w *worker) run(ctx context.Context) {
 
 // runsOtherwise reports whether b asks for other replicas than a. Folds
 // share a spec between revisions that do not change it, so the pointers
-// tell.
+// tell. A canary's shift, a pause or a maintenance page changes only what
+// balancers do: it runs nothing else.
 func runsOtherwise(a, b deploy.Desired) bool {
-	return a.Spec != b.Spec || a.Removed != b.Removed
+	if a.Spec != b.Spec || a.Removed != b.Removed || (a.Canary == nil) != (b.Canary == nil) {
+		return true
+	}
+	return a.Canary != nil && (a.Canary.ID != b.Canary.ID || a.Canary.Spec != b.Canary.Spec || a.Canary.Replicas != b.Canary.Replicas)
 }
 
 // reconcile runs one reconcile of d that a newer revision may cancel.
