@@ -54,15 +54,15 @@ type scopeState struct {
 	backendsD deploy.Desired
 	// traffic is the latest desired state's: balancers act on a shift as
 	// soon as it is read, and on an abort before its replicas stop.
-	traffic *events.Traffic
-	hosts       []string // the virtual hosts at backendsRev, for balancers
-	healthPath  string
-	cache       *events.CachePolicy
-	removed     bool        // backendsRev is a removal
-	err         string      // last reconcile error
-	eventErr    string      // last skipped event of the scope
-	head        events.Mark // the last message of the history read
-	paused      string      // why a rollout waits for its backends to be acknowledged
+	traffic    *events.Traffic
+	hosts      []string // the virtual hosts at backendsRev, for balancers
+	healthPath string
+	cache      *events.CachePolicy
+	removed    bool        // backendsRev is a removal
+	err        string      // last reconcile error
+	eventErr   string      // last skipped event of the scope
+	head       events.Mark // the last message of the history read
+	paused     string      // why a rollout waits for its backends to be acknowledged
 }
 
 func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
