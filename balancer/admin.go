@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // AdminHandler serves the metrics listener: /metrics (Prometheus text),
@@ -46,11 +48,13 @@ type TableView struct {
 
 // ScopeView is one pool.
 type ScopeView struct {
-	Scope      string        `json:"scope"`
-	Hosts      []string      `json:"hosts"`
-	HealthPath string        `json:"health_path,omitempty"`
-	Cache      *CacheView    `json:"cache,omitempty"`
-	Backends   []BackendView `json:"backends"`
+	Scope      string     `json:"scope"`
+	Hosts      []string   `json:"hosts"`
+	HealthPath string     `json:"health_path,omitempty"`
+	Cache      *CacheView `json:"cache,omitempty"`
+	// Canary is the scope's running canary's split, nil when none runs.
+	Canary   *events.CanaryTraffic `json:"canary,omitempty"`
+	Backends []BackendView         `json:"backends"`
 }
 
 // CacheView is a scope's cache policy and fill.
@@ -63,12 +67,15 @@ type CacheView struct {
 
 // BackendView is one backend.
 type BackendView struct {
-	Addr      string     `json:"addr"`
-	Nodes     []string   `json:"nodes"`
-	Score     int        `json:"score"`
-	Scored    bool       `json:"scored"`
-	Drained   bool       `json:"drained,omitempty"`
-	Weight    int        `json:"weight"`
+	Addr    string   `json:"addr"`
+	Nodes   []string `json:"nodes"`
+	Score   int      `json:"score"`
+	Scored  bool     `json:"scored"`
+	Drained bool     `json:"drained,omitempty"`
+	Weight  int      `json:"weight"`
+	// Side is stable, canary, or canary-ended (a canary's backend after
+	// its canary ended, about to stop: it gets no new request).
+	Side      string     `json:"side"`
 	Dead      bool       `json:"dead"`
 	DeadUntil *time.Time `json:"dead_until,omitempty"`
 	InFlight  int64      `json:"in_flight"`
@@ -87,7 +94,7 @@ func (b *Balancer) TableView() TableView {
 		v.DefaultScope = t.def.Scope.String()
 	}
 	for _, p := range t.pools {
-		sv := ScopeView{Scope: p.Scope.String(), Hosts: p.Hosts, HealthPath: p.HealthPath, Backends: []BackendView{}}
+		sv := ScopeView{Scope: p.Scope.String(), Hosts: p.Hosts, HealthPath: p.HealthPath, Canary: p.canary(), Backends: []BackendView{}}
 		if sv.Hosts == nil {
 			sv.Hosts = []string{}
 		}
@@ -97,7 +104,7 @@ func (b *Balancer) TableView() TableView {
 		}
 		for _, be := range p.Backends {
 			bv := BackendView{Addr: be.Addr, Nodes: be.Nodes, Score: be.Score, Scored: be.Scored,
-				Drained: be.Drained, Weight: be.Weight, Dead: be.st.dead(now), InFlight: be.st.inflight.Load()}
+				Drained: be.Drained, Weight: be.Weight, Side: p.sideOf(&be).String(), Dead: be.st.dead(now), InFlight: be.st.inflight.Load()}
 			if bv.Dead {
 				until := time.Unix(0, be.st.deadUntil.Load()).UTC()
 				bv.DeadUntil = &until

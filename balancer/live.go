@@ -43,6 +43,9 @@ type scopeLive struct {
 	// mu serializes picks, which read and write every backend's current.
 	mu       sync.Mutex
 	backends map[string]*backendState // builder-owned shape
+	// sideCur is the smooth weighted round-robin value of the stable
+	// side [0] and the canary side [1], guarded by mu.
+	sideCur [2]int64
 
 	none      codeCounts // requests answered without a backend (503, 413…)
 	latency   histogram

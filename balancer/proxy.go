@@ -105,12 +105,21 @@ func (b *Balancer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			a.cache = c
 		}
 	}
-	i := p.pick(start.UnixNano(), nil)
+	prefer := sideAny
+	c := p.canary()
+	sticky := c != nil && c.Sticky
+	if sticky {
+		prefer = stickySide(r, c.ID)
+	}
+	i := p.pickFor(start.UnixNano(), nil, prefer)
 	if i < 0 {
 		b.reject(w, r, p, http.StatusServiceUnavailable, b.retryAfter, start)
 		return
 	}
 	a.backend = &p.Backends[i]
+	if s := sideFor(a.backend); sticky && s != prefer {
+		setCanaryCookie(w, c.ID, s) // a first answer, or its side has no backend left
+	}
 	a.backend.st.inflight.Add(1)
 	// Deferred: ReverseProxy panics with http.ErrAbortHandler when a
 	// response breaks off mid-body, and the counts must still settle.

@@ -50,7 +50,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return res, err
 		}
 		now := t.b.cfg.Now()
-		next := a.pool.pick(now.UnixNano(), a.backend.st)
+		next := a.pool.pickFor(now.UnixNano(), a.backend.st, sideFor(a.backend))
 		if next < 0 {
 			return res, err
 		}

@@ -102,6 +102,9 @@ type route struct {
 	healthPath string
 	cache      *events.CachePolicy
 	removed    bool
+	// traffic is the canary split, pause and maintenance page of the
+	// newest revision, as the first node reporting it says.
+	traffic *events.Traffic
 }
 
 func (f *folded) route(sc events.Scope) route {
@@ -129,6 +132,9 @@ func (f *folded) route(sc events.Scope) route {
 		}
 		if rt.cache == nil {
 			rt.cache = r.Cache
+		}
+		if rt.traffic == nil {
+			rt.traffic = r.Traffic
 		}
 	}
 	rt.hosts = slices.Compact(slices.Sorted(slices.Values(rt.hosts)))

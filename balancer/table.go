@@ -39,6 +39,13 @@ type Pool struct {
 	Cache      *events.CachePolicy
 	Backends   []Backend // sorted by address
 	Removed    bool      // the scope was removed: its hosts answer 503
+	// Traffic is the scope's canary split, pause and maintenance page, nil
+	// when it asks nothing. CanaryID names its running canary (0: none):
+	// the revision that started it, in sticky cookies and per-side counts.
+	Traffic  *events.Traffic
+	CanaryID uint64
+	// sides says which sides have backends; see pickSide.
+	sides sides
 
 	live  *scopeLive
 	cache *cache // live.cache when the table was built
@@ -52,7 +59,11 @@ type Backend struct {
 	Score   int      // the effective score: given, or the default
 	Scored  bool     // false when Score is the default (none given, or stale)
 	Drained bool     // a node announcing it is drained
-	Weight  int
+	// Canary marks a backend that runs the scope's canary's spec. With
+	// no canary in the pool's Traffic (an abort, before its replicas
+	// stop), it gets a request only when no stable backend is left.
+	Canary bool
+	Weight int
 
 	st *backendState
 }
@@ -108,6 +119,13 @@ func buildTable(f *folded, opts buildOptions, now time.Time, reg *registry) *Tab
 func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.Time, reg *registry, removed bool) {
 	rt := f.route(sc)
 	p := &Pool{Scope: sc, Removed: removed, live: reg.scope(sc), Hosts: rt.hosts, HealthPath: rt.healthPath}
+	if !rt.traffic.IsZero() && !removed {
+		tr := *rt.traffic
+		p.Traffic = &tr
+		if tr.Canary != nil {
+			p.CanaryID = tr.Canary.ID
+		}
+	}
 	if rt.cache != nil && !removed {
 		c := *rt.cache
 		p.Cache = &c
@@ -116,6 +134,7 @@ func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.
 	p.cache = p.live.cache
 	if !removed {
 		p.Backends = t.backends(f, sc, opts, now, p.live)
+		p.sides = sidesOf(p.Backends)
 	}
 	t.pools = append(t.pools, p)
 	t.byScope[sc] = p
@@ -139,11 +158,16 @@ func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.
 func (t *Table) backends(f *folded, sc events.Scope, opts buildOptions, now time.Time, live *scopeLive) []Backend {
 	nodesOf := make(map[string][]string)
 	slotsOf := make(map[string][]string)
+	canary := make(map[string]bool)
 	for node, rep := range f.reports[sc] {
 		for _, a := range rep.Backends {
 			nodesOf[a] = append(nodesOf[a], node)
 			if i, ok := rep.Slots[a]; ok {
 				slotsOf[a] = append(slotsOf[a], events.Slot(node, i))
+			}
+			if i, ok := rep.Canary[a]; ok {
+				slotsOf[a] = append(slotsOf[a], events.CanarySlot(node, i))
+				canary[a] = true
 			}
 		}
 	}
@@ -151,7 +175,7 @@ func (t *Table) backends(f *folded, sc events.Scope, opts buildOptions, now time
 	for addr, nodes := range nodesOf {
 		slices.Sort(nodes)
 		slices.Sort(slotsOf[addr])
-		b := Backend{Addr: addr, Nodes: nodes, Slots: slotsOf[addr], Score: opts.defaultScore, st: live.backend(addr)}
+		b := Backend{Addr: addr, Nodes: nodes, Slots: slotsOf[addr], Score: opts.defaultScore, Canary: canary[addr], st: live.backend(addr)}
 		if s, ok := f.score(sc, addr, slotsOf[addr]); ok {
 			fresh := opts.maxAge <= 0 || now.Sub(s.Time) < opts.maxAge
 			if fresh {
@@ -216,6 +240,13 @@ func (t *Table) render() string {
 		if p.Cache != nil {
 			sb.WriteString("  cache ttl=" + p.Cache.TTL.String() + " max_bytes=" + strconv.FormatInt(p.Cache.MaxBytes, 10) + "\n")
 		}
+		if c := p.canary(); c != nil {
+			sb.WriteString("  canary id=" + strconv.FormatUint(c.ID, 10) + " share=" + strconv.Itoa(c.Share))
+			if c.Sticky {
+				sb.WriteString(" sticky")
+			}
+			sb.WriteByte('\n')
+		}
 		for _, b := range p.Backends {
 			sb.WriteString("  backend " + b.Addr + " nodes=" + strings.Join(b.Nodes, ",") +
 				" score=" + strconv.Itoa(b.Score))
@@ -225,6 +256,9 @@ func (t *Table) render() string {
 			sb.WriteString(" weight=" + strconv.Itoa(b.Weight))
 			if b.Drained {
 				sb.WriteString(" drained")
+			}
+			if b.Canary {
+				sb.WriteString(" " + p.sideOf(&b).String())
 			}
 			sb.WriteByte('\n')
 		}
