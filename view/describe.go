@@ -73,6 +73,9 @@ func Describe(e *events.Event, show bool) string {
 		}
 		return fmt.Sprintf("node %s handed key v%d to %s", d.Node, d.Version, nodes)
 	}
+	if s, ok := describeCanary(e); ok {
+		return s
+	}
 	return string(e.Kind)
 }
 

@@ -22,9 +22,14 @@ the host list. A first deploy starts from 1 replica.
 --image runs a container; --command runs a process (or, with --image, overrides
 the image's command). ARGV is split like a shell would: quotes group words.
 
+With --canary SHARE the spec is not deployed but started as a canary beside the
+scope's stable spec: each serving node runs --canary-replicas replicas of it, and
+balancers send it SHARE percent of new requests (see 'hoist canary --help').
+
 Example:
    hoist deploy acme.prod.web --image registry.local/web:1 --replicas 3 --port 8080 --host web.example.com
-   hoist deploy acme.dev.api --command "./api --listen :8080" --env MODE=dev`,
+   hoist deploy acme.dev.api --command "./api --listen :8080" --env MODE=dev
+   hoist deploy acme.prod.web --image registry.local/web:2 --canary 10 --sticky`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "image", Usage: "container `IMAGE` to run"},
 			&cli.StringFlag{Name: "command", Usage: "`ARGV` to run, split like a shell would"},
@@ -40,6 +45,9 @@ Example:
 			&cli.Float64Flag{Name: "cpus", DefaultText: "current, or none", Usage: "CPU limit `F` (e.g. 0.5)"},
 			&cli.DurationFlag{Name: "cache-ttl", DefaultText: "current, or no cache", Usage: "let the balancer cache responses for `D` (0 turns caching off)"},
 			&cli.Int64Flag{Name: "cache-max-bytes", DefaultText: "64 MiB", Usage: "size `N` in bytes of the balancer's cache for the scope; one response may take a quarter of it, at most 16 MiB"},
+			&cli.IntFlag{Name: "canary", Usage: "start the spec as a canary that gets `SHARE` percent (0-100) of new requests, beside the stable spec"},
+			&cli.IntFlag{Name: "canary-replicas", Value: 1, Usage: "with --canary: canary replicas `N` on each serving node"},
+			&cli.BoolFlag{Name: "sticky", Usage: "with --canary: keep each client on the side (canary or stable) it first reached, by cookie"},
 			expectRevisionFlag(),
 			jsonFlag(),
 		},
@@ -59,6 +67,14 @@ func deployAction(c *cli.Context) error {
 	sc, err := specFlags(c)
 	if err != nil {
 		return err
+	}
+	if c.IsSet("canary") {
+		return deployCanary(c, scope, sc)
+	}
+	for _, f := range []string{"canary-replicas", "sticky"} {
+		if c.IsSet(f) {
+			return usagef("--%s needs --canary SHARE", f)
+		}
 	}
 	// Check the flags on their own before connecting: the spec a first
 	// deploy would publish.
