@@ -30,8 +30,10 @@ type State struct {
 	CPUs          float64             `json:"cpus"`
 	Cache         *events.CachePolicy `json:"cache"`
 	Removed       bool                `json:"removed"`
-	Time          time.Time           `json:"time"`
-	Actor         string              `json:"actor"`
+	// Canary is the running canary, absent when none runs.
+	Canary *Canary   `json:"canary,omitempty"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
 }
 
 // Secret is a secret as 'hoist state --json' shows it: never its
@@ -84,6 +86,7 @@ func NewState(st projector.State, show bool) State {
 	out.Surge = s.EffectiveSurge()
 	out.HealthTimeout = events.Duration(s.EffectiveHealthTimeout())
 	out.Restart, out.MemoryMB, out.CPUs, out.Cache = s.Restart, s.MemoryMB, s.CPUs, s.Cache
+	out.Canary = NewCanary(st.Canary)
 	return out
 }
 

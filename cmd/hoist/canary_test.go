@@ -53,6 +53,13 @@ func TestCanaryCommands(t *testing.T) {
 	if !strings.Contains(r.stderr, "a canary is running (revision 2, web:2 at 10%): promote it (hoist promote acme.prod.web) or abort it (hoist abort acme.prod.web) first") {
 		t.Errorf("a second canary: %q", r.stderr)
 	}
+	r = mustRun(t, 0, hoistAt(url, "state", s))
+	if !strings.Contains(r.stdout, "revision 2: 10% of new requests, 2 replicas per node, sticky, by hand") {
+		t.Errorf("state shows no canary:\n%s", r.stdout)
+	}
+	if r = mustRun(t, 0, hoistAt(url, "state", s, "--json")); !strings.Contains(r.stdout, `"share": 10`) {
+		t.Errorf("state --json shows no canary:\n%s", r.stdout)
+	}
 	r = mustRun(t, 0, hoistAt(url, "canary", s, "50"))
 	wantLine(t, r.stdout, "acme.prod.web: revision 3 (shifted the canary to 50%)")
 	r = mustRun(t, 0, hoistAt(url, "abort", s, "--reason", "p99 doubled"))

@@ -106,5 +106,8 @@ func printState(w io.Writer, st projector.State, show bool) error {
 	if s.Cache != nil {
 		line("cache", fmt.Sprintf("ttl %s, max %d bytes", s.Cache.TTL, s.Cache.MaxBytes))
 	}
+	if c := view.NewCanary(st.Canary); c != nil {
+		line("canary", view.DescribeCanary(c))
+	}
 	return tw.Flush()
 }

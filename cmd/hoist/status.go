@@ -15,6 +15,7 @@ import (
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/projector"
+	"github.com/hoist-dev/hoist/view"
 )
 
 func statusCommand() *cli.Command {
@@ -81,7 +82,28 @@ func showStatus(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer)
-	return printReplicas(c.App.Writer, views)
+	if err := printReplicas(c.App.Writer, views); err != nil {
+		return err
+	}
+	return printCanary(ctx, c, st, scope)
+}
+
+// printCanary adds the scope's running canary, if any, to its status: what
+// it runs, its share and how it moves. The node statuses say only which
+// replicas are the canary's; its policy is in the scope's history.
+func printCanary(ctx context.Context, c *cli.Context, st *events.Store, scope events.Scope) error {
+	hist, err := st.ScopeHistory(ctx, scope, 0)
+	switch {
+	case errors.Is(err, events.ErrPermission):
+		return nil // a credential that reads statuses only: no canary to show
+	case err != nil:
+		return fmt.Errorf("read history of %s: %w", scope, err)
+	}
+	h, _ := projector.Fold(scope, hist.Records)
+	if cn := view.NewCanary(h.State().Canary); cn != nil {
+		_, err = fmt.Fprintf(c.App.Writer, "\ncanary  %s\n", view.DescribeCanary(cn))
+	}
+	return err
 }
 
 // printReplicas lists one scope's replicas: where to send `hoist score`.
@@ -94,7 +116,11 @@ func printReplicas(w io.Writer, views []projector.NodeView) error {
 			if r.Healthy {
 				healthy = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", v.Node, r.Index, r.Revision, r.State, healthy, orDash(r.Backend), r.Detail)
+			index := fmt.Sprint(r.Index)
+			if r.Canary {
+				index = fmt.Sprintf("c%d (canary)", r.Index)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.Node, index, r.Revision, r.State, healthy, orDash(r.Backend), r.Detail)
 		}
 	}
 	return tw.Flush()
