@@ -21,11 +21,7 @@ func deployCanary(c *cli.Context, scope events.Scope, sc *change.SpecChange) err
 		return err
 	}
 	warnPlainSecrets(c, scope, sc.Env)
-	ev, err := publishScope(c, scope, build)
-	if err != nil {
-		return err
-	}
-	return printPublished(c, ev, summarize(ev))
+	return publishPrinted(c, scope, build)
 }
 
 // canaryCommand shifts the running canary's share. Its flags and the
@@ -87,11 +83,7 @@ func canaryAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := publishScope(c, scope, build)
-	if err != nil {
-		return err
-	}
-	return printPublished(c, ev, summarize(ev))
+	return publishPrinted(c, scope, build)
 }
 
 func promoteCommand() *cli.Command {
@@ -121,11 +113,7 @@ func promoteAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := publishScope(c, scope, change.Promote(scope))
-	if err != nil {
-		return err
-	}
-	return printPublished(c, ev, summarize(ev))
+	return publishPrinted(c, scope, change.Promote(scope))
 }
 
 func abortCommand() *cli.Command {
@@ -162,6 +150,11 @@ func abortAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	return publishPrinted(c, scope, build)
+}
+
+// publishPrinted publishes what build decides and prints the stored event.
+func publishPrinted(c *cli.Context, scope events.Scope, build scopeChange) error {
 	ev, err := publishScope(c, scope, build)
 	if err != nil {
 		return err
