@@ -55,6 +55,10 @@ type ScopeView struct {
 	// Canary is the scope's running canary's split, nil when none runs.
 	Canary   *events.CanaryTraffic `json:"canary,omitempty"`
 	Backends []BackendView         `json:"backends"`
+	// Paused (with the requests held now) and Maintenance are set while
+	// the scope is paused or in maintenance.
+	Paused      *PauseView       `json:"paused,omitempty"`
+	Maintenance *MaintenanceView `json:"maintenance,omitempty"`
 }
 
 // CacheView is a scope's cache policy and fill.
@@ -102,6 +106,7 @@ func (b *Balancer) TableView() TableView {
 			n, size := p.cache.stats()
 			sv.Cache = &CacheView{TTL: p.Cache.TTL.String(), MaxBytes: p.cache.maxBytes, Entries: n, Bytes: size}
 		}
+		p.trafficView(&sv)
 		for _, be := range p.Backends {
 			bv := BackendView{Addr: be.Addr, Nodes: be.Nodes, Score: be.Score, Scored: be.Scored,
 				Drained: be.Drained, Weight: be.Weight, Side: p.sideOf(&be).String(), Dead: be.st.dead(now), InFlight: be.st.inflight.Load()}

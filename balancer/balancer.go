@@ -47,6 +47,8 @@ type Balancer struct {
 	// what a graceful shutdown could not drain (WebSockets).
 	reqCtx    context.Context
 	cancelReq context.CancelFunc
+	// closing is closed when Close begins: held requests are answered.
+	closing chan struct{}
 
 	mu       sync.Mutex
 	started  bool
@@ -81,6 +83,7 @@ func New(cfg Config, store *events.Store, log *slog.Logger) (*Balancer, error) {
 		store:      store,
 		log:        log,
 		ready:      make(chan struct{}),
+		closing:    make(chan struct{}),
 		pages:      pages,
 		certs:      certs,
 		retryAfter: []string{strconv.Itoa(max(1, int((cfg.RetryAfter+time.Second-1)/time.Second)))},
@@ -190,11 +193,14 @@ func (b *Balancer) TLSConfig() *tls.Config {
 	return &tls.Config{GetCertificate: b.certs.get, MinVersion: tls.VersionTLS12}
 }
 
-// publish swaps in a new table.
+// publish swaps in a new table, pausing and releasing the scopes' held
+// requests around the swap (pause.go).
 func (b *Balancer) publish(t *Table) {
-	b.table.Store(t)
+	pauseBefore(t)
+	old := b.table.Swap(t)
 	b.builds.Add(1)
 	b.tableSwapAt.Store(time.Now().UnixNano())
+	resumeAfter(old, t)
 }
 
 // Close stops serving (draining in-flight requests for at most
@@ -208,6 +214,7 @@ func (b *Balancer) Close() error {
 		return b.closeErr
 	}
 	b.closed = true
+	close(b.closing)
 	servers, handoff := b.servers, b.handoff
 	b.mu.Unlock()
 	handoff.Close() // first: a successor must not take sockets being closed

@@ -76,6 +76,9 @@ type Config struct {
 	// idle keep-alive connections open so that their clients read a
 	// "Connection: close" answer and close them first (see drain.go).
 	KeepAliveGrace time.Duration
+	// PauseQueue bounds how many requests of one paused scope are held at
+	// once; past it they get 503 at once.
+	PauseQueue int
 	// CacheSweepInterval is how often expired cache entries are dropped.
 	CacheSweepInterval time.Duration
 	// AccessLog logs every request at info level.
@@ -97,6 +100,7 @@ const (
 	DefaultDefaultScore  = 100
 	DefaultDeadTTL       = 30 * time.Second
 	DefaultCacheMaxBytes = 64 << 20
+	DefaultPauseQueue    = 10000
 )
 
 // DefaultConfig returns the defaults of `hoist balancer`.
@@ -115,6 +119,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:       30 * time.Second,
 		KeepAliveGrace:        time.Second,
 		CacheSweepInterval:    time.Second,
+		PauseQueue:            DefaultPauseQueue,
 	}
 }
 
@@ -138,6 +143,9 @@ func (c *Config) normalize() error {
 	if c.ResponseHeaderTimeout < 0 {
 		c.ResponseHeaderTimeout = 0
 	}
+	if c.PauseQueue == 0 {
+		c.PauseQueue = d.PauseQueue
+	}
 	if c.MaxIdleConnsPerHost <= 0 {
 		c.MaxIdleConnsPerHost = d.MaxIdleConnsPerHost
 	}
@@ -158,6 +166,8 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("active check interval is negative")
 	case c.MaxBody < 0:
 		return fmt.Errorf("max body is negative")
+	case c.PauseQueue < 0:
+		return fmt.Errorf("pause queue is %d (want a number of requests; 0 takes the default %d)", c.PauseQueue, DefaultPauseQueue)
 	case c.ReusePort && !reusePortSupported:
 		return errReusePortUnsupported
 	case c.HandoffSocket != "" && !handoffSupported:

@@ -54,6 +54,8 @@ type scopeLive struct {
 
 	cache       *cache
 	cachePolicy events.CachePolicy
+
+	hold holdQueue // the requests held while the scope is paused
 }
 
 // registry holds the live state of every scope in the current table.

@@ -86,6 +86,8 @@ func (b *Balancer) WriteMetrics(out io.Writer) error {
 			return uint64(n)
 		})
 
+	writeTrafficMetrics(w, pools)
+
 	w.family("hoist_balancer_events_skipped_total", "counter", "Stream messages skipped because they could not be decoded or applied.")
 	for i := range b.skipped {
 		w.line("hoist_balancer_events_skipped_total", strconv.FormatUint(b.skipped[i].Load(), 10), "stream", source(i).String())

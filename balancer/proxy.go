@@ -75,6 +75,11 @@ func (b *Balancer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		b.accessLog(r, nil, http.StatusNotFound, start)
 		return
 	}
+	if p.Paused != nil || p.Maintenance != nil {
+		if p = b.gate(w, r, p, start); p == nil {
+			return // answered: a maintenance page, or a pause's 503
+		}
+	}
 	live := p.live
 	if b.cfg.MaxBody > 0 && r.ContentLength > b.cfg.MaxBody {
 		b.reject(w, r, p, http.StatusRequestEntityTooLarge, nil, start)

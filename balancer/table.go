@@ -46,9 +46,14 @@ type Pool struct {
 	CanaryID uint64
 	// sides says which sides have backends; see pickSide.
 	sides sides
+	// Paused holds new requests; Maintenance answers them with a page
+	// (pause.go). Neither is set on a removed pool.
+	Paused      *events.Pause
+	Maintenance *events.Maintenance
 
 	live  *scopeLive
-	cache *cache // live.cache when the table was built
+	cache *cache       // live.cache when the table was built
+	maint *trafficPage // the maintenance page, with Maintenance
 }
 
 // Backend is one backend of a pool with its effective weight.
@@ -132,6 +137,7 @@ func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.
 	}
 	p.live.setCache(p.Cache)
 	p.cache = p.live.cache
+	p.setTraffic(rt.traffic)
 	if !removed {
 		p.Backends = t.backends(f, sc, opts, now, p.live)
 		p.sides = sidesOf(p.Backends)
@@ -237,6 +243,7 @@ func (t *Table) render() string {
 		if p.HealthPath != "" {
 			sb.WriteString("  health " + p.HealthPath + "\n")
 		}
+		p.renderTraffic(&sb)
 		if p.Cache != nil {
 			sb.WriteString("  cache ttl=" + p.Cache.TTL.String() + " max_bytes=" + strconv.FormatInt(p.Cache.MaxBytes, 10) + "\n")
 		}
