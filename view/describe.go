@@ -14,6 +14,9 @@ import (
 // "deployed image=registry.local/web:1 replicas=3 port=8080", with plain
 // env values that look secret masked unless show is set.
 func Describe(e *events.Event, show bool) string {
+	if s, ok := describeTraffic(e); ok {
+		return s
+	}
 	switch d := e.Data.(type) {
 	case *events.Deployed:
 		return "deployed " + DescribeSpec(&d.Spec)

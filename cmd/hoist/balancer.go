@@ -61,6 +61,7 @@ Example:
 			&cli.DurationFlag{Name: "dial-timeout", EnvVars: env("dial-timeout"), Value: d.DialTimeout, Usage: "upstream connect timeout `D`"},
 			&cli.DurationFlag{Name: "response-header-timeout", EnvVars: env("response-header-timeout"), Value: d.ResponseHeaderTimeout, Usage: "how long to wait for a backend's response headers (`D`)"},
 			&cli.DurationFlag{Name: "idle-timeout", EnvVars: env("idle-timeout"), Value: d.IdleTimeout, Usage: "idle keep-alive timeout `D`, clients and upstreams"},
+			&cli.IntFlag{Name: "pause-queue", EnvVars: env("pause-queue"), Value: d.PauseQueue, Usage: "hold at most `N` requests per paused scope (hoist pause); past it, 503 at once"},
 			&cli.Int64Flag{Name: "max-body", EnvVars: env("max-body"), Usage: "largest request body in `BYTES` (0: no limit); larger gets 413"},
 			&cli.DurationFlag{Name: "drain-timeout", Aliases: []string{"shutdown-timeout"}, EnvVars: append(env("drain-timeout"), env("shutdown-timeout")...), Value: d.ShutdownTimeout, Usage: "on SIGTERM, how long to let in-flight requests finish (`D`)"},
 			&cli.StringFlag{Name: "handoff-socket", EnvVars: env("handoff-socket"), Usage: "Unix socket `PATH`: take the listening sockets of the balancer serving it, and serve ours there for the next one (restarts drop nothing)"},
@@ -130,6 +131,9 @@ func balancerConfig(c *cli.Context) (balancer.Config, error) {
 	}
 	if cfg.ResponseHeaderTimeout == 0 {
 		cfg.ResponseHeaderTimeout = -1 // 0 on the command line means "no limit"
+	}
+	if cfg.PauseQueue = c.Int("pause-queue"); cfg.PauseQueue < 1 {
+		return cfg, usagef("--pause-queue %d: want at least 1 request per paused scope", cfg.PauseQueue)
 	}
 	if cfg.MaxBody = c.Int64("max-body"); cfg.MaxBody < 0 {
 		return cfg, usagef("--max-body %d: want 0 (no limit) or a number of bytes", cfg.MaxBody)

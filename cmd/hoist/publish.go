@@ -17,7 +17,7 @@ import (
 )
 
 // publishCommands append one event each: deploy, scale, env, rollback,
-// remove, score, drain, undrain.
+// remove, pause, resume, maintenance, score, drain, undrain.
 func publishCommands() []*cli.Command {
 	return []*cli.Command{
 		deployCommand(),
@@ -28,6 +28,9 @@ func publishCommands() []*cli.Command {
 		canaryCommand(),
 		promoteCommand(),
 		abortCommand(),
+		pauseCommand(),
+		resumeCommand(),
+		maintenanceCommand(),
 		secretCommand(),
 		scoreCommand(),
 		drainCommand(),

@@ -28,7 +28,9 @@ func statusCommand() *cli.Command {
 three of its intervals) is shown as stale, with when it was last seen.
 
 With a SCOPE it also lists the scope's replicas and their backends (the
-host:port to give 'hoist score').
+host:port to give 'hoist score'), and says first whether the scope is paused
+(hoist pause) or shows a maintenance page (hoist maintenance): since when, by
+whom.
 
 Example:
    hoist status
@@ -64,6 +66,13 @@ func showStatus(c *cli.Context) error {
 		return fmt.Errorf("read node statuses: %w", err)
 	}
 	views := projector.StatusView(statuses, scope, time.Now())
+	if !scope.IsZero() && !c.Bool("json") {
+		if ts, err := readTrafficStanding(ctx, st, scope); err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "hoist: warning: cannot tell whether %s is paused or in maintenance: %v\n", scope, err)
+		} else {
+			ts.print(c.App.Writer, scope, time.Now())
+		}
+	}
 	if c.Bool("json") {
 		if views == nil {
 			views = []projector.NodeView{}
