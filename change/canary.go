@@ -22,6 +22,9 @@ type CanaryOptions struct {
 func Canary(scope events.Scope, apply func(*events.Spec), o CanaryOptions) (Builder, error) {
 	first := &events.Spec{Replicas: 1}
 	apply(first)
+	if first.Image == "" && len(first.Command) == 0 {
+		first.Image = "running" // the stable spec's, known once connected
+	}
 	check := &events.CanaryStarted{Spec: *first, Share: o.Share, Replicas: o.Replicas, Sticky: o.Sticky, Auto: o.Auto}
 	if err := check.Validate(); err != nil {
 		return nil, err

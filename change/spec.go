@@ -49,7 +49,9 @@ func (c *SpecChange) Check() error {
 
 // Apply changes s as the deploy says.
 func (c *SpecChange) Apply(s *events.Spec) {
-	s.Image, s.Command = c.Image, slices.Clone(c.Command)
+	if c.Image != "" || len(c.Command) > 0 { // a canary may name neither
+		s.Image, s.Command = c.Image, slices.Clone(c.Command)
+	}
 	if c.Replicas != nil {
 		s.Replicas = *c.Replicas
 	}

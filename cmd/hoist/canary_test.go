@@ -75,6 +75,9 @@ func TestCanaryCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, "web:3") {
 		t.Errorf("after the promotion the state is not web:3:\n%s", r.stdout)
 	}
+	// A canary of an env change alone runs the stable image.
+	r = mustRun(t, 0, hoistAt(url, "deploy", s, "--canary", "10", "--env", "B=2"))
+	wantLine(t, r.stdout, "acme.prod.web: revision 7 (started a canary at 10% (1 replica per node): image=web:3 replicas=3 port=8080 env=A,B)")
 	r = mustRun(t, 0, hoistAt(url, "log", s))
 	for _, want := range []string{"started a canary at 10%", "shifted the canary to 50%", "aborted the canary: p99 doubled", "promoted the canary"} {
 		if !strings.Contains(r.stdout, want) {

@@ -92,7 +92,8 @@ func deployAction(c *cli.Context) error {
 
 // specFlags reads deploy's flags into the change they make to a spec.
 func specFlags(c *cli.Context) (*change.SpecChange, error) {
-	if !c.IsSet("image") && !c.IsSet("command") {
+	// A canary starts from the running spec, so it may change only env.
+	if !c.IsSet("image") && !c.IsSet("command") && !c.IsSet("canary") {
 		return nil, usagef("deploy needs --image IMAGE or --command \"ARGV\" (see 'hoist deploy --help')")
 	}
 	sc := &change.SpecChange{Image: c.String("image")}
