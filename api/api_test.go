@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/view"
@@ -74,7 +75,7 @@ func TestReadsAgainstRealNATS(t *testing.T) {
 	if err := e.store.PublishBackends(ctx, &events.BackendsReport{Node: "node-1", Scope: web, Revision: 3, Backends: []string{"10.0.0.1:31001", "10.0.0.1:31002"}, Time: now, Hosts: []string{"web.example.com"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.Append(ctx, &events.Event{Scope: web, Actor: "ops", Data: &events.BackendScored{Backend: "10.0.0.1:31002", Score: 25}}, events.AppendOptions{}); err != nil {
+	if _, err := e.store.Append(ctx, &events.Event{Scope: web, Actor: "ops", Data: &events.BackendScored{Backend: "10.0.0.1:31002", Score: 25}}, store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var views []projector.NodeView

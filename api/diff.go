@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/view"
 )
@@ -29,7 +30,7 @@ type fieldDelta struct {
 }
 
 // diffOf compares the states after revisions from and to (0: the head).
-func diffOf(sc events.Scope, hist *events.History, from, to uint64) (diffJSON, error) {
+func diffOf(sc events.Scope, hist *store.History, from, to uint64) (diffJSON, error) {
 	a, err := stateAt(sc, hist, from, "from")
 	if err != nil {
 		return diffJSON{}, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hoist-dev/hoist/auth"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -21,7 +22,7 @@ import (
 type env struct {
 	t      *testing.T
 	nats   *natstest.Server
-	store  *events.Store
+	store  *store.Store
 	srv    *Server
 	http   *httptest.Server
 	tokens map[string]string // name → token
@@ -136,7 +137,7 @@ func (e *env) deploy(scope string, spec events.Spec) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := e.store.Append(ctx, &events.Event{Scope: sc, Actor: "setup", Data: &events.Deployed{Spec: spec}}, events.AppendOptions{}); err != nil {
+	if _, err := e.store.Append(ctx, &events.Event{Scope: sc, Actor: "setup", Data: &events.Deployed{Spec: spec}}, store.AppendOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
 }

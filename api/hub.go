@@ -9,6 +9,7 @@ import (
 
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // The hub follows the streams once for every live reader of the API: the
@@ -45,7 +46,7 @@ type subscriber struct {
 }
 
 type hub struct {
-	store *events.Store
+	store *store.Store
 	log   *slog.Logger
 
 	mu   sync.Mutex
@@ -65,7 +66,7 @@ type hub struct {
 	skipped  map[string]uint64
 }
 
-func newHub(st *events.Store, log *slog.Logger) *hub {
+func newHub(st *store.Store, log *slog.Logger) *hub {
 	return &hub{
 		store: st, log: log, reader: events.NewReader(),
 		status: map[string]events.Record{}, fold: balancer.NewFold(0, 0),
@@ -75,7 +76,7 @@ func newHub(st *events.Store, log *slog.Logger) *hub {
 }
 
 // follows are the reads the hub runs, keyed by a name for its catch-up.
-var follows = map[string]events.Follow{
+var follows = map[string]store.Follow{
 	"scopes":   {Stream: events.EventsStream, Filter: events.AllScopesFilter},
 	"nodes":    {Stream: events.EventsStream, Filter: events.AllNodesFilter},
 	"scores":   {Stream: events.ScoresStream, Filter: events.AllScoresFilter},
@@ -93,7 +94,7 @@ func (h *hub) run(ctx context.Context, wg *sync.WaitGroup) {
 				switch {
 				case ctx.Err() != nil:
 					return
-				case errors.Is(err, events.ErrDiverged):
+				case errors.Is(err, store.ErrDiverged):
 					h.log.Warn("the stream no longer holds what the API read; reading it again", "stream", f.Stream, "err", err)
 					h.reset(name)
 					continue

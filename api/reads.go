@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/view"
 )
@@ -81,7 +82,7 @@ func (s *Server) health(statuses []*events.NodeStatus, sc events.Scope, head uin
 }
 
 // readScope checks p may read the path's scope and reads its history.
-func (s *Server) readScope(r *http.Request) (events.Scope, *events.History, error) {
+func (s *Server) readScope(r *http.Request) (events.Scope, *store.History, error) {
 	p, err := s.who(r)
 	if err != nil {
 		return events.Scope{}, nil, err
@@ -107,7 +108,7 @@ func (s *Server) readScope(r *http.Request) (events.Scope, *events.History, erro
 
 // stateAt folds a history and returns the state at rev (0: the head),
 // with the time and actor of the event that made it.
-func stateAt(sc events.Scope, hist *events.History, rev uint64, field string) (projector.State, error) {
+func stateAt(sc events.Scope, hist *store.History, rev uint64, field string) (projector.State, error) {
 	h, _ := projector.Fold(sc, hist.Records)
 	st := h.State()
 	if rev != 0 {
@@ -170,7 +171,7 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
 
 // logEntries is 'hoist log --json': every message at its revision, the
 // rejected ones marked, plain values that look secret masked.
-func logEntries(scope events.Scope, hist *events.History) []view.LogEntry {
+func logEntries(scope events.Scope, hist *store.History) []view.LogEntry {
 	out := view.LogEntries(scope, hist.Records)
 	for i := range out {
 		if out[i].Data != nil {

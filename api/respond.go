@@ -9,6 +9,7 @@ import (
 
 	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // httpError is an answer other than 2xx, as JSON: {"error": "…"} with the
@@ -34,7 +35,7 @@ func asHTTP(err error) *httpError {
 	var (
 		he       *httpError
 		den      *denial
-		conflict *events.ConflictError
+		conflict *store.ConflictError
 		refusal  *change.Refusal
 		field    *events.FieldError
 		scopeErr *events.ScopeError
@@ -54,7 +55,7 @@ func asHTTP(err error) *httpError {
 		return &httpError{status: http.StatusBadRequest, Msg: scopeErr.Error(), Field: "scope"}
 	case errors.Is(err, events.ErrInvalid):
 		return &httpError{status: http.StatusBadRequest, Msg: err.Error()}
-	case errors.Is(err, events.ErrPermission):
+	case errors.Is(err, store.ErrPermission):
 		return &httpError{status: http.StatusBadGateway, Msg: "the API's own NATS credential was refused: " + err.Error()}
 	}
 	return &httpError{status: http.StatusInternalServerError, Msg: err.Error()}

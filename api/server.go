@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/auth"
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // Options configure a Server.
 type Options struct {
-	Store *events.Store
+	Store *store.Store
 	// Tokens looks bearer tokens up; nil accepts none.
 	Tokens *Tokens
 	// Anonymous is the role of a request without a token: nil refuses it
@@ -44,7 +44,7 @@ type Options struct {
 // readers, Close stops them and waits.
 type Server struct {
 	opts    Options
-	store   *events.Store
+	store   *store.Store
 	log     *slog.Logger
 	now     func() time.Time
 	hub     *hub

@@ -17,7 +17,7 @@ import (
 
 	"github.com/hoist-dev/hoist/internal/natstest"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // initDir sets up an auth directory in a temp dir.
@@ -143,7 +143,7 @@ func tryConnect(url, creds string, extra ...nats.Option) (*client, error) {
 			}
 		}),
 	}
-	name, err := events.CredsName(creds)
+	name, err := store.CredsName(creds)
 	if err != nil {
 		return nil, err
 	}

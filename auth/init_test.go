@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 func TestInitIsIdempotent(t *testing.T) {
@@ -114,13 +114,13 @@ func TestInitRefusesMixedDirectories(t *testing.T) {
 func TestIssuedNameIsTheClientsIdentity(t *testing.T) {
 	dir := initDir(t)
 	creds := issue(t, dir, Role{Kind: KindAgent, Name: "agent_7", Node: "node-7", Scopes: []string{"acme.prod.web"}})
-	if name, err := events.CredsName(creds); err != nil || name != "agent_7" {
+	if name, err := store.CredsName(creds); err != nil || name != "agent_7" {
 		t.Fatalf("identity: %q %v", name, err)
 	}
-	if name, err := events.CredsName(filepath.Join(dir, AdminCreds)); err != nil || name != "admin" {
+	if name, err := store.CredsName(filepath.Join(dir, AdminCreds)); err != nil || name != "admin" {
 		t.Fatalf("admin identity: %q %v", name, err)
 	}
-	if _, err := events.CredsName(filepath.Join(dir, "nope.creds")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := store.CredsName(filepath.Join(dir, "nope.creds")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 	if _, _, err := Issue(t.TempDir(), Role{Kind: KindReader, Name: "r"}, 0); !errors.Is(err, ErrNoAuthDir) {

@@ -13,14 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // Balancer is hoist's reverse proxy. New prepares it; Start follows the
 // streams; Run also listens and serves; Close stops everything and waits.
 type Balancer struct {
 	cfg   Config
-	store *events.Store
+	store *store.Store
 	log   *slog.Logger
 
 	table     atomic.Pointer[Table]
@@ -63,7 +63,7 @@ type Balancer struct {
 }
 
 // New checks cfg and prepares a balancer over store. It starts nothing.
-func New(cfg Config, store *events.Store, log *slog.Logger) (*Balancer, error) {
+func New(cfg Config, st *store.Store, log *slog.Logger) (*Balancer, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, fmt.Errorf("balancer config: %w", err)
 	}
@@ -80,7 +80,7 @@ func New(cfg Config, store *events.Store, log *slog.Logger) (*Balancer, error) {
 	}
 	b := &Balancer{
 		cfg:        cfg,
-		store:      store,
+		store:      st,
 		log:        log,
 		ready:      make(chan struct{}),
 		closing:    make(chan struct{}),

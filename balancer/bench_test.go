@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -187,7 +188,7 @@ func BenchmarkScoreToTable(b *testing.B) {
 			score = (score + 1) % 100
 		}
 		start := time.Now()
-		if _, err := st.Append(b.Context(), &events.Event{Scope: web, Data: &events.BackendScored{Backend: "10.0.0.1:80", Score: score}}, events.AppendOptions{}); err != nil {
+		if _, err := st.Append(b.Context(), &events.Event{Scope: web, Data: &events.BackendScored{Backend: "10.0.0.1:80", Score: score}}, store.AppendOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		for {

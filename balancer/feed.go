@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // source is one of the streams the balancer follows.
@@ -61,13 +62,13 @@ type feed struct {
 }
 
 // startFeed starts the readers; they run until run ends or stop is called.
-func startFeed(run context.Context, store *events.Store, log *slog.Logger) *feed {
+func startFeed(run context.Context, st *store.Store, log *slog.Logger) *feed {
 	ctx, cancel := context.WithCancel(run)
 	f := &feed{msgs: make(chan feedMsg, 1024), cancel: cancel, log: log, dead: make(chan struct{})}
 	// Every kept message, from the start, not only the last of each
 	// subject: a rejected report or score must not hide the accepted one
 	// before it (see the package doc).
-	specs := [numSources]events.Follow{
+	specs := [numSources]store.Follow{
 		srcNodes:   {Stream: events.EventsStream, Filter: events.AllNodesFilter},
 		srcScores:  {Stream: events.ScoresStream, Filter: events.AllScoresFilter},
 		srcReports: {Stream: events.BackendsStream, Filter: events.AllBackendsFilter},
@@ -81,19 +82,19 @@ func startFeed(run context.Context, store *events.Store, log *slog.Logger) *feed
 				case <-ctx.Done():
 				}
 			}
-			err := store.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) },
+			err := st.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) },
 				func() { send(feedMsg{src: src, caughtUp: true}) })
-			for errors.Is(err, events.ErrDiverged) && ctx.Err() == nil {
+			for errors.Is(err, store.ErrDiverged) && ctx.Err() == nil {
 				// The server was restored from an older copy: what was
 				// folded from this stream is not its history any more.
 				log.Warn("the stream no longer holds what the balancer read; reading it again from the start", "stream", spec.Stream, "err", err)
 				send(feedMsg{src: src, reset: true})
-				err = store.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) }, nil)
+				err = st.Follow(ctx, spec, func(m events.Message) { send(feedMsg{src: src, msg: m}) }, nil)
 			}
 			if err == nil || ctx.Err() != nil {
 				return
 			}
-			if errors.Is(err, events.ErrPermission) {
+			if errors.Is(err, store.ErrPermission) {
 				log.Error("the server refuses the balancer a stream it needs; check its credential", "stream", spec.Stream, "err", err)
 			} else {
 				log.Error("stream reader stopped", "stream", spec.Stream, "err", err)

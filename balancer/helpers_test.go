@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -201,7 +202,7 @@ func waitWeight(t *testing.T, b *Balancer, sc events.Scope, addr string, w int) 
 // publisher publishes events the way the CLI and agents do.
 type publisher struct {
 	t  *testing.T
-	st *events.Store
+	st *store.Store
 }
 
 func (p *publisher) deploy(sc events.Scope, spec events.Spec) {
@@ -209,7 +210,7 @@ func (p *publisher) deploy(sc events.Scope, spec events.Spec) {
 	if spec.Image == "" {
 		spec.Image = "demo:1"
 	}
-	ev, err := p.st.Append(p.t.Context(), &events.Event{Scope: sc, Actor: "test", Data: &events.Deployed{Spec: spec}}, events.AppendOptions{})
+	ev, err := p.st.Append(p.t.Context(), &events.Event{Scope: sc, Actor: "test", Data: &events.Deployed{Spec: spec}}, store.AppendOptions{})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func (p *publisher) report(r events.BackendsReport) {
 
 func (p *publisher) score(sc events.Scope, backend string, n int) {
 	p.t.Helper()
-	if _, err := p.st.Append(p.t.Context(), &events.Event{Scope: sc, Actor: "test", Data: &events.BackendScored{Backend: backend, Score: n}}, events.AppendOptions{}); err != nil {
+	if _, err := p.st.Append(p.t.Context(), &events.Event{Scope: sc, Actor: "test", Data: &events.BackendScored{Backend: backend, Score: n}}, store.AppendOptions{}); err != nil {
 		p.t.Fatal(err)
 	}
 }
@@ -259,7 +260,7 @@ func (p *publisher) node(name string, drained bool) {
 	if drained {
 		d = &events.NodeDrained{Reason: "test"}
 	}
-	if _, err := p.st.Append(p.t.Context(), &events.Event{Node: name, Actor: "test", Data: d}, events.AppendOptions{}); err != nil {
+	if _, err := p.st.Append(p.t.Context(), &events.Event{Node: name, Actor: "test", Data: d}, store.AppendOptions{}); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 )
 
@@ -35,7 +36,7 @@ type Request struct {
 // Publish reads the scope's history, folds it, builds the event from the
 // fold, checks it against the fold and appends it on the head it read. It
 // returns the stored event.
-func Publish(ctx context.Context, st *events.Store, req Request) (*events.Event, error) {
+func Publish(ctx context.Context, st *store.Store, req Request) (*events.Event, error) {
 	var (
 		h      *projector.History
 		head   events.Head
@@ -79,7 +80,7 @@ func Publish(ctx context.Context, st *events.Store, req Request) (*events.Event,
 // append that loses a race is rebuilt on the new head and retried: this is
 // the one layer of race retries, as the store does not retry an append on
 // a given head.
-func AppendOnHead(ctx context.Context, st *events.Store, name string, expect *uint64,
+func AppendOnHead(ctx context.Context, st *store.Store, name string, expect *uint64,
 	read func(context.Context) (events.Head, error), build func() (*events.Event, error)) (*events.Event, error) {
 	for attempt := 1; ; attempt++ {
 		head, err := read(ctx)
@@ -87,14 +88,14 @@ func AppendOnHead(ctx context.Context, st *events.Store, name string, expect *ui
 			return nil, err
 		}
 		if expect != nil && *expect != head.Revision {
-			return nil, &events.ConflictError{Subject: name, Expected: *expect, Actual: head.Revision}
+			return nil, &store.ConflictError{Subject: name, Expected: *expect, Actual: head.Revision}
 		}
 		ev, err := build()
 		if err != nil {
 			return nil, err
 		}
-		stored, err := st.Append(ctx, ev, events.AppendOptions{Head: &head})
-		var conflict *events.ConflictError
+		stored, err := st.Append(ctx, ev, store.AppendOptions{Head: &head})
+		var conflict *store.ConflictError
 		switch {
 		case !errors.As(err, &conflict):
 			return stored, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -21,7 +22,7 @@ func TestCluster(t *testing.T) {
 	c := startDockerCluster(t)
 	f := startFleet(t, c.env(), "web.r"+c.id+".app", 2)
 	load := startHTTPLoad(t, f, 50, "warm-up")
-	stores := []*events.Store{c.store(t, c.urls()), c.store(t, c.urls())}
+	stores := []*store.Store{c.store(t, c.urls()), c.store(t, c.urls())}
 	t.Run("kill follower then leader", func(t *testing.T) { killFollowerThenLeader(t, c, stores, load) })
 	t.Run("partition", func(t *testing.T) { partitionLeader(t, c, f, stores, load) })
 	load.stop()
@@ -36,7 +37,7 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-func killFollowerThenLeader(t *testing.T, c *dockerCluster, stores []*events.Store, load *httpLoad) {
+func killFollowerThenLeader(t *testing.T, c *dockerCluster, stores []*store.Store, load *httpLoad) {
 	n := pick(1000, 10000)
 	began := time.Now()
 	pl := startPublishers(t, stores, "r"+c.id+"k", 8, n, 3*time.Minute)
@@ -76,7 +77,7 @@ func killFollowerThenLeader(t *testing.T, c *dockerCluster, stores []*events.Sto
 	}
 }
 
-func partitionLeader(t *testing.T, c *dockerCluster, f *fleet, stores []*events.Store, load *httpLoad) {
+func partitionLeader(t *testing.T, c *dockerCluster, f *fleet, stores []*store.Store, load *httpLoad) {
 	n := pick(500, 5000)
 	scope, err := events.ParseScope(f.scope)
 	if err != nil {
@@ -108,7 +109,7 @@ func partitionLeader(t *testing.T, c *dockerCluster, f *fleet, stores []*events.
 	var refused result
 	natstest.Eventually(t, time.Minute, func() error {
 		refused = c.exec(t, minority, 2*time.Minute, inside, "scale", f.scope, "3")
-		if refused.code != 1 || !strings.Contains(refused.stderr, events.ErrNoQuorum.Error()) || refused.took > 3*time.Second {
+		if refused.code != 1 || !strings.Contains(refused.stderr, store.ErrNoQuorum.Error()) || refused.took > 3*time.Second {
 			return fmt.Errorf("not refused at once as having no quorum: %s", refused)
 		}
 		return nil
@@ -210,7 +211,7 @@ func without(i int) []int {
 	return out
 }
 
-func scopeHead(t *testing.T, st *events.Store, scope events.Scope) events.Head {
+func scopeHead(t *testing.T, st *store.Store, scope events.Scope) events.Head {
 	t.Helper()
 	var h events.Head
 	natstest.Eventually(t, time.Minute, func() error {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -28,14 +29,14 @@ func TestConflictingPublishers(t *testing.T) {
 	const publishers = 10
 	t.Run("store", func(t *testing.T) {
 		rounds := pick(50, 500)
-		stores := make([]*events.Store, publishers)
+		stores := make([]*store.Store, publishers)
 		for i := range stores {
 			stores[i] = srv.Store(t)
 		}
 		scope, _ := events.ParseScope("race.store.web")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if _, err := stores[0].Append(ctx, &events.Event{Scope: scope, Actor: "chaos", Data: &events.Scaled{Replicas: 1}}, events.AppendOptions{}); err != nil {
+		if _, err := stores[0].Append(ctx, &events.Event{Scope: scope, Actor: "chaos", Data: &events.Scaled{Replicas: 1}}, store.AppendOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		winners := map[string]bool{}
@@ -52,8 +53,8 @@ func TestConflictingPublishers(t *testing.T) {
 					<-start
 					expect := round
 					ev := &events.Event{ID: nuid.Next(), Scope: scope, Actor: "chaos", Data: &events.Scaled{Replicas: i + 1}}
-					_, err := st.Append(ctx, ev, events.AppendOptions{ExpectRevision: &expect})
-					var conflict *events.ConflictError
+					_, err := st.Append(ctx, ev, store.AppendOptions{ExpectRevision: &expect})
+					var conflict *store.ConflictError
 					mu.Lock()
 					defer mu.Unlock()
 					switch {

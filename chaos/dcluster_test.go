@@ -22,7 +22,7 @@ import (
 	"github.com/docker/go-connections/nat"
 	"github.com/nats-io/nats.go"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
@@ -179,8 +179,8 @@ func (c *dockerCluster) env() []string {
 // The connection pings its server every second: a server cut off the
 // network sends no reset, and with nats.go's default (a ping every two
 // minutes, two unanswered) a client would stay attached to it for minutes.
-// events.Connect keeps that default; see docs/reliability.md.
-func (c *dockerCluster) store(t *testing.T, urls string) *events.Store {
+// store.Connect keeps that default; see docs/reliability.md.
+func (c *dockerCluster) store(t *testing.T, urls string) *store.Store {
 	t.Helper()
 	nc, err := nats.Connect(urls, nats.UserInfo(c.user, c.pass), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(3*time.Second))
@@ -188,11 +188,11 @@ func (c *dockerCluster) store(t *testing.T, urls string) *events.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	var st *events.Store
+	var st *store.Store
 	natstest.Eventually(t, 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		st, err = events.OpenStore(ctx, nc, events.StoreOptions{})
+		st, err = store.Open(ctx, nc, store.Options{})
 		return err
 	})
 	return st

@@ -8,19 +8,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // TestNATSRestartUnderPublishLoad restarts a NATS server (fsync before
 // ack, as hoist server runs) again and again while eight publishers append
-// with events.Store.Append and resend what was not acked with the same
+// with store.Store.Append and resend what was not acked with the same
 // id. Every acked event must be stored once, at the revision its publisher
 // was told. nodeagent.TestNATSRestart covers the agent's side of a restart.
 func TestNATSRestartUnderPublishLoad(t *testing.T) {
 	needHoist(t)
 	n, restarts := pick(1000, 10000), pick(3, 20)
 	srv := natstest.StartSyncAlways(t)
-	stores := []*events.Store{srv.Store(t), srv.Store(t)}
+	stores := []*store.Store{srv.Store(t), srv.Store(t)}
 	pl := startPublishers(t, stores, "restart", 8, n, 2*time.Minute)
 	for k := 1; k <= restarts; k++ {
 		pl.waitAcked(t, int64(k*n/(restarts+1)), 2*time.Minute)

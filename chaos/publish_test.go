@@ -14,9 +14,10 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
-// publishLoad appends events with events.Store.Append, one publisher per
+// publishLoad appends events with store.Store.Append, one publisher per
 // scope, as a careful client would: an append that fails is retried with
 // the same event id until it is acked, so each event is meant to be
 // stored exactly once. It records what each publisher was told.
@@ -42,7 +43,7 @@ type publishLoad struct {
 // "load" and environment env, through stores (round robin), until stop is
 // called and at least least events were acked; it never sends more than
 // 10×least. It gives up on an event after giveUp.
-func startPublishers(t *testing.T, stores []*events.Store, env string, publishers, least int, giveUp time.Duration) *publishLoad {
+func startPublishers(t *testing.T, stores []*store.Store, env string, publishers, least int, giveUp time.Duration) *publishLoad {
 	t.Helper()
 	l := &publishLoad{prefix: "hoist.scope.load." + env + ".", ackedIDs: map[string]uint64{}, pending: map[string]bool{},
 		errs: map[string]int{}, least: int64(least), stopped: make(chan struct{})}
@@ -52,8 +53,8 @@ func startPublishers(t *testing.T, stores []*events.Store, env string, publisher
 		if err != nil {
 			t.Fatal(err)
 		}
-		store := stores[p%len(stores)]
-		l.wg.Go(func() { l.publish(store, scope, giveUp) })
+		st := stores[p%len(stores)]
+		l.wg.Go(func() { l.publish(st, scope, giveUp) })
 	}
 	t.Cleanup(func() { l.stop(); l.wg.Wait() })
 	return l
@@ -74,13 +75,13 @@ func (l *publishLoad) more() bool {
 	return l.budget.Add(-1) >= 0
 }
 
-func (l *publishLoad) publish(st *events.Store, scope events.Scope, giveUp time.Duration) {
+func (l *publishLoad) publish(st *store.Store, scope events.Scope, giveUp time.Duration) {
 	for k := 0; l.more(); k++ {
 		ev := &events.Event{ID: nuid.Next(), Scope: scope, Actor: "chaos", Data: &events.Scaled{Replicas: k%9 + 1}}
 		began := time.Now()
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			got, err := st.Append(ctx, ev, events.AppendOptions{})
+			got, err := st.Append(ctx, ev, store.AppendOptions{})
 			cancel()
 			l.mu.Lock()
 			if err == nil {

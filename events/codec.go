@@ -39,11 +39,12 @@ func Encode(e *Event) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	return encodeValid(e)
+	return EncodeValidated(e)
 }
 
-// encodeValid is Encode for an event that was just validated.
-func encodeValid(e *Event) ([]byte, error) {
+// EncodeValidated is Encode for an event its caller has just validated
+// (the store validates once, before it reads the head, not on every retry).
+func EncodeValidated(e *Event) ([]byte, error) {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Kind, err)

@@ -20,6 +20,13 @@ import (
 //   - a rejected record carries a Rejection and nothing it says;
 //   - a fresh Reader numbers a message of a history as revision 1, and
 //     accepts it only if it claims revision 1.
+//
+// web and api are the scopes of the seeded events.
+var (
+	web = events.MustParseScope("acme.prod.web")
+	api = events.MustParseScope("acme.prod.api")
+)
+
 func FuzzInterpret(f *testing.F) {
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	enc := func(e *events.Event) []byte {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -188,4 +189,46 @@ func decodeReport(b []byte, v any) error {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return nil
+}
+
+// MergeStatuses folds per-scope status reports into one status per node,
+// sorted by node: the node's fields from its latest report, and the latest
+// view of each scope.
+func MergeStatuses(reports []Record) []*NodeStatus {
+	type key struct {
+		node  string
+		scope Scope
+	}
+	latest := make(map[key]Record)
+	for _, r := range reports {
+		if r.Status == nil || len(r.Status.Scopes) != 1 {
+			continue
+		}
+		k := key{r.Status.Node, r.Status.Scopes[0].Scope}
+		if prev, ok := latest[k]; !ok || r.Sequence > prev.Sequence {
+			latest[k] = r
+		}
+	}
+	byNode := make(map[string]*NodeStatus)
+	for _, r := range latest {
+		st := r.Status
+		cur := byNode[st.Node]
+		if cur == nil || st.Time.After(cur.Time) {
+			next := *st
+			next.Scopes = nil
+			if cur != nil {
+				next.Scopes = cur.Scopes
+			}
+			cur = &next
+			byNode[st.Node] = cur
+		}
+		cur.Scopes = append(cur.Scopes, st.Scopes[0])
+	}
+	out := make([]*NodeStatus, 0, len(byNode))
+	for _, st := range byNode {
+		sort.Slice(st.Scopes, func(i, j int) bool { return st.Scopes[i].Scope.String() < st.Scopes[j].Scope.String() })
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
 }

@@ -25,65 +25,66 @@ const (
 	BackendsStream = "HOIST_BACKENDS"
 	ReportsStream  = "HOIST_REPORTS"
 
-	subjectRoot = "hoist"
+	// SubjectRoot is the first token of every hoist subject.
+	SubjectRoot = "hoist"
 )
 
 // ScopeSubject is the subject of a config event of kind k in scope s,
 // published by actor.
 func ScopeSubject(s Scope, k Kind, actor string) string {
-	return subjectRoot + ".scope." + s.String() + "." + string(k) + "." + actor
+	return SubjectRoot + ".scope." + s.String() + "." + string(k) + "." + actor
 }
 
 // ScopeFilter matches every config event of scope s.
-func ScopeFilter(s Scope) string { return subjectRoot + ".scope." + s.String() + ".>" }
+func ScopeFilter(s Scope) string { return SubjectRoot + ".scope." + s.String() + ".>" }
 
 // AllScopesFilter matches every config event of every scope.
-const AllScopesFilter = subjectRoot + ".scope.>"
+const AllScopesFilter = SubjectRoot + ".scope.>"
 
 // NodeSubject is the subject of a node event of kind k for node, published
 // by actor.
 func NodeSubject(node string, k Kind, actor string) string {
-	return subjectRoot + ".node." + node + "." + string(k) + "." + actor
+	return SubjectRoot + ".node." + node + "." + string(k) + "." + actor
 }
 
 // NodeFilter matches every event of one node.
-func NodeFilter(node string) string { return subjectRoot + ".node." + node + ".>" }
+func NodeFilter(node string) string { return SubjectRoot + ".node." + node + ".>" }
 
 // AllNodesFilter matches every node event.
-const AllNodesFilter = subjectRoot + ".node.>"
+const AllNodesFilter = SubjectRoot + ".node.>"
 
 // ScoreSubject is the subject of a score for backend in scope s.
 func ScoreSubject(s Scope, backend string) string {
-	return subjectRoot + ".score." + s.String() + "." + BackendToken(backend)
+	return SubjectRoot + ".score." + s.String() + "." + BackendToken(backend)
 }
 
 // ScoreFilter matches every score of scope s.
-func ScoreFilter(s Scope) string { return subjectRoot + ".score." + s.String() + ".>" }
+func ScoreFilter(s Scope) string { return SubjectRoot + ".score." + s.String() + ".>" }
 
 // AllScoresFilter matches every score.
-const AllScoresFilter = subjectRoot + ".score.>"
+const AllScoresFilter = SubjectRoot + ".score.>"
 
 // BackendsSubject is the subject of node's backends report for scope s.
 func BackendsSubject(s Scope, node string) string {
-	return subjectRoot + ".backends." + s.String() + "." + node
+	return SubjectRoot + ".backends." + s.String() + "." + node
 }
 
 // BackendsFilter matches every backends report of scope s.
-func BackendsFilter(s Scope) string { return subjectRoot + ".backends." + s.String() + ".>" }
+func BackendsFilter(s Scope) string { return SubjectRoot + ".backends." + s.String() + ".>" }
 
 // AllBackendsFilter matches every backends report.
-const AllBackendsFilter = subjectRoot + ".backends.>"
+const AllBackendsFilter = SubjectRoot + ".backends.>"
 
 // StatusSubject is the subject of node's status for scope s.
 func StatusSubject(node string, s Scope) string {
-	return subjectRoot + ".status." + node + "." + s.String()
+	return SubjectRoot + ".status." + node + "." + s.String()
 }
 
 // StatusFilter matches every node's status for scope s.
-func StatusFilter(s Scope) string { return subjectRoot + ".status.*." + s.String() }
+func StatusFilter(s Scope) string { return SubjectRoot + ".status.*." + s.String() }
 
 // AllStatusFilter matches every node's status for every scope.
-const AllStatusFilter = subjectRoot + ".status.>"
+const AllStatusFilter = SubjectRoot + ".status.>"
 
 // BackendToken turns host:port into one subject token. A validated backend
 // host has no '_' (IP addresses and DNS names), so mapping '.' to '_' is
@@ -133,7 +134,7 @@ func (a Address) History() string {
 // counted in it; err then says what is wrong.
 func ParseSubject(subject string) (Address, error) {
 	t := strings.Split(subject, ".")
-	if len(t) < 3 || t[0] != subjectRoot {
+	if len(t) < 3 || t[0] != SubjectRoot {
 		return Address{}, fmt.Errorf("subject %q is not a hoist subject", subject)
 	}
 	bad := func(err error) error { return fmt.Errorf("subject %q: %w", subject, err) }

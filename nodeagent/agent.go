@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/secrets"
 )
@@ -32,7 +33,7 @@ type Options struct {
 	Runtime     deploy.Runtime
 	RuntimeName string // "docker" or "process", shown in the status
 	// Connect dials NATS. It is called until it succeeds; the connection
-	// it returns should reconnect forever (events.ConnectOptions.Daemon).
+	// it returns should reconnect forever (store.ConnectOptions.Daemon).
 	Connect func(ctx context.Context) (*nats.Conn, error)
 	// AgentCheck is the HAProxy agent-check listen address; "" disables it.
 	AgentCheck string
@@ -41,7 +42,7 @@ type Options struct {
 	// Deploy tunes the reconciler. Runtime, Node, Advertise, Logger and
 	// OnBackends are set by the agent.
 	Deploy deploy.Config
-	Store  events.StoreOptions
+	Store  store.Options
 	// Actor names the agent in the node events it publishes (drain,
 	// undrain): with auth on, its credential's name. Default
 	// "hoist-agent@NODE".
@@ -82,11 +83,11 @@ type Agent struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	stores chan *events.Store
+	stores chan *store.Store
 
 	mu      sync.Mutex
 	workers map[events.Scope]*worker
-	store   *events.Store
+	store   *store.Store
 	nc      *nats.Conn
 
 	closeOnce sync.Once
@@ -131,7 +132,7 @@ func Open(opts Options) (*Agent, error) {
 		opts.KeyFile = filepath.Join(filepath.Dir(opts.ReferenceFile), "node.key")
 	}
 	log := opts.Logger.With("node", opts.Node.Name)
-	a := &Agent{opts: opts, log: log, now: opts.Now, stores: make(chan *events.Store, 1), workers: map[events.Scope]*worker{}}
+	a := &Agent{opts: opts, log: log, now: opts.Now, stores: make(chan *store.Store, 1), workers: map[events.Scope]*worker{}}
 	key, created, err := secrets.LoadOrCreate(opts.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("open agent: %w", err)
@@ -242,15 +243,15 @@ func (a *Agent) connect(ctx context.Context) {
 	backoff := 250 * time.Millisecond
 	lastErr := ""
 	for {
-		store, err := a.dial(ctx)
+		st, err := a.dial(ctx)
 		if err == nil {
 			if lastErr != "" {
 				a.log.Info("connected to NATS")
 			}
 			a.st.setNodeError(errNATS, "")
-			a.stores <- store
+			a.stores <- st
 			a.keeper.poke()
-			r := &reporter{st: a.st, pub: store, interval: a.opts.Heartbeat, now: a.now, log: a.log}
+			r := &reporter{st: a.st, pub: st, interval: a.opts.Heartbeat, now: a.now, log: a.log}
 			a.wg.Go(func() { r.run(ctx) })
 			return
 		}
@@ -275,7 +276,7 @@ func (a *Agent) connect(ctx context.Context) {
 	}
 }
 
-func (a *Agent) dial(ctx context.Context) (*events.Store, error) {
+func (a *Agent) dial(ctx context.Context) (*store.Store, error) {
 	nc, err := a.opts.Connect(ctx)
 	if err != nil {
 		return nil, err
@@ -286,15 +287,15 @@ func (a *Agent) dial(ctx context.Context) (*events.Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = a.log
 	}
-	store, err := events.OpenStore(octx, nc, opts)
+	st, err := store.Open(octx, nc, opts)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	a.mu.Lock()
-	a.store, a.nc = store, nc
+	a.store, a.nc = st, nc
 	a.mu.Unlock()
-	return store, nil
+	return st, nil
 }
 
 // confirmTimeout bounds one attempt to have a backend set acknowledged.
@@ -304,8 +305,8 @@ const confirmTimeout = 3 * time.Second
 // set to backends, and returns once the stream acknowledged it: before
 // that, balancers may still send requests to a replica about to stop.
 func (a *Agent) confirmBackends(ctx context.Context, sc events.Scope, _ []string) error {
-	store := a.currentStore()
-	if store == nil {
+	st := a.currentStore()
+	if st == nil {
 		return errors.New("not connected to NATS yet")
 	}
 	rep := a.st.backendsReport(sc, a.now())
@@ -314,10 +315,10 @@ func (a *Agent) confirmBackends(ctx context.Context, sc events.Scope, _ []string
 	}
 	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
 	defer cancel()
-	return store.PublishBackends(ctx, rep)
+	return st.PublishBackends(ctx, rep)
 }
 
-func (a *Agent) currentStore() *events.Store {
+func (a *Agent) currentStore() *store.Store {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.store
@@ -436,14 +437,14 @@ func (a *Agent) Undrain(ctx context.Context) error {
 
 func (a *Agent) appendNode(ctx context.Context, p events.Payload) error {
 	a.mu.Lock()
-	store := a.store
+	st := a.store
 	a.mu.Unlock()
-	if store == nil {
+	if st == nil {
 		return fmt.Errorf("publish %s: not connected to NATS yet", p.Kind())
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := store.Append(ctx, &events.Event{Node: a.opts.Node.Name, Actor: a.opts.Actor, Data: p}, events.AppendOptions{})
+	_, err := st.Append(ctx, &events.Event{Node: a.opts.Node.Name, Actor: a.opts.Actor, Data: p}, store.AppendOptions{})
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -95,7 +96,7 @@ func TestAgentDrainAndScoresInAgentCheck(t *testing.T) {
 
 	backend := st.Replicas[1].Backend
 	ctx := context.Background()
-	if _, err := h.store.Append(ctx, &events.Event{Scope: scopeWeb, Data: &events.BackendScored{Backend: backend, Score: 40}}, events.AppendOptions{}); err != nil {
+	if _, err := h.store.Append(ctx, &events.Event{Scope: scopeWeb, Data: &events.BackendScored{Backend: backend, Score: 40}}, store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	natstest.Eventually(t, 10*time.Second, func() error {

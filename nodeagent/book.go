@@ -26,7 +26,7 @@ type desiredBook struct {
 	// tails are the body of each history's last message read, by history
 	// key; digests the digests a reference file gave for the ones not read
 	// since. Together they let a read check that the stream still holds
-	// the message the book stopped at (see events.Follow.After).
+	// the message the book stopped at (see store.Follow.After).
 	tails   map[string][]byte
 	digests map[string]string
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -89,14 +90,14 @@ func TestRestoredServerDoesNotDivergeAgent(t *testing.T) {
 // server restart.
 func (h *harness) reconnect(t *testing.T) {
 	t.Helper()
-	nc, err := events.Connect(events.ConnectOptions{URL: h.nats.URL()})
+	nc, err := store.Connect(store.ConnectOptions{URL: h.nats.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if h.store, err = events.OpenStore(ctx, nc, events.StoreOptions{}); err != nil {
+	if h.store, err = store.Open(ctx, nc, store.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }

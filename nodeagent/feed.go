@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // Feed tuning.
@@ -58,26 +59,26 @@ func (f *feed) requestPersist() {
 
 // run waits for the store, then keeps a reading session going until ctx
 // ends. Reloads are served both before and after the connection.
-func (f *feed) run(ctx context.Context, stores <-chan *events.Store) {
-	var store *events.Store
-	for store == nil {
+func (f *feed) run(ctx context.Context, stores <-chan *store.Store) {
+	var st *store.Store
+	for st == nil {
 		select {
 		case <-ctx.Done():
 			return
-		case store = <-stores:
+		case st = <-stores:
 		case req := <-f.reload:
 			f.applyReload(req)
 		}
 	}
 	for {
-		err := f.session(ctx, store)
+		err := f.session(ctx, st)
 		if ctx.Err() != nil {
 			return
 		}
 		if errors.Is(err, errResubscribe) {
 			continue
 		}
-		if errors.Is(err, events.ErrDiverged) {
+		if errors.Is(err, store.ErrDiverged) {
 			f.diverged(err)
 			continue
 		}
@@ -107,7 +108,7 @@ type feedItem struct {
 // session reads every scope's history and the node's own, each through its
 // own stream reader starting right after what the book holds, and folds
 // what they deliver until the scopes change, a read is refused or ctx ends.
-func (f *feed) session(ctx context.Context, store *events.Store) error {
+func (f *feed) session(ctx context.Context, st *store.Store) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sctx, cancel := context.WithCancel(ctx)
@@ -115,7 +116,7 @@ func (f *feed) session(ctx context.Context, store *events.Store) error {
 
 	items := make(chan feedItem, batchMax)
 	refused := make(chan error, len(f.book.scopes)+1)
-	follow := func(scope events.Scope, spec events.Follow) {
+	follow := func(scope events.Scope, spec store.Follow) {
 		wg.Go(func() {
 			send := func(it feedItem) {
 				select {
@@ -123,7 +124,7 @@ func (f *feed) session(ctx context.Context, store *events.Store) error {
 				case <-sctx.Done():
 				}
 			}
-			err := store.Follow(sctx, spec, func(m events.Message) { send(feedItem{scope: scope, msg: m}) },
+			err := st.Follow(sctx, spec, func(m events.Message) { send(feedItem{scope: scope, msg: m}) },
 				func() { send(feedItem{scope: scope, caughtUp: true}) })
 			if err != nil && sctx.Err() == nil {
 				refused <- err
@@ -131,10 +132,10 @@ func (f *feed) session(ctx context.Context, store *events.Store) error {
 		})
 	}
 	for _, sc := range f.book.scopeList() {
-		follow(sc, events.Follow{Stream: events.EventsStream, Filter: events.ScopeFilter(sc), After: f.book.after(sc)})
+		follow(sc, store.Follow{Stream: events.EventsStream, Filter: events.ScopeFilter(sc), After: f.book.after(sc)})
 	}
-	follow(events.Scope{}, events.Follow{Stream: events.EventsStream, Filter: events.NodeFilter(f.book.node), After: f.book.nodeAfter()})
-	stopScores := f.a.readScores(sctx, store, f.book.scopeList())
+	follow(events.Scope{}, store.Follow{Stream: events.EventsStream, Filter: events.NodeFilter(f.book.node), After: f.book.nodeAfter()})
+	stopScores := f.a.readScores(sctx, st, f.book.scopeList())
 	defer stopScores()
 
 	f.lastErr = ""

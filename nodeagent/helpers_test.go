@@ -20,6 +20,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
@@ -61,7 +62,7 @@ func (c *countingRuntime) mutations() int64 {
 type harness struct {
 	t       testing.TB
 	nats    *natstest.Server
-	store   *events.Store
+	store   *store.Store
 	node    string
 	dataDir string
 	ref     string
@@ -141,7 +142,7 @@ func (h *harness) options(rt deploy.Runtime, scopes ...events.Scope) Options {
 		Runtime:       rt,
 		RuntimeName:   "process",
 		Connect: func(context.Context) (*nats.Conn, error) {
-			return events.Connect(events.ConnectOptions{URL: url, Name: "agent " + h.node, Daemon: true})
+			return store.Connect(store.ConnectOptions{URL: url, Name: "agent " + h.node, Daemon: true})
 		},
 		AgentCheck: "127.0.0.1:0",
 		Heartbeat:  200 * time.Millisecond,
@@ -189,7 +190,7 @@ func (h *harness) appendTo(sc events.Scope, p events.Payload) uint64 {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := h.store.Append(ctx, &events.Event{Scope: sc, Actor: "test", Data: p}, events.AppendOptions{})
+	e, err := h.store.Append(ctx, &events.Event{Scope: sc, Actor: "test", Data: p}, store.AppendOptions{})
 	if err != nil {
 		h.t.Fatalf("append %s: %v", p.Kind(), err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -299,16 +300,16 @@ func TestNATSRestart(t *testing.T) {
 	waitConverged(t, a, scopeWeb, rev, 1)
 
 	h.nats.Restart()
-	nc, err := events.Connect(events.ConnectOptions{URL: h.nats.URL()})
+	nc, err := store.Connect(store.ConnectOptions{URL: h.nats.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	store, err := events.OpenStore(context.Background(), nc, events.StoreOptions{})
+	st, err := store.Open(context.Background(), nc, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.store = store
+	h.store = st
 	rev = h.append(&events.Scaled{Replicas: 2})
 	waitConverged(t, a, scopeWeb, rev, 2)
 }

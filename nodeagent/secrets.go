@@ -12,6 +12,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/secrets"
 )
@@ -177,7 +178,7 @@ type keeper struct {
 	v     *vault
 	actor string
 	log   *slog.Logger
-	store func() *events.Store
+	store func() *store.Store
 
 	mu       sync.Mutex
 	jobs     map[events.Scope]keyJob
@@ -195,8 +196,8 @@ type keyJob struct {
 // a lost race is tried again.
 const retryKeys = 2 * time.Second
 
-func newKeeper(v *vault, actor string, log *slog.Logger, store func() *events.Store) *keeper {
-	return &keeper{v: v, actor: actor, log: log, store: store, jobs: map[events.Scope]keyJob{}, wake: make(chan struct{}, 1)}
+func newKeeper(v *vault, actor string, log *slog.Logger, st func() *store.Store) *keeper {
+	return &keeper{v: v, actor: actor, log: log, store: st, jobs: map[events.Scope]keyJob{}, wake: make(chan struct{}, 1)}
 }
 
 func (k *keeper) poke() {
@@ -247,8 +248,8 @@ func (k *keeper) run(ctx context.Context) {
 
 // work publishes what is due and reports whether all of it is done.
 func (k *keeper) work(ctx context.Context) bool {
-	store := k.store()
-	if store == nil {
+	st := k.store()
+	if st == nil {
 		return false
 	}
 	k.mu.Lock()
@@ -267,7 +268,7 @@ func (k *keeper) work(ctx context.Context) bool {
 	}
 	if announce {
 		pub := k.v.key.Public()
-		_, err := k.append(ctx, store, &events.Event{Node: k.v.node, Data: &events.NodeKey{Public: pub.String()}}, events.AppendOptions{})
+		_, err := k.append(ctx, st, &events.Event{Node: k.v.node, Data: &events.NodeKey{Public: pub.String()}}, store.AppendOptions{})
 		if err != nil {
 			k.log.Error("cannot announce the node's public key; retrying", "err", err)
 			ok = false
@@ -289,8 +290,8 @@ func (k *keeper) work(ctx context.Context) bool {
 			continue
 		}
 		rev := job.revision
-		stored, err := k.append(ctx, store, &events.Event{Scope: scope, Data: ev}, events.AppendOptions{ExpectRevision: &rev})
-		var conflict *events.ConflictError
+		stored, err := k.append(ctx, st, &events.Event{Scope: scope, Data: ev}, store.AppendOptions{ExpectRevision: &rev})
+		var conflict *store.ConflictError
 		switch {
 		case errors.As(err, &conflict):
 			k.log.Debug("key event lost to a newer event; waiting for it", "scope", scope)
@@ -304,11 +305,11 @@ func (k *keeper) work(ctx context.Context) bool {
 	return ok
 }
 
-func (k *keeper) append(ctx context.Context, store *events.Store, e *events.Event, opts events.AppendOptions) (*events.Event, error) {
+func (k *keeper) append(ctx context.Context, st *store.Store, e *events.Event, opts store.AppendOptions) (*events.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	e.Actor = k.actor
-	return store.Append(ctx, e, opts)
+	return st.Append(ctx, e, opts)
 }
 
 // keyWork says what a key event does, for the log.

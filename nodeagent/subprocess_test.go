@@ -17,6 +17,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -70,7 +71,7 @@ func runSubprocessAgent(raw string) int {
 		Runtime:       rt,
 		RuntimeName:   cfg.Runtime,
 		Connect: func(context.Context) (*nats.Conn, error) {
-			return events.Connect(events.ConnectOptions{URL: cfg.URL, Name: "agent " + cfg.Node, Daemon: true})
+			return store.Connect(store.ConnectOptions{URL: cfg.URL, Name: "agent " + cfg.Node, Daemon: true})
 		},
 		Heartbeat: 200 * time.Millisecond,
 		Resync:    time.Second,
@@ -143,11 +144,11 @@ func (p *agentProc) kill() {
 
 // waitNodeStatus polls the store until the node's latest report of scope
 // satisfies ok.
-func waitNodeStatus(t testing.TB, store *events.Store, node string, sc events.Scope, what string, ok func(events.ScopeStatus) bool) events.ScopeStatus {
+func waitNodeStatus(t testing.TB, st *store.Store, node string, sc events.Scope, what string, ok func(events.ScopeStatus) bool) events.ScopeStatus {
 	t.Helper()
 	var got events.ScopeStatus
 	natstest.Eventually(t, 60*time.Second, func() error {
-		sts, err := store.NodeStatuses(context.Background(), events.Scope{}, nil)
+		sts, err := st.NodeStatuses(context.Background(), events.Scope{}, nil)
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/balancer"
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // roleEnv makes this program run hoist's balancer in-process instead of
@@ -36,13 +36,13 @@ func runProfiledBalancer() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	nc, err := events.Connect(events.ConnectOptions{URL: os.Getenv("HOIST_NATS_URL"), Name: "hoist bench balancer", Daemon: true, Logger: log})
+	nc, err := store.Connect(store.ConnectOptions{URL: os.Getenv("HOIST_NATS_URL"), Name: "hoist bench balancer", Daemon: true, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	st, err := events.OpenStore(octx, nc, events.StoreOptions{Logger: log})
+	st, err := store.Open(octx, nc, store.Options{Logger: log})
 	cancel()
 	if err != nil {
 		return err

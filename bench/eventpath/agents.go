@@ -15,6 +15,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/nodeagent"
 )
 
@@ -74,7 +75,7 @@ func openFleet(s agentSpec, n int) (*fleet, error) {
 			Runtime:       noopRuntime{},
 			RuntimeName:   "bench",
 			Connect: func(context.Context) (*nats.Conn, error) {
-				return events.Connect(events.ConnectOptions{URL: s.url, Name: "agent " + name, Daemon: true})
+				return store.Connect(store.ConnectOptions{URL: s.url, Name: "agent " + name, Daemon: true})
 			},
 			Logger:  s.log.With("node", name),
 			Version: "bench",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // catchupResult is what the catch-up phase measured.
@@ -83,7 +84,7 @@ func (e *env) catchupPhase() error {
 		return err
 	}
 	defer stop()
-	store, nc, err := openStore(srv.url, "bench publisher")
+	st, nc, err := openStore(srv.url, "bench publisher")
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func (e *env) catchupPhase() error {
 	ctx := context.Background()
 	target := map[events.Scope]uint64{}
 	for _, sc := range all {
-		ev, err := store.Append(ctx, &events.Event{Scope: sc, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, events.AppendOptions{})
+		ev, err := st.Append(ctx, &events.Event{Scope: sc, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, store.AppendOptions{})
 		if err != nil {
 			return err
 		}
@@ -132,7 +133,7 @@ func (e *env) catchupPhase() error {
 
 	logf("  publishing %d events to %d scopes while the agents are away", res.events, res.scopes)
 	t0 := time.Now()
-	if err := publishSpread(ctx, store, all, res.events, target); err != nil {
+	if err := publishSpread(ctx, st, all, res.events, target); err != nil {
 		return err
 	}
 	res.publish = time.Since(t0)
@@ -190,7 +191,7 @@ func (e *env) catchupPhase() error {
 // publishSpread appends n events round-robin over scopes with 16
 // publishers, each owning a share of the scopes, like several people
 // deploying at once. target gets each scope's final revision.
-func publishSpread(ctx context.Context, store *events.Store, scopes []events.Scope, n int, target map[events.Scope]uint64) error {
+func publishSpread(ctx context.Context, st *store.Store, scopes []events.Scope, n int, target map[events.Scope]uint64) error {
 	const publishers = 16
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -202,8 +203,8 @@ func publishSpread(ctx context.Context, store *events.Store, scopes []events.Sco
 				if (k%len(scopes))%publishers != p {
 					continue // each scope has one publisher, so appends never race
 				}
-				ev, err := store.Append(ctx, &events.Event{Scope: sc, Actor: "bench",
-					Data: &events.EnvChanged{Set: map[string]string{"K": fmt.Sprint(k)}}}, events.AppendOptions{})
+				ev, err := st.Append(ctx, &events.Event{Scope: sc, Actor: "bench",
+					Data: &events.EnvChanged{Set: map[string]string{"K": fmt.Sprint(k)}}}, store.AppendOptions{})
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err

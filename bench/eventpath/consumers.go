@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // consumerStep is the server's footprint at one step of the consumers
@@ -81,13 +82,13 @@ func (e *env) consumerDesign(idx, n int, name string, durable, memory bool) (con
 		return cd, err
 	}
 	defer srv.stop()
-	store, nc, err := openStore(srv.url, "bench")
+	st, nc, err := openStore(srv.url, "bench")
 	if err != nil {
 		return cd, err
 	}
 	defer nc.Close()
 	scope := events.MustParseScope("bench.consumers.web")
-	if err := seedScope(store, scope); err != nil {
+	if err := seedScope(st, scope); err != nil {
 		return cd, err
 	}
 	obs := filepath.Join(srv.data, "jetstream")
@@ -138,7 +139,7 @@ func (e *env) consumerDesign(idx, n int, name string, durable, memory bool) (con
 	}
 	defer stopUse()
 	cd.steps = append(cd.steps, step(srv, fmt.Sprintf("%d consumers in use (%d connections, idle pulls)", n, n), idle, obs, time.Since(t0)))
-	if cd.cpu, err = deliveryCost(srv, store, scope, n, got); err != nil {
+	if cd.cpu, err = deliveryCost(srv, st, scope, n, got); err != nil {
 		return cd, fmt.Errorf("deliveries: %w", err)
 	}
 	return cd, nil
@@ -164,12 +165,12 @@ func (c *counter) get() int {
 
 // deliveryCost appends deliveryRounds events, each once every consumer
 // has the one before, and returns the server's CPU per delivery.
-func deliveryCost(srv *server, store *events.Store, scope events.Scope, n int, got *counter) (time.Duration, error) {
+func deliveryCost(srv *server, st *store.Store, scope events.Scope, n int, got *counter) (time.Duration, error) {
 	ctx := context.Background()
 	base := got.get()
 	cpu0 := cpuTime(srv.pid())
 	for k := range deliveryRounds {
-		if _, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Scaled{Replicas: k % 2}}, events.AppendOptions{}); err != nil {
+		if _, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Scaled{Replicas: k % 2}}, store.AppendOptions{}); err != nil {
 			return 0, err
 		}
 		want := base + (k+1)*n
@@ -183,8 +184,8 @@ func deliveryCost(srv *server, store *events.Store, scope events.Scope, n int, g
 	return (cpuTime(srv.pid()) - cpu0) / time.Duration(deliveryRounds*n), nil
 }
 
-func seedScope(store *events.Store, scope events.Scope) error {
-	_, err := store.Append(context.Background(), &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, events.AppendOptions{})
+func seedScope(st *store.Store, scope events.Scope) error {
+	_, err := st.Append(context.Background(), &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, store.AppendOptions{})
 	return err
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 type footprintResult struct {
@@ -51,15 +52,15 @@ func (e *env) footprintPhase() error {
 		return err
 	}
 	defer srv.stop()
-	store, nc, err := openStore(srv.url, "bench publisher")
+	st, nc, err := openStore(srv.url, "bench publisher")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if err := e.agentFootprint(srv, store, res); err != nil {
+	if err := e.agentFootprint(srv, st, res); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	if err := e.balancerFootprint(srv, store, res); err != nil {
+	if err := e.balancerFootprint(srv, st, res); err != nil {
 		return fmt.Errorf("balancer: %w", err)
 	}
 	return nil
@@ -68,7 +69,7 @@ func (e *env) footprintPhase() error {
 // agentFootprint runs `hoist agent --runtime process` for one scope (of
 // zero replicas: only the agent itself is measured) and reads its RSS idle
 // and while events arrive as fast as one publisher appends them.
-func (e *env) agentFootprint(srv *server, store *events.Store, res *footprintResult) error {
+func (e *env) agentFootprint(srv *server, st *store.Store, res *footprintResult) error {
 	dir := filepath.Join(e.dir, "footprint-agent")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -79,7 +80,7 @@ func (e *env) agentFootprint(srv *server, store *events.Store, res *footprintRes
 		return err
 	}
 	ctx := context.Background()
-	first, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, events.AppendOptions{})
+	first, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, store.AppendOptions{})
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func (e *env) agentFootprint(srv *server, store *events.Store, res *footprintRes
 		return err
 	}
 	defer agent.stop()
-	if err := waitDesired(ctx, store, "fp-1", scope, first.Revision); err != nil {
+	if err := waitDesired(ctx, st, "fp-1", scope, first.Revision); err != nil {
 		return err
 	}
 	res.agentIdle = settledRSS(agent.pid(), 3*time.Second)
@@ -99,8 +100,8 @@ func (e *env) agentFootprint(srv *server, store *events.Store, res *footprintRes
 	t0 := time.Now()
 	var last uint64
 	for time.Since(t0) < loadFor {
-		ev, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench",
-			Data: &events.EnvChanged{Set: map[string]string{"N": strconv.Itoa(res.agentEvents)}}}, events.AppendOptions{})
+		ev, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench",
+			Data: &events.EnvChanged{Set: map[string]string{"N": strconv.Itoa(res.agentEvents)}}}, store.AppendOptions{})
 		if err != nil {
 			s.stop()
 			return err
@@ -108,7 +109,7 @@ func (e *env) agentFootprint(srv *server, store *events.Store, res *footprintRes
 		last = ev.Revision
 		res.agentEvents++
 	}
-	err = waitDesired(ctx, store, "fp-1", scope, last)
+	err = waitDesired(ctx, st, "fp-1", scope, last)
 	res.agentLoadFor = time.Since(t0)
 	res.agentCPU = cpuTime(agent.pid()) - cpu0
 	res.agentLoad = s.stop()
@@ -116,10 +117,10 @@ func (e *env) agentFootprint(srv *server, store *events.Store, res *footprintRes
 }
 
 // waitDesired waits until node reports revision rev of scope as desired.
-func waitDesired(ctx context.Context, store *events.Store, node string, scope events.Scope, rev uint64) error {
+func waitDesired(ctx context.Context, st *store.Store, node string, scope events.Scope, rev uint64) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		sts, err := store.NodeStatuses(ctx, scope, nil)
+		sts, err := st.NodeStatuses(ctx, scope, nil)
 		if err == nil {
 			for _, st := range sts {
 				if st.Node != node {
@@ -141,7 +142,7 @@ func waitDesired(ctx context.Context, store *events.Store, node string, scope ev
 
 // balancerFootprint runs `hoist balancer` in front of one in-process
 // backend and reads its RSS idle and under keep-alive load.
-func (e *env) balancerFootprint(srv *server, store *events.Store, res *footprintResult) error {
+func (e *env) balancerFootprint(srv *server, st *store.Store, res *footprintResult) error {
 	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "hello from the backend\n")
 	})}
@@ -154,11 +155,11 @@ func (e *env) balancerFootprint(srv *server, store *events.Store, res *footprint
 
 	ctx := context.Background()
 	scope := events.MustParseScope("bench.footprint.lb")
-	ev, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0, Hosts: []string{"lb.bench.test"}}}}, events.AppendOptions{})
+	ev, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0, Hosts: []string{"lb.bench.test"}}}}, store.AppendOptions{})
 	if err != nil {
 		return err
 	}
-	if err := store.PublishBackends(ctx, &events.BackendsReport{Node: "static", Scope: scope, Revision: ev.Revision,
+	if err := st.PublishBackends(ctx, &events.BackendsReport{Node: "static", Scope: scope, Revision: ev.Revision,
 		Backends: []string{ln.Addr().String()}, Time: time.Now().UTC()}); err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // fanResult is one system's latencies at one fan-out.
@@ -25,7 +25,7 @@ type fanResult struct {
 
 // latencyRun holds what a fan-out run needs.
 type latencyRun struct {
-	store    *events.Store // the publisher: one connection, like the CLI
+	store    *store.Store // the publisher: one connection, like the CLI
 	url      string
 	redis    string // "" skips Redis
 	dir      string

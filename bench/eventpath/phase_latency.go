@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // serverLoad is what the NATS server process used during one fan-out.
@@ -25,14 +25,14 @@ type serverLoad struct {
 	benchRSS int64 // KiB, this process (agents and all receivers) at its peak
 }
 
-func openStore(url, name string) (*events.Store, *nats.Conn, error) {
-	nc, err := events.Connect(events.ConnectOptions{URL: url, Name: name})
+func openStore(url, name string) (*store.Store, *nats.Conn, error) {
+	nc, err := store.Connect(store.ConnectOptions{URL: url, Name: name})
 	if err != nil {
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := events.OpenStore(ctx, nc, events.StoreOptions{})
+	st, err := store.Open(ctx, nc, store.Options{})
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -71,12 +71,12 @@ func (e *env) latencyPhase() error {
 		run.redis = addr
 		e.rep.redisVersion = redisVersion()
 	}
-	store, nc, err := openStore(srv.url, "bench publisher")
+	st, nc, err := openStore(srv.url, "bench publisher")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	run.store = store
+	run.store = st
 	log, closeLog, err := e.agentLogger("latency")
 	if err != nil {
 		return err

@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/natsd"
 )
 
 // inprocServer starts an embedded server in this process, for -inproc-server
 // runs whose CPU profiles should include the server's side.
 func inprocServer(dir, name string) (string, func(), error) {
-	s, err := events.StartServer(events.ServerConfig{Name: name, DataDir: filepath.Join(dir, name+"-data"), Listen: "127.0.0.1:0"})
+	s, err := natsd.Start(natsd.Config{Name: name, DataDir: filepath.Join(dir, name+"-data"), Listen: "127.0.0.1:0"})
 	if err != nil {
 		return "", nil, err
 	}

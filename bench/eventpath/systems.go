@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // system is one way of getting a change to n receivers. publish sends
@@ -66,12 +67,12 @@ func parseSeq(b []byte) uint64 {
 }
 
 // hoistSystem: n real agents on one scope; a change is a Store.Append.
-func hoistSystem(store *events.Store, url, dir string, n int, log *slog.Logger) (*system, error) {
+func hoistSystem(st *store.Store, url, dir string, n int, log *slog.Logger) (*system, error) {
 	scope := events.MustParseScope(fmt.Sprintf("bench.fan.n%d", n))
 	tr, acted := newTracker(n), newTracker(n)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	first, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, events.AppendOptions{})
+	first, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, store.AppendOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -101,8 +102,8 @@ func hoistSystem(store *events.Store, url, dir string, n int, log *slog.Logger) 
 		expect: func(uint64) uint64 { return head + 1 },
 		settle: 20*time.Millisecond + time.Duration(n)*100*time.Microsecond,
 		publish: func(ctx context.Context, seq uint64) (uint64, error) {
-			e, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench",
-				Data: &events.EnvChanged{Set: map[string]string{"CHANGE": strconv.FormatUint(seq, 10)}}}, events.AppendOptions{})
+			e, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench",
+				Data: &events.EnvChanged{Set: map[string]string{"CHANGE": strconv.FormatUint(seq, 10)}}}, store.AppendOptions{})
 			if err != nil {
 				return 0, err
 			}
@@ -225,7 +226,7 @@ func redisSystem(addr string, n int) (*system, error) {
 // pollSystem: n pollers, each reading the scope's head (a JetStream direct
 // get) every interval, at a random phase; a change is a Store.Append. They
 // share a pool of connections.
-func pollSystem(store *events.Store, url string, n int, interval time.Duration) (*system, error) {
+func pollSystem(st *store.Store, url string, n int, interval time.Duration) (*system, error) {
 	scope := events.MustParseScope(fmt.Sprintf("bench.poll.n%d", n))
 	filter := events.ScopeFilter(scope)
 	tr := newTracker(n)
@@ -257,7 +258,7 @@ func pollSystem(store *events.Store, url string, n int, interval time.Duration) 
 		}
 		streams = append(streams, st)
 	}
-	first, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, events.AppendOptions{})
+	first, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench", Data: &events.Deployed{Spec: events.Spec{Image: "bench:1", Replicas: 0}}}, store.AppendOptions{})
 	if err != nil {
 		closeConns()
 		return nil, err
@@ -308,8 +309,8 @@ func pollSystem(store *events.Store, url string, n int, interval time.Duration) 
 			if err != nil {
 				return 0, fmt.Errorf("poll: %w", err)
 			}
-			e, err := store.Append(ctx, &events.Event{Scope: scope, Actor: "bench",
-				Data: &events.EnvChanged{Set: map[string]string{"CHANGE": strconv.FormatUint(seq, 10)}}}, events.AppendOptions{})
+			e, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "bench",
+				Data: &events.EnvChanged{Set: map[string]string{"CHANGE": strconv.FormatUint(seq, 10)}}}, store.AppendOptions{})
 			if err != nil {
 				return 0, err
 			}

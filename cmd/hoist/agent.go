@@ -16,7 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	deployrt "github.com/hoist-dev/hoist/deploy"
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/nodeagent"
 )
 
@@ -184,7 +184,7 @@ func runAgent(c *cli.Context) error {
 		ReferenceFile: setup.refFile,
 		Runtime:       rt,
 		RuntimeName:   rtName,
-		Connect:       func(context.Context) (*nats.Conn, error) { return events.Connect(copts) },
+		Connect:       func(context.Context) (*nats.Conn, error) { return store.Connect(copts) },
 		AgentCheck:    c.String("agent-check"),
 		Heartbeat:     c.Duration("heartbeat"),
 		Resync:        c.Duration("resync"),

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hoist-dev/hoist/api"
 	"github.com/hoist-dev/hoist/auth"
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // DefaultAPIListen is where 'hoist api' and 'hoist dev' serve the API and
@@ -121,7 +121,7 @@ func runAPI(c *cli.Context) error {
 	if urls := c.StringSlice("balancer-metrics"); len(urls) > 0 {
 		opts.Traffic = api.MetricsTraffic(urls)
 	}
-	nc, err := events.Connect(connectOptions(c, "hoist api", true, log))
+	nc, err := store.Connect(connectOptions(c, "hoist api", true, log))
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/auth"
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/natsd"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 func authCommand() *cli.Command {
@@ -277,7 +278,7 @@ func runAuthRevoke(c *cli.Context) error {
 	}
 	o := connectOptions(c, "hoist auth revoke", false, log)
 	o.CredsFile, o.User, o.Password, o.Token, o.NKeyFile = filepath.Join(dir, auth.SysCreds), "", "", "", ""
-	nc, err := events.Connect(o)
+	nc, err := store.Connect(o)
 	if err != nil {
 		// %v: this message, not the generic one for an unreachable server.
 		return fmt.Errorf("push the revocation: %v\n  It is recorded in %s, but servers accept %s until it is pushed: run 'hoist auth revoke %s' again once NATS is up", err, dir, name, name)
@@ -398,10 +399,10 @@ func authArgs(c *cli.Context, n int, names string) error {
 // operator and accounts from the auth directory, and a full resolver in
 // the server's data directory, so that revocations pushed while it runs
 // outlive a restart.
-func serverAuth(dir, dataDir string) (*events.ServerAuth, error) {
+func serverAuth(dir, dataDir string) (*natsd.Auth, error) {
 	set, err := auth.ServerOptions(dir, filepath.Join(dataDir, "jwt"))
 	if err != nil {
 		return nil, err
 	}
-	return &events.ServerAuth{Operators: set.Operators, SystemAccount: set.SystemAccount, Resolver: set.Resolver, ClientCreds: set.Creds}, nil
+	return &natsd.Auth{Operators: set.Operators, SystemAccount: set.SystemAccount, Resolver: set.Resolver, ClientCreds: set.Creds}, nil
 }

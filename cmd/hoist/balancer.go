@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 func balancerCommand() *cli.Command {
@@ -188,7 +189,7 @@ func runBalancer(c *cli.Context) error {
 	if cfg.Listeners, err = passedListeners(cfg, log); err != nil {
 		return err
 	}
-	nc, err := events.Connect(connectOptions(c, "hoist balancer", true, log))
+	nc, err := store.Connect(connectOptions(c, "hoist balancer", true, log))
 	if err != nil {
 		return err
 	}

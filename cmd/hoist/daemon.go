@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // daemonCommands run hoist's long-lived parts: server, dev, agent, balancer.
@@ -33,13 +33,13 @@ func daemonCommands() []*cli.Command {
 // balancer, the API) must not exit for that; agents have a dial loop of
 // their own. Other errors (a denied credential, a server too old) end
 // it at once.
-func openStoreWaiting(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*events.Store, error) {
+func openStoreWaiting(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*store.Store, error) {
 	wait := 250 * time.Millisecond
 	for {
 		octx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		st, err := events.OpenStore(octx, nc, events.StoreOptions{Logger: log})
+		st, err := store.Open(octx, nc, store.Options{Logger: log})
 		cancel()
-		transient := errors.Is(err, events.ErrNoQuorum) || errors.Is(err, context.DeadlineExceeded) ||
+		transient := errors.Is(err, store.ErrNoQuorum) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
 		if err == nil || !transient || ctx.Err() != nil {
 			return st, err

@@ -24,6 +24,7 @@ import (
 	"github.com/hoist-dev/hoist/balancer"
 	deployrt "github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/nodeagent"
@@ -72,7 +73,7 @@ func startDevStack(t *testing.T) *devStack {
 	agent, err := nodeagent.Open(nodeagent.Options{
 		Node: node, ReferenceFile: filepath.Join(dir, "reference.json"), Runtime: rt, RuntimeName: "process",
 		Connect: func(context.Context) (*nats.Conn, error) {
-			return events.Connect(events.ConnectOptions{URL: ns.URL(), Daemon: true})
+			return store.Connect(store.ConnectOptions{URL: ns.URL(), Daemon: true})
 		},
 		Heartbeat: 500 * time.Millisecond, Deploy: deployrt.Config{DrainDelay: 100 * time.Millisecond}, Logger: log,
 	})

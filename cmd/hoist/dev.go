@@ -18,6 +18,8 @@ import (
 	"github.com/hoist-dev/hoist/balancer"
 	deployrt "github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/natsd"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/nodeagent"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -86,7 +88,7 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 
-	srv, err := events.StartServer(events.ServerConfig{
+	srv, err := natsd.Start(natsd.Config{
 		Name: "hoist-dev", DataDir: filepath.Join(dataDir, "nats"), Listen: c.String("nats-listen"),
 		Logger: log.With("part", "nats"),
 	})
@@ -102,12 +104,12 @@ func runDev(c *cli.Context) error {
 	url := srv.ClientURL()
 	copts := connectOptions(c, "hoist dev", true, log)
 	copts.URL = url
-	nc, err := events.Connect(copts)
+	nc, err := store.Connect(copts)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	st, err := events.OpenStore(ctx, nc, events.StoreOptions{Replicas: 1, Logger: log})
+	st, err := store.Open(ctx, nc, store.Options{Replicas: 1, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -143,7 +145,7 @@ func runDev(c *cli.Context) error {
 		ReferenceFile: filepath.Join(setup.dataDir, "reference.json"),
 		Runtime:       rt,
 		RuntimeName:   rtName,
-		Connect:       func(context.Context) (*nats.Conn, error) { return events.Connect(copts) },
+		Connect:       func(context.Context) (*nats.Conn, error) { return store.Connect(copts) },
 		AgentCheck:    c.String("agent-check"),
 		Deploy:        deployrt.Config{DrainDelay: defaultDrainDelay},
 		Version:       versionString(),
@@ -203,7 +205,7 @@ func runtimeWords(rt string) string {
 // ensureDemo deploys the demo on an empty store (conditional on the store
 // still being empty, so two starts cannot both deploy it) and returns the
 // scopes the agent should serve: all of them.
-func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog.Logger) ([]events.Scope, error) {
+func ensureDemo(ctx context.Context, st *store.Store, w demoWorkload, log *slog.Logger) ([]events.Scope, error) {
 	infos, err := st.Scopes(ctx, "")
 	if err != nil {
 		return nil, err
@@ -214,8 +216,8 @@ func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog
 	}
 	if len(infos) == 0 {
 		none := uint64(0)
-		_, err := st.Append(ctx, &events.Event{Scope: demoScope, Actor: "hoist-dev", Data: &events.Deployed{Spec: w.spec()}}, events.AppendOptions{ExpectRevision: &none})
-		var conflict *events.ConflictError
+		_, err := st.Append(ctx, &events.Event{Scope: demoScope, Actor: "hoist-dev", Data: &events.Deployed{Spec: w.spec()}}, store.AppendOptions{ExpectRevision: &none})
+		var conflict *store.ConflictError
 		if err != nil && !errors.As(err, &conflict) {
 			return nil, fmt.Errorf("deploy the demo: %w", err)
 		}
@@ -232,7 +234,7 @@ func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog
 		if s := h.State(); s.Exists() && !w.fits(s.Spec) {
 			spec := s.Spec.Clone()
 			spec.Image, spec.Command = w.image, w.command
-			if _, err := st.Append(ctx, &events.Event{Scope: demoScope, Actor: "hoist-dev", Data: &events.Deployed{Spec: *spec}}, events.AppendOptions{Head: &hist.Head}); err != nil {
+			if _, err := st.Append(ctx, &events.Event{Scope: demoScope, Actor: "hoist-dev", Data: &events.Deployed{Spec: *spec}}, store.AppendOptions{Head: &hist.Head}); err != nil {
 				return nil, fmt.Errorf("redeploy the demo for this runtime: %w", err)
 			}
 			log.Info("the runtime changed: redeployed the demo to run here", "scope", demoScope)
@@ -244,7 +246,7 @@ func ensureDemo(ctx context.Context, st *events.Store, w demoWorkload, log *slog
 // followScopes widens the agent to every scope published while hoist dev
 // runs, so `hoist deploy acme.prod.web …` in a second terminal just works.
 // The returned stop ends it and waits for it.
-func followScopes(st *events.Store, agent *nodeagent.Agent, node nodeagent.Node, log *slog.Logger) (stop func()) {
+func followScopes(st *store.Store, agent *nodeagent.Agent, node nodeagent.Node, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := slices.Clone(node.Scopes)
 	serve := func(m events.Message) {
@@ -265,11 +267,11 @@ func followScopes(st *events.Store, agent *nodeagent.Agent, node nodeagent.Node,
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			err := st.Follow(ctx, events.Follow{Stream: events.EventsStream, Filter: events.AllScopesFilter}, serve, nil)
+			err := st.Follow(ctx, store.Follow{Stream: events.EventsStream, Filter: events.AllScopesFilter}, serve, nil)
 			switch {
 			case ctx.Err() != nil:
 				return
-			case errors.Is(err, events.ErrDiverged):
+			case errors.Is(err, store.ErrDiverged):
 				log.Warn("the stream no longer holds what hoist dev read (restored?); reading it again", "err", err)
 				continue
 			case err != nil:
@@ -363,7 +365,7 @@ Ctrl-C stops everything.
 // natsHint tells the other terminal where NATS is when it is not where
 // hoist looks by default.
 func natsHint(natsURL string) string {
-	if natsURL == events.DefaultURL {
+	if natsURL == store.DefaultURL {
 		return ""
 	}
 	return "  export HOIST_NATS_URL=" + natsURL + "   # NATS is not at the default address\n"

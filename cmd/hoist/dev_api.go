@@ -13,6 +13,7 @@ import (
 	"github.com/hoist-dev/hoist/auth"
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/nodeagent"
 )
 
@@ -22,7 +23,7 @@ import (
 // token acts as admin, recorded as the local user (as the CLI's events
 // are); elsewhere it needs --api-tokens. It returns the address served
 // ("" when off) and a stop that waits for it.
-func startDevAPI(c *cli.Context, st *events.Store, agent *nodeagent.Agent, bal *balancer.Balancer, log *slog.Logger) (string, func(), error) {
+func startDevAPI(c *cli.Context, st *store.Store, agent *nodeagent.Agent, bal *balancer.Balancer, log *slog.Logger) (string, func(), error) {
 	addr := c.String("api-listen")
 	if addr == "" {
 		return "", func() {}, nil

@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // exitCode maps an error to hoist's exit codes.
 func exitCode(err error) int {
 	var (
 		usage    *usageError
-		conflict *events.ConflictError
+		conflict *store.ConflictError
 		explicit *exitErr
 	)
 	switch {
@@ -28,14 +29,14 @@ func exitCode(err error) int {
 // errorMessage turns an error into one line an operator can act on, not a
 // stack of wrapped context.
 func errorMessage(err error) string {
-	var unreachable *events.UnreachableError
+	var unreachable *store.UnreachableError
 	if errors.As(err, &unreachable) {
 		return fmt.Sprintf("cannot reach NATS at %s (%v).\n"+
 			"  Start a local one with 'hoist dev' (or 'hoist server'), or point hoist at yours with HOIST_NATS_URL or --nats-url.",
 			unreachable.URL, rootCause(unreachable.Err))
 	}
-	if errors.Is(err, events.ErrServerTooOld) {
-		return err.Error() + ".\n  Use 'hoist server', or nats-server " + events.MinServerVersion + " or newer."
+	if errors.Is(err, store.ErrServerTooOld) {
+		return err.Error() + ".\n  Use 'hoist server', or nats-server " + store.MinServerVersion + " or newer."
 	}
 	return err.Error()
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "nats-url", Value: events.DefaultURL, Usage: "NATS server URL(s), comma-separated", EnvVars: []string{"HOIST_NATS_URL"}},
+		&cli.StringFlag{Name: "nats-url", Value: store.DefaultURL, Usage: "NATS server URL(s), comma-separated", EnvVars: []string{"HOIST_NATS_URL"}},
 		&cli.StringFlag{Name: "nats-user", Usage: "NATS user name", EnvVars: []string{"HOIST_NATS_USER"}},
 		&cli.StringFlag{Name: "nats-password", Usage: "NATS password; on the command line it shows in ps, so prefer --nats-password-file or $HOIST_NATS_PASSWORD", EnvVars: []string{"HOIST_NATS_PASSWORD"}},
 		&cli.StringFlag{Name: "nats-password-file", Usage: "read the NATS password from a file", EnvVars: []string{"HOIST_NATS_PASSWORD_FILE"},
@@ -98,8 +99,8 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 }
 
 // connectOptions reads the connection flags.
-func connectOptions(c *cli.Context, name string, daemon bool, log *slog.Logger) events.ConnectOptions {
-	return events.ConnectOptions{
+func connectOptions(c *cli.Context, name string, daemon bool, log *slog.Logger) store.ConnectOptions {
+	return store.ConnectOptions{
 		URL:       c.String("nats-url"),
 		Name:      name,
 		User:      c.String("nats-user"),
@@ -117,18 +118,18 @@ func connectOptions(c *cli.Context, name string, daemon bool, log *slog.Logger) 
 
 // openStore connects for a one-shot command and opens the store. The
 // returned close func drains the connection.
-func openStore(c *cli.Context) (*events.Store, func(), error) {
+func openStore(c *cli.Context) (*store.Store, func(), error) {
 	log, err := newLogger(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := events.Connect(connectOptions(c, "hoist "+c.Command.Name, false, log))
+	nc, err := store.Connect(connectOptions(c, "hoist "+c.Command.Name, false, log))
 	if err != nil {
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
 	defer cancel()
-	st, err := events.OpenStore(ctx, nc, events.StoreOptions{Logger: log})
+	st, err := store.Open(ctx, nc, store.Options{Logger: log})
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -148,7 +149,7 @@ func closeConn(nc *nats.Conn) {
 // into '-'.
 func actorOf(c *cli.Context) string {
 	if creds := c.String("nats-creds"); creds != "" {
-		if name, err := events.CredsName(creds); err == nil && name != "" {
+		if name, err := store.CredsName(creds); err == nil && name != "" {
 			return name
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/secrets"
 	"github.com/hoist-dev/hoist/view"
 )
@@ -64,7 +65,7 @@ func publishScope(c *cli.Context, scope events.Scope, build scopeChange) (*event
 
 // warnRejected reports the messages of a history that readers skip: they
 // hold their revisions, and change nothing.
-func warnRejected(c *cli.Context, h *events.History) { warnRejectedRecords(c, h.Rejected()) }
+func warnRejected(c *cli.Context, h *store.History) { warnRejectedRecords(c, h.Rejected()) }
 
 func warnRejectedRecords(c *cli.Context, rs []events.Record) {
 	for _, r := range rs {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // score, drain and undrain: the publishes that are not a scope's revision.
@@ -75,7 +76,7 @@ func scoreAction(c *cli.Context) error {
 			what = fmt.Sprintf("%s (slot %s) scored %d; the slot keeps it across rollouts", a[1], slot, n)
 		}
 	}
-	stored, err := st.Append(ctx, ev, events.AppendOptions{})
+	stored, err := st.Append(ctx, ev, store.AppendOptions{})
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func scoreAction(c *cli.Context) error {
 
 // slotOf is the slot NODE#INDEX that a node of scope reports addr in, or
 // "" when none does.
-func slotOf(ctx context.Context, st *events.Store, scope events.Scope, addr string) (string, error) {
+func slotOf(ctx context.Context, st *store.Store, scope events.Scope, addr string) (string, error) {
 	reports, err := st.BackendReports(ctx, scope)
 	if err != nil {
 		return "", fmt.Errorf("read the backends of %s: %w", scope, err)

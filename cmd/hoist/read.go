@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/view"
 )
@@ -60,7 +61,7 @@ func listScopes(c *cli.Context) error {
 	defer cancel()
 	list, err := st.Scopes(ctx, pattern)
 	if err != nil {
-		if errors.Is(err, events.ErrPermission) && pattern == "" {
+		if errors.Is(err, store.ErrPermission) && pattern == "" {
 			return fmt.Errorf("list scopes: %w\n  A credential confined to some scopes lists them with its pattern, e.g. hoist scopes 'acme.prod.*'", err)
 		}
 		return fmt.Errorf("list scopes: %w", err)
@@ -193,7 +194,7 @@ func showState(c *cli.Context) error {
 
 // readScope reads the history of the SCOPE argument. A scope without
 // messages is an error (exit 1). Rejected messages are reported on stderr.
-func readScope(c *cli.Context) (*events.History, events.Scope, error) {
+func readScope(c *cli.Context) (*store.History, events.Scope, error) {
 	a, err := args(c, 1, 1, "SCOPE")
 	if err != nil {
 		return nil, events.Scope{}, err

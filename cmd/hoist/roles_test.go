@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // Every escape of the documented roles, tried through hoist's own commands
@@ -103,14 +104,14 @@ func TestAgentCredentialReadsOnlyItsScopes(t *testing.T) {
 	mustRun(t, 0, hoist("auth", "issue", "agent", "--dir", dir, "--name", "agent-1", "--node", "node-1", "--scopes", "acme.prod.web", "--out", creds))
 	mustRun(t, 0, hoistAt(url, "--nats-creds", filepath.Join(dir, "admin.creds"), "deploy", "acme.prod.api", "--image", "api:1"))
 
-	nc, err := events.Connect(events.ConnectOptions{URL: url, CredsFile: creds})
+	nc, err := store.Connect(store.ConnectOptions{URL: url, CredsFile: creds})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := events.OpenStore(ctx, nc, events.StoreOptions{})
+	st, err := store.Open(ctx, nc, store.Options{})
 	if err != nil {
 		t.Fatalf("open store as the agent: %v", err)
 	}
@@ -120,7 +121,7 @@ func TestAgentCredentialReadsOnlyItsScopes(t *testing.T) {
 	if _, err := st.NodeHistory(ctx, "node-1"); err != nil {
 		t.Fatalf("own node: %v", err)
 	}
-	for _, f := range []events.Follow{
+	for _, f := range []store.Follow{
 		{Stream: events.EventsStream, Filter: events.ScopeFilter(events.MustParseScope("acme.prod.api"))},
 		{Stream: events.EventsStream, Filter: events.AllScopesFilter},
 		{Stream: events.EventsStream, Filter: events.NodeFilter("node-2")},

@@ -19,6 +19,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/natsd"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 func serverCommand() *cli.Command {
@@ -99,7 +101,7 @@ Example:
 
 // serverSettings is what the server command was asked to run.
 type serverSettings struct {
-	cfg      events.ServerConfig
+	cfg      natsd.Config
 	replicas int    // stream replication factor
 	authDir  string // JWT auth with this auth directory's operator
 }
@@ -117,7 +119,7 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 		secrets[i] = v
 	}
 	password, token, clusterPassword := secrets[0], secrets[1], secrets[2]
-	cfg := events.ServerConfig{
+	cfg := natsd.Config{
 		Name:     c.String("name"),
 		DataDir:  c.String("data"),
 		Listen:   c.String("listen"),
@@ -198,7 +200,7 @@ func serverSettingsFrom(c *cli.Context) (serverSettings, error) {
 // routeSecurity reads the routes' TLS and authentication flags into cfg.
 // Client auth does not cover routes: a server that reaches an open
 // --cluster-listen joins the cluster and holds a copy of every stream.
-func routeSecurity(c *cli.Context, cfg *events.ServerConfig, clustered bool, password string) error {
+func routeSecurity(c *cli.Context, cfg *natsd.Config, clustered bool, password string) error {
 	cfg.ClusterUser, cfg.ClusterPassword = c.String("cluster-user"), password
 	cfg.ClusterTLSCert, cfg.ClusterTLSKey, cfg.ClusterTLSCA = c.String("cluster-tls-cert"), c.String("cluster-tls-key"), c.String("cluster-tls-ca")
 	auth := cfg.ClusterUser != "" || cfg.ClusterPassword != ""
@@ -262,7 +264,7 @@ func runServer(c *cli.Context) error {
 		}
 	}
 	set.cfg.Logger = log.With("src", "nats")
-	srv, err := events.StartServer(set.cfg)
+	srv, err := natsd.Start(set.cfg)
 	if err != nil {
 		return err
 	}
@@ -295,7 +297,7 @@ func runServer(c *cli.Context) error {
 // waitUsable returns once JetStream answers and hoist's streams exist. In
 // a cluster both need a majority of the servers, so it keeps trying until
 // ctx ends, saying what it waits for.
-func waitUsable(ctx context.Context, srv *events.Server, set serverSettings, log *slog.Logger) error {
+func waitUsable(ctx context.Context, srv *natsd.Server, set serverSettings, log *slog.Logger) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := srv.WaitJetStream(wctx)
@@ -330,7 +332,7 @@ func waitUsable(ctx context.Context, srv *events.Server, set serverSettings, log
 }
 
 // tlsMode says how clients and routes use TLS, for the log.
-func tlsMode(cfg events.ServerConfig) (clients, routes string) {
+func tlsMode(cfg natsd.Config) (clients, routes string) {
 	clients, routes = "none", "none"
 	switch {
 	case cfg.TLSCA != "":
@@ -371,7 +373,7 @@ func authMode(set serverSettings) string {
 // only the meta leader sets the streams up, and the others wait until the
 // streams exist. A server that waited long (the leader may not be a hoist
 // server) sets them up itself.
-func ensureStreams(ctx context.Context, srv *events.Server, nc *nats.Conn, set serverSettings, log *slog.Logger) error {
+func ensureStreams(ctx context.Context, srv *natsd.Server, nc *nats.Conn, set serverSettings, log *slog.Logger) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -387,14 +389,14 @@ func ensureStreams(ctx context.Context, srv *events.Server, nc *nats.Conn, set s
 		}
 		if leads {
 			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := events.OpenStore(octx, nc, events.StoreOptions{Replicas: set.replicas, Logger: log})
+			_, err := store.Open(octx, nc, store.Options{Replicas: set.replicas, Logger: log})
 			cancel()
 			switch {
 			case err == nil:
 				return nil
 			case ctx.Err() != nil:
 				return ctx.Err()
-			case errors.Is(err, events.ErrServerTooOld):
+			case errors.Is(err, store.ErrServerTooOld):
 				return err
 			case time.Since(warned) > 10*time.Second: // say it once in a while, not on every try
 				log.Warn("cannot set up hoist's streams yet; retrying", "replicas", set.replicas, "err", err)
@@ -423,7 +425,7 @@ func streamsExist(ctx context.Context, js jetstream.JetStream) bool {
 }
 
 // serverURL is the URL clients on this host use.
-func serverURL(srv *events.Server, cfg events.ServerConfig) string {
+func serverURL(srv *natsd.Server, cfg natsd.Config) string {
 	host, _, _ := net.SplitHostPort(cfg.Listen)
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -28,7 +29,7 @@ func TestServerCommandStopsAndRestarts(t *testing.T) {
 	}
 	// The streams exist as soon as it is ready: a plain JetStream look-up
 	// (not OpenStore, which would create them) finds them.
-	nc, err := events.Connect(events.ConnectOptions{URL: url})
+	nc, err := store.Connect(store.ConnectOptions{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +122,10 @@ func TestServerWithAuth(t *testing.T) {
 	p := startServerCmd(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--name", "t1", "--auth", dir)
 	url := p.wait(t, 30*time.Second)
 
-	if _, err := events.Connect(events.ConnectOptions{URL: url}); err == nil {
+	if _, err := store.Connect(store.ConnectOptions{URL: url}); err == nil {
 		t.Fatal("a client without credentials connected")
 	}
-	admin, err := events.Connect(events.ConnectOptions{URL: url, CredsFile: filepath.Join(dir, "admin.creds")})
+	admin, err := store.Connect(store.ConnectOptions{URL: url, CredsFile: filepath.Join(dir, "admin.creds")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +143,11 @@ func TestServerWithAuth(t *testing.T) {
 	creds := filepath.Join(t.TempDir(), "alice.creds")
 	mustRun(t, 0, hoist("auth", "issue", "deployer", "--dir", dir, "--name", "alice", "--scopes", "acme.prod.*", "--out", creds))
 	closed := make(chan struct{})
-	o := events.ConnectOptions{URL: url, CredsFile: creds, Daemon: true}
+	o := store.ConnectOptions{URL: url, CredsFile: creds, Daemon: true}
 	if name, err := o.Identity(); err != nil || name != "alice" {
 		t.Fatalf("identity %q %v", name, err)
 	}
-	nc, err := events.Connect(o)
+	nc, err := store.Connect(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestServerWithAuth(t *testing.T) {
 		}
 		return nil
 	})
-	if c, err := events.Connect(events.ConnectOptions{URL: url, CredsFile: creds}); err == nil {
+	if c, err := store.Connect(store.ConnectOptions{URL: url, CredsFile: creds}); err == nil {
 		c.Close()
 		t.Fatal("alice connected after she was revoked")
 	}
@@ -209,7 +210,7 @@ func TestServerCluster(t *testing.T) {
 	t.Logf("first deploy took %s", time.Since(start))
 
 	// The config stream is replicated on all three servers.
-	nc, err := events.Connect(events.ConnectOptions{URL: all})
+	nc, err := store.Connect(store.ConnectOptions{URL: all})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestServerCluster(t *testing.T) {
 	// Wait for the survivors to elect a new stream leader (a request sent
 	// during the election can go unanswered until its timeout), then
 	// publish through them.
-	nc, err = events.Connect(events.ConnectOptions{URL: left})
+	nc, err = store.Connect(store.ConnectOptions{URL: left})
 	if err != nil {
 		t.Fatal(err)
 	}

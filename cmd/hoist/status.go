@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/view"
 )
@@ -60,7 +61,7 @@ func showStatus(c *cli.Context) error {
 	defer cancel()
 	statuses, err := st.NodeStatuses(ctx, scope, nil)
 	switch {
-	case errors.Is(err, events.ErrPermission) && scope.IsZero():
+	case errors.Is(err, store.ErrPermission) && scope.IsZero():
 		return fmt.Errorf("read node statuses: %w\n  This credential reads the status of some scopes only: name one (hoist status SCOPE; 'hoist scopes' lists them)", err)
 	case err != nil:
 		return fmt.Errorf("read node statuses: %w", err)
@@ -233,7 +234,7 @@ func waitRollout(c *cli.Context) error {
 
 // waiter watches node statuses until RolloutState says done or failed.
 type waiter struct {
-	store    *events.Store
+	store    *store.Store
 	scope    events.Scope
 	rev      uint64
 	timeout  time.Duration
@@ -289,7 +290,7 @@ func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
 	defer wg.Wait()
 	defer fcancel()
 	wg.Go(func() {
-		err := w.store.Follow(fctx, events.Follow{Stream: events.ReportsStream, Filter: events.StatusFilter(w.scope)},
+		err := w.store.Follow(fctx, store.Follow{Stream: events.ReportsStream, Filter: events.StatusFilter(w.scope)},
 			func(m events.Message) {
 				select {
 				case updates <- m:

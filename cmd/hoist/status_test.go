@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
 
 // report publishes a node status as an agent would.
-func report(t *testing.T, st *events.Store, node string, age time.Duration, scopes ...events.ScopeStatus) {
+func report(t *testing.T, st *store.Store, node string, age time.Duration, scopes ...events.ScopeStatus) {
 	t.Helper()
 	ns := &events.NodeStatus{Node: node, Time: time.Now().Add(-age), Interval: events.Duration(time.Second), Scopes: scopes, Runtime: "process"}
 	if err := st.PublishStatus(context.Background(), ns); err != nil {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/natsd"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/internal/tlstest"
 )
@@ -215,7 +215,7 @@ func TestServerClusterRouteSecurity(t *testing.T) {
 
 	var log syncLog
 	before := len(procs[0].log.String())
-	rogue, err := events.StartServer(events.ServerConfig{
+	rogue, err := natsd.Start(natsd.Config{
 		Name: "rogue", DataDir: t.TempDir(), Listen: "127.0.0.1:0",
 		ClusterName: "hoist", ClusterListen: "127.0.0.1:0", Routes: []string{fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0])},
 		Logger: slog.New(slog.NewTextHandler(&log, nil)),

@@ -13,17 +13,18 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/natsd"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // Server is an embedded test server that can be restarted on the same port
 // and store.
 type Server struct {
-	*events.Server
+	*natsd.Server
 	t       testing.TB
 	DataDir string
 	Port    int
-	// SyncAlways is passed on to the server (see events.ServerConfig).
+	// SyncAlways is passed on to the server (see natsd.Config).
 	SyncAlways bool
 }
 
@@ -87,7 +88,7 @@ func (s *Server) start(listen string) {
 	s.t.Helper()
 	var err error
 	for range 50 { // the old listener may linger for a moment after a restart
-		s.Server, err = events.StartServer(events.ServerConfig{Name: "test", DataDir: s.DataDir, Listen: listen, SyncAlways: s.SyncAlways})
+		s.Server, err = natsd.Start(natsd.Config{Name: "test", DataDir: s.DataDir, Listen: listen, SyncAlways: s.SyncAlways})
 		if err == nil {
 			break
 		}
@@ -109,7 +110,7 @@ func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.Port
 // Connect opens a client connection closed at the end of the test.
 func (s *Server) Connect(t testing.TB) *nats.Conn {
 	t.Helper()
-	nc, err := events.Connect(events.ConnectOptions{URL: s.URL(), Name: t.Name(), Daemon: true})
+	nc, err := store.Connect(store.ConnectOptions{URL: s.URL(), Name: t.Name(), Daemon: true})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -118,11 +119,11 @@ func (s *Server) Connect(t testing.TB) *nats.Conn {
 }
 
 // Store connects and opens the hoist store.
-func (s *Server) Store(t testing.TB) *events.Store {
+func (s *Server) Store(t testing.TB) *store.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := events.OpenStore(ctx, s.Connect(t), events.StoreOptions{})
+	st, err := store.Open(ctx, s.Connect(t), store.Options{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

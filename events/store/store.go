@@ -1,9 +1,10 @@
-package events
+package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/events"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,11 +29,11 @@ type Store struct {
 	// per event. A stale entry only makes the conditional publish fail,
 	// after which the head is read from the server.
 	mu    sync.Mutex
-	heads map[string]Head
+	heads map[string]events.Head
 }
 
-// StoreOptions tune stream setup. The zero value is the production default.
-type StoreOptions struct {
+// Options tune stream setup. The zero value is the production default.
+type Options struct {
 	// Replicas is the stream replication factor (1 for a single server,
 	// 3 for a three-node cluster). 0 keeps an existing stream's factor (a
 	// one-shot command must not scale a cluster's streams down) and creates
@@ -45,7 +46,7 @@ type StoreOptions struct {
 	Logger        *slog.Logger
 }
 
-// Defaults for StoreOptions.
+// Defaults for Options.
 const (
 	DefaultScoreHistory  = 16
 	DefaultReportsMaxAge = 24 * time.Hour
@@ -63,11 +64,11 @@ const (
 // not create them.
 var ErrNoStreams = errors.New("hoist's streams are not set up")
 
-// OpenStore checks the server and creates or updates hoist's streams when
+// Open checks the server and creates or updates hoist's streams when
 // the credential may (an admin, hoist server, hoist dev); other roles use
 // the streams as they are. It is idempotent: every process that needs the
 // store calls it at start.
-func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, error) {
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	s := &Store{nc: nc, js: js, log: opts.Logger, denials: watchDenials(nc), heads: make(map[string]Head)}
+	s := &Store{nc: nc, js: js, log: opts.Logger, denials: watchDenials(nc), heads: make(map[string]events.Head)}
 	// A server that knows it has no leader says so at once; without this
 	// question a command on the minority side of a partition waits for a
 	// stream request to time out, or fails later on a read.
@@ -96,7 +97,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 }
 
 // setup creates or updates the four streams.
-func (s *Store) setup(ctx context.Context, opts StoreOptions) error {
+func (s *Store) setup(ctx context.Context, opts Options) error {
 	keepReplicas := opts.Replicas <= 0
 	if keepReplicas {
 		opts.Replicas = 1
@@ -110,11 +111,11 @@ func (s *Store) setup(ctx context.Context, opts StoreOptions) error {
 	configs := []jetstream.StreamConfig{{
 		// The config history is the source of truth: no limits (limit-based
 		// eviction would ignore DenyDelete) and no way to delete or purge.
-		Name:        EventsStream,
+		Name:        events.EventsStream,
 		Description: "hoist config events: scope changes and node drains, kept forever",
 		Subjects: []string{
-			subjectRoot + ".scope.*.*.*.*.*", subjectRoot + ".node.*.*.*",
-			subjectRoot + ".scope.*.*.*.*", subjectRoot + ".node.*.*", // written before actors joined the subject
+			events.SubjectRoot + ".scope.*.*.*.*.*", events.SubjectRoot + ".node.*.*.*",
+			events.SubjectRoot + ".scope.*.*.*.*", events.SubjectRoot + ".node.*.*", // written before actors joined the subject
 		},
 		Storage:     jetstream.FileStorage,
 		Replicas:    opts.Replicas,
@@ -123,9 +124,9 @@ func (s *Store) setup(ctx context.Context, opts StoreOptions) error {
 		DenyPurge:   true,
 		AllowDirect: true,
 	}, {
-		Name:              ScoresStream,
+		Name:              events.ScoresStream,
 		Description:       "hoist backend scores: a bounded history per backend",
-		Subjects:          []string{subjectRoot + ".score.*.*.*.*"},
+		Subjects:          []string{events.SubjectRoot + ".score.*.*.*.*"},
 		Storage:           jetstream.FileStorage,
 		Replicas:          opts.Replicas,
 		Duplicates:        duplicateWindow,
@@ -133,9 +134,9 @@ func (s *Store) setup(ctx context.Context, opts StoreOptions) error {
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
 	}, {
-		Name:              ReportsStream,
+		Name:              events.ReportsStream,
 		Description:       "hoist node status per scope, with an age limit",
-		Subjects:          []string{subjectRoot + ".status.*.*.*.*"},
+		Subjects:          []string{events.SubjectRoot + ".status.*.*.*.*"},
 		Storage:           jetstream.FileStorage,
 		Replicas:          opts.Replicas,
 		MaxMsgsPerSubject: 4,
@@ -145,9 +146,9 @@ func (s *Store) setup(ctx context.Context, opts StoreOptions) error {
 	}, {
 		// Backend sets stay until their node replaces or withdraws them: an
 		// age limit would silently drop static backends (hoist announce).
-		Name:              BackendsStream,
+		Name:              events.BackendsStream,
 		Description:       "hoist backends: the latest set per scope and node",
-		Subjects:          []string{subjectRoot + ".backends.*.*.*.*"},
+		Subjects:          []string{events.SubjectRoot + ".backends.*.*.*.*"},
 		Storage:           jetstream.FileStorage,
 		Replicas:          opts.Replicas,
 		MaxMsgsPerSubject: 4,
@@ -198,7 +199,7 @@ type AppendOptions struct {
 	// Head, when set, is the head the caller read (with ScopeHistory or
 	// NodeHistory) and decided on: the append goes on top of it or fails
 	// with a ConflictError, and is never retried on another head.
-	Head *Head
+	Head *events.Head
 }
 
 // maxRaces bounds the appends an unconditional Append retries after losing
@@ -215,7 +216,7 @@ const maxRaces = 25
 // ExpectRevision and Head, retries on the new head). Every append carries
 // e.ID as Nats-Msg-Id, so a publish retried after a lost ack is stored
 // once. Score events carry no revision.
-func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Event, error) {
+func (s *Store) Append(ctx context.Context, e *events.Event, opts AppendOptions) (*events.Event, error) {
 	ev := *e
 	if ev.ID == "" {
 		ev.ID = nuid.Next()
@@ -223,29 +224,29 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
-	ev.Schema = SchemaVersion
+	ev.Schema = events.SchemaVersion
 	if ev.Data != nil && ev.Kind == "" {
 		ev.Kind = ev.Data.Kind()
 	}
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
-	if ev.Kind == KindBackendScored {
+	if ev.Kind == events.KindBackendScored {
 		return s.appendScore(ctx, &ev)
 	}
-	if err := ValidateActor(ev.Actor); err != nil {
+	if err := events.ValidateActor(ev.Actor); err != nil {
 		return nil, err
 	}
 
-	subject, filter, name := ScopeSubject(ev.Scope, ev.Kind, ev.Actor), ScopeFilter(ev.Scope), ev.Scope.String()
+	subject, filter, name := events.ScopeSubject(ev.Scope, ev.Kind, ev.Actor), events.ScopeFilter(ev.Scope), ev.Scope.String()
 	if ev.Kind.IsNodeKind() {
-		subject, filter, name = NodeSubject(ev.Node, ev.Kind, ev.Actor), NodeFilter(ev.Node), ev.Node
+		subject, filter, name = events.NodeSubject(ev.Node, ev.Kind, ev.Actor), events.NodeFilter(ev.Node), ev.Node
 	}
 	conditional := opts.ExpectRevision != nil || opts.Head != nil
 	pause := newBackoff(5*time.Millisecond, 250*time.Millisecond)
 	for attempt := 1; ; attempt++ {
 		var (
-			head   Head
+			head   events.Head
 			cached bool
 			err    error
 		)
@@ -282,7 +283,7 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 				ev.Revision = rev
 				return &ev, nil
 			}
-			s.rememberHead(filter, Head{Revision: ev.Revision, Sequence: ack.Sequence})
+			s.rememberHead(filter, events.Head{Revision: ev.Revision, Sequence: ack.Sequence})
 			return &ev, nil
 		case isWrongLastSequence(err):
 			s.forgetHead(filter)
@@ -290,7 +291,7 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 			// after a lost ack fails here although the first send landed.
 			if next, ok, rerr := s.messageAfter(ctx, filter, head.Sequence); rerr == nil && ok && next.id == ev.ID {
 				s.log.Debug("append was stored before its ack was lost", "id", ev.ID, "seq", next.seq)
-				s.rememberHead(filter, Head{Revision: ev.Revision, Sequence: next.seq})
+				s.rememberHead(filter, events.Head{Revision: ev.Revision, Sequence: next.seq})
 				return &ev, nil
 			}
 			if cached { // our cached head was stale, not necessarily a lost race
@@ -320,14 +321,14 @@ func (s *Store) Append(ctx context.Context, e *Event, opts AppendOptions) (*Even
 	}
 }
 
-func (s *Store) cachedHead(filter string) (Head, bool) {
+func (s *Store) cachedHead(filter string) (events.Head, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := s.heads[filter]
 	return h, ok
 }
 
-func (s *Store) rememberHead(filter string, h Head) {
+func (s *Store) rememberHead(filter string, h events.Head) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.heads) > 10000 { // bound memory for long-lived publishers
@@ -342,9 +343,9 @@ func (s *Store) forgetHead(filter string) {
 	delete(s.heads, filter)
 }
 
-func (s *Store) appendScore(ctx context.Context, ev *Event) (*Event, error) {
-	d := ev.Data.(*BackendScored)
-	if _, err := s.publish(ctx, ScoreSubject(ev.Scope, d.Backend), ev); err != nil {
+func (s *Store) appendScore(ctx context.Context, ev *events.Event) (*events.Event, error) {
+	d := ev.Data.(*events.BackendScored)
+	if _, err := s.publish(ctx, events.ScoreSubject(ev.Scope, d.Backend), ev); err != nil {
 		return nil, fmt.Errorf("append score for %s: %w", ev.Scope, err)
 	}
 	return ev, nil
@@ -353,8 +354,8 @@ func (s *Store) appendScore(ctx context.Context, ev *Event) (*Event, error) {
 // publish sends one event, resending it with the same Msg-Id when the ack
 // is lost (timeout, reconnect): the stream's duplicate window makes the
 // resend a no-op if the first one was stored.
-func (s *Store) publish(ctx context.Context, subject string, ev *Event, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	data, err := encodeValid(ev) // Append validated it
+func (s *Store) publish(ctx context.Context, subject string, ev *events.Event, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	data, err := events.EncodeValidated(ev) // Append validated it
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +409,7 @@ func (s *Store) publishData(ctx context.Context, subject string, data []byte, op
 // streamsExist asks whether the events stream is there, as far as this
 // credential can tell: a denied question counts as yes.
 func (s *Store) streamsExist(ctx context.Context) bool {
-	_, err := s.count(ctx, EventsStream, AllNodesFilter)
+	_, err := s.count(ctx, events.EventsStream, events.AllNodesFilter)
 	return !errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
@@ -432,16 +433,16 @@ func isWrongLastSequence(err error) bool {
 // pair safe to append on: if a message arrived in between, the count is too
 // high, but then the append, conditional on the sequence, fails and reads
 // again.
-func (s *Store) head(ctx context.Context, filter string) (Head, error) {
-	last, ok, err := s.directLast(ctx, EventsStream, filter)
+func (s *Store) head(ctx context.Context, filter string) (events.Head, error) {
+	last, ok, err := s.directLast(ctx, events.EventsStream, filter)
 	if err != nil || !ok {
-		return Head{}, err
+		return events.Head{}, err
 	}
-	n, err := s.count(ctx, EventsStream, filter)
+	n, err := s.count(ctx, events.EventsStream, filter)
 	if err != nil {
-		return Head{}, err
+		return events.Head{}, err
 	}
-	return Head{Revision: n, Sequence: last.Sequence}, nil
+	return events.Head{Revision: n, Sequence: last.Sequence}, nil
 }
 
 // ErrIDTaken says an event's id is already the Msg-Id of a message in
@@ -456,13 +457,13 @@ func (s *Store) positionOf(ctx context.Context, filter string, seq uint64, id st
 		n     uint64
 		found bool
 	)
-	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter}, func(m Message) bool {
+	_, err := s.read(ctx, readSpec{stream: events.EventsStream, filter: filter}, func(m events.Message) bool {
 		if m.Sequence > seq {
 			return false
 		}
 		n++
 		if m.Sequence == seq {
-			e, derr := Decode(m.Data)
+			e, derr := events.Decode(m.Data)
 			found = derr == nil && e.ID == id
 			return false
 		}
@@ -489,9 +490,9 @@ func (s *Store) messageAfter(ctx context.Context, filter string, seq uint64) (st
 		out storedID
 		ok  bool
 	)
-	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter, from: seq + 1}, func(m Message) bool {
+	_, err := s.read(ctx, readSpec{stream: events.EventsStream, filter: filter, from: seq + 1}, func(m events.Message) bool {
 		out.seq, ok = m.Sequence, true
-		if e, err := Decode(m.Data); err == nil {
+		if e, err := events.Decode(m.Data); err == nil {
 			out.id = e.ID
 		}
 		return false
@@ -500,6 +501,6 @@ func (s *Store) messageAfter(ctx context.Context, filter string, seq uint64) (st
 }
 
 // ScopeHead returns the head of a scope's history.
-func (s *Store) ScopeHead(ctx context.Context, scope Scope) (Head, error) {
-	return s.head(ctx, ScopeFilter(scope))
+func (s *Store) ScopeHead(ctx context.Context, scope events.Scope) (events.Head, error) {
+	return s.head(ctx, events.ScopeFilter(scope))
 }

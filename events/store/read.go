@@ -1,11 +1,10 @@
-package events
+package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/events"
 	"runtime"
 	"sort"
 	"sync"
@@ -16,14 +15,14 @@ import (
 // History is one scope's or node's history as stored: every message its
 // filter matches, numbered and interpreted, accepted or rejected.
 type History struct {
-	Records []Record
+	Records []events.Record
 	// Head is where the history stood when it was read: append on it.
-	Head Head
+	Head events.Head
 }
 
 // Events returns the accepted events, in order.
-func (h *History) Events() []*Event {
-	out := make([]*Event, 0, len(h.Records))
+func (h *History) Events() []*events.Event {
+	out := make([]*events.Event, 0, len(h.Records))
 	for i := range h.Records {
 		if h.Records[i].Err == nil {
 			out = append(out, h.Records[i].Event)
@@ -33,8 +32,8 @@ func (h *History) Events() []*Event {
 }
 
 // Rejected returns the rejected messages, in order.
-func (h *History) Rejected() []Record {
-	var out []Record
+func (h *History) Rejected() []events.Record {
+	var out []events.Record
 	for _, r := range h.Records {
 		if r.Err != nil {
 			out = append(out, r)
@@ -45,19 +44,19 @@ func (h *History) Rejected() []Record {
 
 // ScopeHistory reads a scope's history in order. When upTo is not zero it
 // stops after that revision.
-func (s *Store) ScopeHistory(ctx context.Context, scope Scope, upTo uint64) (*History, error) {
-	return s.history(ctx, ScopeFilter(scope), upTo)
+func (s *Store) ScopeHistory(ctx context.Context, scope events.Scope, upTo uint64) (*History, error) {
+	return s.history(ctx, events.ScopeFilter(scope), upTo)
 }
 
 // NodeHistory reads a node's drain/undrain history in order.
 func (s *Store) NodeHistory(ctx context.Context, node string) (*History, error) {
-	return s.history(ctx, NodeFilter(node), 0)
+	return s.history(ctx, events.NodeFilter(node), 0)
 }
 
 func (s *Store) history(ctx context.Context, filter string, upTo uint64) (*History, error) {
 	h := &History{}
-	rd := NewReader()
-	var batch []Message
+	rd := events.NewReader()
+	var batch []events.Message
 	// flush interprets a batch on every core and numbers it in order. It
 	// returns false once upTo is reached.
 	flush := func() bool {
@@ -69,14 +68,14 @@ func (s *Store) history(ctx context.Context, filter string, upTo uint64) (*Histo
 				continue
 			}
 			h.Records = append(h.Records, rec)
-			h.Head = Head{Revision: rec.Revision, Sequence: rec.Sequence}
+			h.Head = events.Head{Revision: rec.Revision, Sequence: rec.Sequence}
 			if upTo != 0 && rec.Revision >= upTo {
 				return false
 			}
 		}
 		return true
 	}
-	_, err := s.read(ctx, readSpec{stream: EventsStream, filter: filter}, func(m Message) bool {
+	_, err := s.read(ctx, readSpec{stream: events.EventsStream, filter: filter}, func(m events.Message) bool {
 		batch = append(batch, m)
 		return len(batch) < interpretBatch || flush()
 	})
@@ -94,12 +93,12 @@ const interpretBatch = 512
 
 // interpretAll interprets msgs on every core, in place of their order; the
 // goroutines are gone when it returns.
-func interpretAll(msgs []Message) []Record {
-	out := make([]Record, len(msgs))
+func interpretAll(msgs []events.Message) []events.Record {
+	out := make([]events.Record, len(msgs))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(msgs)/64))
 	if workers <= 1 {
 		for i, m := range msgs {
-			out[i] = Interpret(m)
+			out[i] = events.Interpret(m)
 		}
 		return out
 	}
@@ -109,7 +108,7 @@ func interpretAll(msgs []Message) []Record {
 		hi := min(lo+chunk, len(msgs))
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				out[i] = Interpret(msgs[i])
+				out[i] = events.Interpret(msgs[i])
 			}
 		})
 	}
@@ -130,33 +129,19 @@ type Follow struct {
 	// after it. In HOIST_EVENTS it first checks that the stream still holds
 	// that very message; a stream that does not (restored from an older
 	// backup, or replaced) ends the read with a *DivergedError.
-	After Mark
-}
-
-// Mark names one stored message: its sequence and, when known, the digest
-// of its body (Digest).
-type Mark struct {
-	Sequence uint64 `json:"sequence"`
-	Digest   string `json:"digest,omitempty"`
-}
-
-// Digest is a short fingerprint of a stored message's body, enough to tell
-// that a stream holds another message at a sequence than it once did.
-func Digest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:12])
+	After events.Mark
 }
 
 // Holds reports whether stream still holds the message m of filter: the
 // message at m.Sequence matches filter and, when m has a digest, its body
 // has that digest. A server restored from an older copy may hold another
 // message there, or none.
-func (s *Store) Holds(ctx context.Context, stream, filter string, m Mark) (bool, error) {
+func (s *Store) Holds(ctx context.Context, stream, filter string, m events.Mark) (bool, error) {
 	held := false
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, err := s.consume(cctx, readSpec{stream: stream, filter: filter, from: m.Sequence}, func(got Message) bool {
-		held = got.Sequence == m.Sequence && (m.Digest == "" || Digest(got.Data) == m.Digest)
+	_, err := s.consume(cctx, readSpec{stream: stream, filter: filter, from: m.Sequence}, func(got events.Message) bool {
+		held = got.Sequence == m.Sequence && (m.Digest == "" || events.Digest(got.Data) == m.Digest)
 		return false
 	}, cancel) // caught up before any message: the stream ends before m
 	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
@@ -173,10 +158,10 @@ var ErrDiverged = errors.New("the stream diverged from what this reader has")
 // what the reader folded is not the stream's history any more.
 type DivergedError struct {
 	Stream, Filter string
-	Want           Mark
+	Want           events.Mark
 	// Got is the message the stream holds from Want.Sequence on; zero when
 	// it ends before.
-	Got Mark
+	Got events.Mark
 }
 
 func (e *DivergedError) Error() string {
@@ -201,13 +186,13 @@ func (e *DivergedError) Is(target error) bool { return target == ErrDiverged }
 // order; it checks at every new consumer that the stream still holds the
 // last message handed over. It returns ctx's error, a *PermissionError when
 // the server refuses the read, or a *DivergedError.
-func (s *Store) Follow(ctx context.Context, f Follow, fn func(Message), caughtUp func()) error {
+func (s *Store) Follow(ctx context.Context, f Follow, fn func(events.Message), caughtUp func()) error {
 	return s.follow(ctx, readSpec{stream: f.Stream, filter: f.Filter, from: f.From, lastPerSubject: f.LastPerSubject}, f.After, fn, caughtUp)
 }
 
 // ScopeInfo is one scope known to the store.
 type ScopeInfo struct {
-	Scope    Scope
+	Scope    events.Scope
 	Revision uint64 // the head: how many messages the scope's history holds
 }
 
@@ -216,24 +201,24 @@ type ScopeInfo struct {
 // name. A credential confined to some scopes may list those with its own
 // pattern: the read's filter is in its subject.
 func (s *Store) Scopes(ctx context.Context, pattern string) ([]ScopeInfo, error) {
-	filter := AllScopesFilter
+	filter := events.AllScopesFilter
 	if pattern != "" {
-		filter = subjectRoot + ".scope." + pattern + ".>"
+		filter = events.SubjectRoot + ".scope." + pattern + ".>"
 	}
-	revs := make(map[Scope]uint64)
-	counts, err := s.subjectCounts(ctx, EventsStream, filter)
+	revs := make(map[events.Scope]uint64)
+	counts, err := s.subjectCounts(ctx, events.EventsStream, filter)
 	switch {
 	case errors.Is(err, ErrPermission):
 		// Count what this credential may read, message by message.
-		_, err = s.read(ctx, readSpec{stream: EventsStream, filter: filter, headersOnly: true}, func(m Message) bool {
-			if a, _ := ParseSubject(m.Subject); a.Family == FamilyScope {
+		_, err = s.read(ctx, readSpec{stream: events.EventsStream, filter: filter, headersOnly: true}, func(m events.Message) bool {
+			if a, _ := events.ParseSubject(m.Subject); a.Family == events.FamilyScope {
 				revs[a.Scope]++
 			}
 			return true
 		})
 	case err == nil:
 		for subj, n := range counts {
-			if a, _ := ParseSubject(subj); a.Family == FamilyScope {
+			if a, _ := events.ParseSubject(subj); a.Family == events.FamilyScope {
 				revs[a.Scope] += n
 			}
 		}
@@ -271,9 +256,9 @@ func (s *Store) subjectCounts(ctx context.Context, stream, filter string) (map[s
 // each subject: a rejected message last on a subject must not hide the
 // valid one before it. It is for the bounded streams (a few messages per
 // subject).
-func (s *Store) latest(ctx context.Context, stream, filter string, fn func(Record)) error {
-	_, err := s.read(ctx, readSpec{stream: stream, filter: filter}, func(m Message) bool {
-		fn(Interpret(m))
+func (s *Store) latest(ctx context.Context, stream, filter string, fn func(events.Record)) error {
+	_, err := s.read(ctx, readSpec{stream: stream, filter: filter}, func(m events.Message) bool {
+		fn(events.Interpret(m))
 		return true
 	})
 	return err
@@ -282,13 +267,13 @@ func (s *Store) latest(ctx context.Context, stream, filter string, fn func(Recor
 // NodeStatuses returns the latest status of every node for scope (every
 // scope when scope is zero), merged per node. Rejected reports are handed
 // to skipped, when it is not nil.
-func (s *Store) NodeStatuses(ctx context.Context, scope Scope, skipped func(Record)) ([]*NodeStatus, error) {
-	filter := AllStatusFilter
+func (s *Store) NodeStatuses(ctx context.Context, scope events.Scope, skipped func(events.Record)) ([]*events.NodeStatus, error) {
+	filter := events.AllStatusFilter
 	if !scope.IsZero() {
-		filter = StatusFilter(scope)
+		filter = events.StatusFilter(scope)
 	}
-	var reports []Record
-	err := s.latest(ctx, ReportsStream, filter, func(r Record) {
+	var reports []events.Record
+	err := s.latest(ctx, events.ReportsStream, filter, func(r events.Record) {
 		if r.Err != nil {
 			if skipped != nil {
 				skipped(r)
@@ -300,63 +285,21 @@ func (s *Store) NodeStatuses(ctx context.Context, scope Scope, skipped func(Reco
 	if err != nil {
 		return nil, err
 	}
-	return MergeStatuses(reports), nil
-}
-
-// MergeStatuses folds per-scope status reports into one status per node,
-// sorted by node: the node's fields from its latest report, and the latest
-// view of each scope.
-func MergeStatuses(reports []Record) []*NodeStatus {
-	type key struct {
-		node  string
-		scope Scope
-	}
-	latest := make(map[key]Record)
-	for _, r := range reports {
-		if r.Status == nil || len(r.Status.Scopes) != 1 {
-			continue
-		}
-		k := key{r.Status.Node, r.Status.Scopes[0].Scope}
-		if prev, ok := latest[k]; !ok || r.Sequence > prev.Sequence {
-			latest[k] = r
-		}
-	}
-	byNode := make(map[string]*NodeStatus)
-	for _, r := range latest {
-		st := r.Status
-		cur := byNode[st.Node]
-		if cur == nil || st.Time.After(cur.Time) {
-			next := *st
-			next.Scopes = nil
-			if cur != nil {
-				next.Scopes = cur.Scopes
-			}
-			cur = &next
-			byNode[st.Node] = cur
-		}
-		cur.Scopes = append(cur.Scopes, st.Scopes[0])
-	}
-	out := make([]*NodeStatus, 0, len(byNode))
-	for _, st := range byNode {
-		sort.Slice(st.Scopes, func(i, j int) bool { return st.Scopes[i].Scope.String() < st.Scopes[j].Scope.String() })
-		out = append(out, st)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
-	return out
+	return events.MergeStatuses(reports), nil
 }
 
 // BackendReports returns the latest accepted backends report of every node
 // for scope.
-func (s *Store) BackendReports(ctx context.Context, scope Scope) ([]*BackendsReport, error) {
-	byNode := map[string]*BackendsReport{}
-	err := s.latest(ctx, BackendsStream, BackendsFilter(scope), func(r Record) {
+func (s *Store) BackendReports(ctx context.Context, scope events.Scope) ([]*events.BackendsReport, error) {
+	byNode := map[string]*events.BackendsReport{}
+	err := s.latest(ctx, events.BackendsStream, events.BackendsFilter(scope), func(r events.Record) {
 		if r.Err != nil {
 			s.log.Debug("skipping a backends report", "err", r.Err)
 			return
 		}
 		byNode[r.Node] = r.Backends
 	})
-	out := make([]*BackendsReport, 0, len(byNode))
+	out := make([]*events.BackendsReport, 0, len(byNode))
 	for _, r := range byNode {
 		out = append(out, r)
 	}
@@ -365,23 +308,23 @@ func (s *Store) BackendReports(ctx context.Context, scope Scope) ([]*BackendsRep
 }
 
 // PublishBackends stores a node's backends report for a scope.
-func (s *Store) PublishBackends(ctx context.Context, r *BackendsReport) error {
+func (s *Store) PublishBackends(ctx context.Context, r *events.BackendsReport) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	return s.publishReport(ctx, BackendsSubject(r.Scope, r.Node), r)
+	return s.publishReport(ctx, events.BackendsSubject(r.Scope, r.Node), r)
 }
 
 // PublishStatus stores a node's status, one report per scope it serves:
 // a reader of one scope never sees another's.
-func (s *Store) PublishStatus(ctx context.Context, st *NodeStatus) error {
+func (s *Store) PublishStatus(ctx context.Context, st *events.NodeStatus) error {
 	if err := st.Validate(); err != nil {
 		return err
 	}
 	for _, sc := range st.Scopes {
 		one := *st
-		one.Scopes = []ScopeStatus{sc}
-		if err := s.publishReport(ctx, StatusSubject(st.Node, sc.Scope), &one); err != nil {
+		one.Scopes = []events.ScopeStatus{sc}
+		if err := s.publishReport(ctx, events.StatusSubject(st.Node, sc.Scope), &one); err != nil {
 			return err
 		}
 	}

@@ -1,9 +1,10 @@
-package events
+package store
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/events"
 	"strconv"
 	"strings"
 )
@@ -61,8 +62,8 @@ func jsonMarshal(v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode report: %w", err)
 	}
-	if len(b) > MaxEventSize {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrEventTooLarge, len(b), MaxEventSize)
+	if len(b) > events.MaxEventSize {
+		return nil, fmt.Errorf("%w: %d bytes (max %d)", events.ErrEventTooLarge, len(b), events.MaxEventSize)
 	}
 	return b, nil
 }

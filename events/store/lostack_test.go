@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -108,21 +109,21 @@ func (p *ackDropper) serverToClient(client, server net.Conn) {
 
 // lostAckStore is a Store whose connection goes through an ackDropper,
 // with web deployed at revision 1.
-func lostAckStore(t *testing.T) (*events.Store, *events.Store, *ackDropper) {
+func lostAckStore(t *testing.T) (*store.Store, *store.Store, *ackDropper) {
 	t.Helper()
 	srv := natstest.Start(t)
 	proxy := newAckDropper(t, srv.Addr().String())
-	nc, err := events.Connect(events.ConnectOptions{URL: proxy.URL(), Name: t.Name()})
+	nc, err := store.Connect(store.ConnectOptions{URL: proxy.URL(), Name: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
 	ctx := testCtx(t)
-	st, err := events.OpenStore(ctx, nc, events.StoreOptions{})
+	st, err := store.Open(ctx, nc, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return st, srv.Store(t), proxy
@@ -136,17 +137,17 @@ func lostAckStore(t *testing.T) (*events.Store, *events.Store, *ackDropper) {
 func TestAppendWithALostAck(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts func(h events.Head) events.AppendOptions
+		opts func(h events.Head) store.AppendOptions
 	}{
-		{"unconditional", func(events.Head) events.AppendOptions { return events.AppendOptions{} }},
+		{"unconditional", func(events.Head) store.AppendOptions { return store.AppendOptions{} }},
 		// This was a bug (events/store.go Append), fixed since. The resend carries the
 		// expectation of the head the first publish was numbered on; the
 		// server checks that expectation before the Msg-Id, so the resend
 		// of the stored event gets "wrong last sequence", and Append
 		// reports a ConflictError ("nothing was published": exit code 3)
 		// for an event it stored.
-		{"expecting the head", func(h events.Head) events.AppendOptions { return events.AppendOptions{ExpectRevision: &h.Revision} }},
-		{"on a read head", func(h events.Head) events.AppendOptions { return events.AppendOptions{Head: &h} }},
+		{"expecting the head", func(h events.Head) store.AppendOptions { return store.AppendOptions{ExpectRevision: &h.Revision} }},
+		{"on a read head", func(h events.Head) store.AppendOptions { return store.AppendOptions{Head: &h} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -176,7 +177,7 @@ func TestAppendWithALostAck(t *testing.T) {
 			case err == nil && (stored.Revision != uint64(at) || !h.Records[at-1].Accepted()):
 				t.Fatalf("append reported revision %d; the event is at revision %d (0: nowhere)", stored.Revision, at)
 			case err != nil && at != 0:
-				var conflict *events.ConflictError
+				var conflict *store.ConflictError
 				t.Fatalf("append failed (conflict: %v): %v; but the event is stored, at revision %d", errors.As(err, &conflict), err, at)
 			}
 		})

@@ -1,7 +1,8 @@
-package events_test
+package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -79,7 +81,7 @@ func publishRaw(t testing.TB, js jetstream.JetStream, subject string, data []byt
 }
 
 // history reads a scope's whole history.
-func history(t testing.TB, st *events.Store, sc events.Scope) *events.History {
+func history(t testing.TB, st *store.Store, sc events.Scope) *store.History {
 	t.Helper()
 	h, err := st.ScopeHistory(testCtx(t), sc, 0)
 	if err != nil {
@@ -87,3 +89,6 @@ func history(t testing.TB, st *events.Store, sc events.Scope) *events.History {
 	}
 	return h
 }
+
+// encodeJSON is the body of a forged report: plain JSON, past validation.
+func encodeJSON(v any) ([]byte, error) { return json.Marshal(v) }

@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -23,7 +24,7 @@ func TestStrayMessageHoldsItsRevision(t *testing.T) {
 	api := events.MustParseScope("acme.prod.api")
 	deploy := func(sc events.Scope) {
 		t.Helper()
-		if _, err := st.Append(ctx, &events.Event{Scope: sc, Actor: "ci", Data: &events.Deployed{Spec: events.Spec{Image: "app:1", Replicas: 1}}}, events.AppendOptions{}); err != nil {
+		if _, err := st.Append(ctx, &events.Event{Scope: sc, Actor: "ci", Data: &events.Deployed{Spec: events.Spec{Image: "app:1", Replicas: 1}}}, store.AppendOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,7 +47,7 @@ func TestStrayMessageHoldsItsRevision(t *testing.T) {
 		}
 		return nil
 	})
-	stored, err := st.Append(ctx, &events.Event{Scope: web, Actor: "ci", Data: &events.Scaled{Replicas: 5}}, events.AppendOptions{})
+	stored, err := st.Append(ctx, &events.Event{Scope: web, Actor: "ci", Data: &events.Scaled{Replicas: 5}}, store.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestStoredCopiesAreRejected(t *testing.T) {
 	var recs []events.Record
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
-	err := st.Follow(fctx, events.Follow{Stream: events.BackendsStream, Filter: events.BackendsFilter(web)}, func(m events.Message) {
+	err := st.Follow(fctx, store.Follow{Stream: events.BackendsStream, Filter: events.BackendsFilter(web)}, func(m events.Message) {
 		recs = append(recs, events.Interpret(m))
 		if len(recs) == 3 {
 			fcancel()

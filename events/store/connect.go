@@ -1,4 +1,4 @@
-package events
+package store
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/events"
 	"io"
 	"log/slog"
 	"net"
@@ -113,7 +114,7 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 		// A hoist credential may subscribe only under its own inbox
 		// prefix. Creds from elsewhere whose name could not be an actor
 		// (one subject token) keep the default inbox.
-		if ValidateActor(name) == nil {
+		if events.ValidateActor(name) == nil {
 			opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(name)))
 		}
 	case o.NKeyFile != "":

@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -20,7 +21,7 @@ func TestAppendAssignsGaplessRevisions(t *testing.T) {
 	ctx := testCtx(t)
 
 	for i := 1; i <= 3; i++ {
-		ev, err := st.Append(ctx, deployEvent("web:1", i), events.AppendOptions{})
+		ev, err := st.Append(ctx, deployEvent("web:1", i), store.AppendOptions{})
 		if err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
@@ -29,10 +30,10 @@ func TestAppendAssignsGaplessRevisions(t *testing.T) {
 		}
 	}
 	// Another scope and a node event must not disturb web's counter.
-	if ev, err := st.Append(ctx, &events.Event{Scope: api, Actor: testActor, Data: &events.Removed{}}, events.AppendOptions{}); err != nil || ev.Revision != 1 {
+	if ev, err := st.Append(ctx, &events.Event{Scope: api, Actor: testActor, Data: &events.Removed{}}, store.AppendOptions{}); err != nil || ev.Revision != 1 {
 		t.Fatalf("other scope: rev %v err %v", ev, err)
 	}
-	if ev, err := st.Append(ctx, &events.Event{Node: "node-1", Actor: testActor, Data: &events.NodeDrained{}}, events.AppendOptions{}); err != nil || ev.Revision != 1 {
+	if ev, err := st.Append(ctx, &events.Event{Node: "node-1", Actor: testActor, Data: &events.NodeDrained{}}, store.AppendOptions{}); err != nil || ev.Revision != 1 {
 		t.Fatalf("node event: %v %v", ev, err)
 	}
 	read := history(t, st, web)
@@ -59,15 +60,15 @@ func TestAppendAssignsGaplessRevisions(t *testing.T) {
 func TestExpectRevisionConflict(t *testing.T) {
 	st := natstest.Start(t).Store(t)
 	ctx := testCtx(t)
-	if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, deployEvent("web:2", 1), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, deployEvent("web:2", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	one := uint64(1)
-	_, err := st.Append(ctx, scaleOf(web, 2), events.AppendOptions{ExpectRevision: &one})
-	var conflict *events.ConflictError
+	_, err := st.Append(ctx, scaleOf(web, 2), store.AppendOptions{ExpectRevision: &one})
+	var conflict *store.ConflictError
 	if !errors.As(err, &conflict) || conflict.Expected != 1 || conflict.Actual != 2 {
 		t.Fatalf("want conflict 1 vs 2, got %v", err)
 	}
@@ -80,11 +81,11 @@ func TestExpectRevisionConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, scaleOf(web, 2), events.AppendOptions{Head: &h1.Head}); !errors.As(err, &conflict) || conflict.Actual != 2 {
+	if _, err := st.Append(ctx, scaleOf(web, 2), store.AppendOptions{Head: &h1.Head}); !errors.As(err, &conflict) || conflict.Actual != 2 {
 		t.Fatalf("append on a stale head: %v", err)
 	}
 	two := uint64(2)
-	if ev, err := st.Append(ctx, scaleOf(web, 2), events.AppendOptions{ExpectRevision: &two}); err != nil || ev.Revision != 3 {
+	if ev, err := st.Append(ctx, scaleOf(web, 2), store.AppendOptions{ExpectRevision: &two}); err != nil || ev.Revision != 3 {
 		t.Fatalf("append expecting the head: %v %v", ev, err)
 	}
 }
@@ -96,17 +97,17 @@ func TestConcurrentConditionalPublishersNeverBothWin(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := testCtx(t)
 	a, b := srv.Store(t), srv.Store(t)
-	if _, err := a.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := a.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for round := uint64(1); round <= 30; round++ {
 		var wins atomic.Int32
 		var wg sync.WaitGroup
-		for _, st := range []*events.Store{a, b} {
+		for _, st := range []*store.Store{a, b} {
 			wg.Go(func() {
 				expect := round
-				_, err := st.Append(ctx, scaleOf(web, int(round)), events.AppendOptions{ExpectRevision: &expect})
-				var conflict *events.ConflictError
+				_, err := st.Append(ctx, scaleOf(web, int(round)), store.AppendOptions{ExpectRevision: &expect})
+				var conflict *store.ConflictError
 				switch {
 				case err == nil:
 					wins.Add(1)
@@ -128,7 +129,7 @@ func TestConcurrentConditionalPublishersNeverBothWin(t *testing.T) {
 	)
 	for range 20 {
 		wg.Go(func() {
-			ev, err := b.Append(ctx, scaleOf(web, 7), events.AppendOptions{})
+			ev, err := b.Append(ctx, scaleOf(web, 7), store.AppendOptions{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -165,12 +166,12 @@ func TestRetriedPublishIsStoredOnce(t *testing.T) {
 	ctx := testCtx(t)
 	ev := deployEvent("web:1", 2)
 	ev.ID = "fixed-id-1"
-	first, err := st.Append(ctx, ev, events.AppendOptions{})
+	first, err := st.Append(ctx, ev, store.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A retry after a lost ack reuses the id.
-	second, err := st.Append(ctx, ev, events.AppendOptions{})
+	second, err := st.Append(ctx, ev, store.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,15 +203,15 @@ func TestRetriedAppendReportsTheStoredRevision(t *testing.T) {
 	ctx := testCtx(t)
 	ev := deployEvent("web:1", 2)
 	ev.ID = "fixed-id-2"
-	first, err := st.Append(ctx, ev, events.AppendOptions{})
+	first, err := st.Append(ctx, ev, store.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, scaleOf(web, 3), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, scaleOf(web, 3), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Retried after another event went on top of it.
-	again, err := st.Append(ctx, ev, events.AppendOptions{})
+	again, err := st.Append(ctx, ev, store.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestAppendIDTakenByAnotherMessage(t *testing.T) {
 	publishRaw(t, rawJS(t, srv), events.NodeSubject("node-9", events.KindNodeDrained, "agent-9"), []byte("junk"), jetstream.WithMsgID("guessed-id"))
 	ev := scaleOf(web, 3)
 	ev.ID = "guessed-id"
-	stored, err := st.Append(testCtx(t), ev, events.AppendOptions{})
+	stored, err := st.Append(testCtx(t), ev, store.AppendOptions{})
 	h := history(t, st, web)
 	if err == nil && (stored.Revision == 0 || stored.Revision > uint64(len(h.Records)) || h.Records[stored.Revision-1].Event == nil || h.Records[stored.Revision-1].Event.ID != ev.ID) {
 		t.Fatalf("append reported success at revision %d; web holds %d records and not the event", stored.Revision, len(h.Records))
@@ -249,7 +250,7 @@ func TestStateSurvivesServerRestart(t *testing.T) {
 	st := srv.Store(t)
 	ctx := testCtx(t)
 	for i := 1; i <= 5; i++ {
-		if _, err := st.Append(ctx, deployEvent("web:1", i), events.AppendOptions{}); err != nil {
+		if _, err := st.Append(ctx, deployEvent("web:1", i), store.AppendOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,7 +258,7 @@ func TestStateSurvivesServerRestart(t *testing.T) {
 	// The daemon connection reconnects by itself; appends continue the count.
 	var after *events.Event
 	natstest.Eventually(t, 20*time.Second, func() error {
-		ev, err := st.Append(ctx, deployEvent("web:1", 9), events.AppendOptions{})
+		ev, err := st.Append(ctx, deployEvent("web:1", 9), store.AppendOptions{})
 		after = ev
 		return err
 	})
@@ -286,7 +287,7 @@ func TestGarbageOnTheStreamIsSkipped(t *testing.T) {
 	srv := natstest.Start(t)
 	st := srv.Store(t)
 	ctx := testCtx(t)
-	if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A kind that is not one, and a body that is not JSON.
@@ -299,7 +300,7 @@ func TestGarbageOnTheStreamIsSkipped(t *testing.T) {
 	if rej.Revision != 2 || !errors.Is(rej.Err, events.ErrRejected) || rej.Scope != web {
 		t.Fatalf("rejected record: %+v", rej)
 	}
-	ev, err := st.Append(ctx, scaleOf(web, 3), events.AppendOptions{})
+	ev, err := st.Append(ctx, scaleOf(web, 3), store.AppendOptions{})
 	if err != nil || ev.Revision != 3 {
 		t.Fatalf("append after garbage: %v %v", ev, err)
 	}
@@ -312,7 +313,7 @@ func TestStreamsDenyDeleteAndPurge(t *testing.T) {
 	srv := natstest.Start(t)
 	st := srv.Store(t)
 	ctx := testCtx(t)
-	if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := rawJS(t, srv).Stream(ctx, events.EventsStream)
@@ -338,12 +339,12 @@ func TestStrayRevisionDoesNotMoveTheHead(t *testing.T) {
 	srv := natstest.Start(t)
 	st := srv.Store(t)
 	ctx := testCtx(t)
-	if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	stray := &events.Event{ID: "stray", Scope: web, Revision: 7, Actor: testActor, Data: &events.Scaled{Replicas: 9}}
 	publishRaw(t, rawJS(t, srv), events.ScopeSubject(web, events.KindScaled, testActor), mustEncode(t, stray))
-	ev, err := st.Append(ctx, scaleOf(web, 2), events.AppendOptions{})
+	ev, err := st.Append(ctx, scaleOf(web, 2), store.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,18 +363,18 @@ func TestScopeHistoryUpToWhileAppending(t *testing.T) {
 	srv := natstest.Start(t)
 	st := srv.Store(t)
 	ctx, cancel := context.WithCancel(testCtx(t))
-	if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 2; i <= 5; i++ {
-		if _, err := st.Append(ctx, scaleOf(web, i), events.AppendOptions{}); err != nil {
+		if _, err := st.Append(ctx, scaleOf(web, i), store.AppendOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if _, err := st.Append(ctx, scaleOf(web, 1), events.AppendOptions{}); err != nil && ctx.Err() == nil {
+			if _, err := st.Append(ctx, scaleOf(web, 1), store.AppendOptions{}); err != nil && ctx.Err() == nil {
 				t.Error(err)
 				return
 			}
@@ -397,11 +398,11 @@ func TestScopeHistoryUpToWhileAppending(t *testing.T) {
 func TestFiftyConcurrentPublishers(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := testCtx(t)
-	stores := make([]*events.Store, 5)
+	stores := make([]*store.Store, 5)
 	for i := range stores {
 		stores[i] = srv.Store(t)
 	}
-	if _, err := stores[0].Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+	if _, err := stores[0].Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 50
@@ -411,7 +412,7 @@ func TestFiftyConcurrentPublishers(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			ev, err := stores[i%len(stores)].Append(ctx, scaleOf(web, i), events.AppendOptions{})
+			ev, err := stores[i%len(stores)].Append(ctx, scaleOf(web, i), store.AppendOptions{})
 			if err != nil {
 				t.Errorf("publisher %d: %v", i, err)
 				return

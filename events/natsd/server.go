@@ -1,4 +1,4 @@
-package events
+package natsd
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// ServerConfig configures an embedded nats-server with JetStream on disk.
-type ServerConfig struct {
+// Config configures an embedded nats-server with JetStream on disk.
+type Config struct {
 	Name    string // server name; required for clustering
 	DataDir string // JetStream store directory
 	Listen  string // client host:port; port 0 or -1 picks a free one
@@ -40,7 +40,7 @@ type ServerConfig struct {
 	// Auth turns on decentralized JWT auth. It excludes User, Password
 	// and Token: clients then connect with credentials the operator
 	// issued.
-	Auth *ServerAuth
+	Auth *Auth
 
 	// TLSCert and TLSKey make clients connect with TLS. TLSCA turns on
 	// mutual TLS: a client must present a certificate TLSCA signed.
@@ -55,11 +55,11 @@ type ServerConfig struct {
 	Debug  bool
 }
 
-// ServerAuth is what a server needs for decentralized JWT auth (package
+// Auth is what a server needs for decentralized JWT auth (package
 // auth prepares it from an auth directory): the operator it trusts, the
 // system account, and an account resolver. A full resolver takes account
 // updates, such as revocations, while the server runs.
-type ServerAuth struct {
+type Auth struct {
 	Operators     []*jwt.OperatorClaims
 	SystemAccount string
 	Resolver      server.AccountResolver
@@ -75,9 +75,9 @@ type Server struct {
 	log *slog.Logger
 }
 
-// StartServer starts an embedded server and waits until it accepts client
+// Start starts an embedded server and waits until it accepts client
 // connections. Call WaitJetStream before using JetStream.
-func StartServer(cfg ServerConfig) (*Server, error) {
+func Start(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -173,7 +173,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 }
 
 // secureRoutes sets the routes' authentication and mutual TLS.
-func secureRoutes(opts *server.Options, cfg ServerConfig) error {
+func secureRoutes(opts *server.Options, cfg Config) error {
 	if (cfg.ClusterUser == "") != (cfg.ClusterPassword == "") {
 		return errors.New("route auth needs both a user and a password")
 	}

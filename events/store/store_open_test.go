@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -9,20 +9,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
-// OpenStore leaves streams that already have hoist's settings alone (no
+// Open leaves streams that already have hoist's settings alone (no
 // update for every process that starts), and still updates those whose
 // settings changed.
 func TestOpenStoreUpdatesOnlyChangedStreams(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := srv.Connect(t)
 	ctx := context.Background()
-	if _, err := events.OpenStore(ctx, nc, events.StoreOptions{}); err != nil {
+	if _, err := store.Open(ctx, nc, store.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.OpenStore(ctx, nc, events.StoreOptions{ScoreHistory: 32, ReportsMaxAge: time.Hour}); err != nil {
+	if _, err := store.Open(ctx, nc, store.Options{ScoreHistory: 32, ReportsMaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	js := rawJS(t, srv)
@@ -43,20 +44,20 @@ func TestOpenStoreUpdatesOnlyChangedStreams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.CachedInfo().Config.MaxConsumers; got != events.MaxConsumers {
-			t.Errorf("%s allows %d consumers, want %d (the server's default caps a fleet at 1,000)", name, got, events.MaxConsumers)
+		if got := s.CachedInfo().Config.MaxConsumers; got != store.MaxConsumers {
+			t.Errorf("%s allows %d consumers, want %d (the server's default caps a fleet at 1,000)", name, got, store.MaxConsumers)
 		}
 	}
 	// Opening again with the defaults puts them back.
-	if _, err := events.OpenStore(ctx, nc, events.StoreOptions{}); err != nil {
+	if _, err := store.Open(ctx, nc, store.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := js.Stream(ctx, events.ScoresStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.CachedInfo().Config.MaxMsgsPerSubject; got != events.DefaultScoreHistory {
-		t.Errorf("scores keep %d per subject, want %d", got, events.DefaultScoreHistory)
+	if got := s.CachedInfo().Config.MaxMsgsPerSubject; got != store.DefaultScoreHistory {
+		t.Errorf("scores keep %d per subject, want %d", got, store.DefaultScoreHistory)
 	}
 }
 

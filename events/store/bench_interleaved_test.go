@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // The interleaved benchmarks alternate hoist and raw JetStream operation by
@@ -47,7 +48,7 @@ func BenchmarkAppendInterleaved(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		ops := [2]func() error{
 			func() error {
-				_, err := st.Append(ctx, scaleEvent(web, i), events.AppendOptions{})
+				_, err := st.Append(ctx, scaleEvent(web, i), store.AppendOptions{})
 				return err
 			},
 			func() error {
@@ -94,7 +95,7 @@ func BenchmarkAppendPipelinedInterleaved(b *testing.B) {
 				for i := range perRound {
 					var err error
 					if hoistSide {
-						_, err = st.Append(ctx, scaleEvent(scopes[w], i), events.AppendOptions{})
+						_, err = st.Append(ctx, scaleEvent(scopes[w], i), store.AppendOptions{})
 					} else {
 						_, err = js.Publish(ctx, rawSubjects[w], payload, jetstream.WithMsgID(fmt.Sprintf("pi-%d-%d-%d", r, w, i)))
 					}
@@ -125,7 +126,7 @@ func BenchmarkAppendPipelinedInterleaved(b *testing.B) {
 
 // rebuildInterleaved alternates a hoist rebuild (decode and fold every
 // event) and a raw ordered-consumer read of the same n events.
-func rebuildInterleaved(b *testing.B, st *events.Store, js jetstream.JetStream, n int) {
+func rebuildInterleaved(b *testing.B, st *store.Store, js jetstream.JetStream, n int) {
 	var hoist, raw []time.Duration
 	for i := 0; b.Loop(); i++ {
 		for k := range 2 {

@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -23,7 +24,7 @@ import (
 
 // defects is a server with web deployed (revision 1) and api deployed
 // (revision 1), a Store, and a raw JetStream client.
-func defects(t *testing.T) (*events.Store, jetstream.JetStream) {
+func defects(t *testing.T) (*store.Store, jetstream.JetStream) {
 	t.Helper()
 	srv := natstest.Start(t)
 	st := srv.Store(t)
@@ -31,7 +32,7 @@ func defects(t *testing.T) (*events.Store, jetstream.JetStream) {
 	for _, sc := range []events.Scope{web, api} {
 		e := deployEvent("app:1", 1)
 		e.Scope = sc
-		if _, err := st.Append(ctx, e, events.AppendOptions{}); err != nil {
+		if _, err := st.Append(ctx, e, store.AppendOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -48,13 +49,13 @@ func wantRejected(t *testing.T, rec events.Record, rev uint64, reason error) {
 
 // appendAccepted appends e and checks that the history holds it, accepted,
 // at the revision Append returned.
-func appendAccepted(t *testing.T, st *events.Store, e *events.Event, opts events.AppendOptions) *events.Event {
+func appendAccepted(t *testing.T, st *store.Store, e *events.Event, opts store.AppendOptions) *events.Event {
 	t.Helper()
 	stored, err := st.Append(testCtx(t), e, opts)
 	if err != nil {
 		t.Fatalf("append after a stray message: %v", err)
 	}
-	var h *events.History
+	var h *store.History
 	var herr error
 	if e.Kind.IsNodeKind() || e.Data.Kind().IsNodeKind() {
 		h, herr = st.NodeHistory(testCtx(t), e.Node)
@@ -97,7 +98,7 @@ func TestRawBodyOfAnotherScope(t *testing.T) {
 	if s, _ := projector.Fold(api, apiAfter.Records); s.State().Spec.Replicas != 1 {
 		t.Fatalf("api's state changed: %+v", s.State().Spec)
 	}
-	appendAccepted(t, st, scaleOf(web, 2), events.AppendOptions{})
+	appendAccepted(t, st, scaleOf(web, 2), store.AppendOptions{})
 }
 
 // (b) A scale on a deploy subject is rejected.
@@ -110,7 +111,7 @@ func TestRawKindDisagrees(t *testing.T) {
 	if f, _ := projector.Fold(web, h.Records); f.State().Spec.Replicas != 1 || f.Revision() != 2 {
 		t.Fatalf("state %+v", f.State())
 	}
-	appendAccepted(t, st, scaleOf(web, 2), events.AppendOptions{})
+	appendAccepted(t, st, scaleOf(web, 2), store.AppendOptions{})
 }
 
 // (c) A drain of node-1 on node-2's subject is rejected in node-2's history
@@ -118,7 +119,7 @@ func TestRawKindDisagrees(t *testing.T) {
 func TestRawNodeDisagrees(t *testing.T) {
 	st, js := defects(t)
 	ctx := testCtx(t)
-	appendAccepted(t, st, &events.Event{Node: "node-1", Actor: testActor, Data: &events.NodeUndrained{}}, events.AppendOptions{})
+	appendAccepted(t, st, &events.Event{Node: "node-1", Actor: testActor, Data: &events.NodeUndrained{}}, store.AppendOptions{})
 	before, err := st.NodeHistory(ctx, "node-1")
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func TestRawNodeDisagrees(t *testing.T) {
 		t.Fatalf("node-1 changed: %+v, was %+v", after.Records, before.Records)
 	}
 	// node-2's own next event goes on top of the stray one.
-	if ev := appendAccepted(t, st, &events.Event{Node: "node-2", Actor: testActor, Data: &events.NodeDrained{}}, events.AppendOptions{}); ev.Revision != 2 {
+	if ev := appendAccepted(t, st, &events.Event{Node: "node-2", Actor: testActor, Data: &events.NodeDrained{}}, store.AppendOptions{}); ev.Revision != 2 {
 		t.Fatalf("node-2's append got revision %d, want 2", ev.Revision)
 	}
 }
@@ -161,7 +162,7 @@ func TestRawClaimOfRevision99(t *testing.T) {
 		t.Fatalf("head %+v %v, want revision 2", head, err)
 	}
 	wantRejected(t, history(t, st, web).Records[1], 2, events.ErrWrongRevision)
-	if ev := appendAccepted(t, st, scaleOf(web, 3), events.AppendOptions{}); ev.Revision != 3 {
+	if ev := appendAccepted(t, st, scaleOf(web, 3), store.AppendOptions{}); ev.Revision != 3 {
 		t.Fatalf("next append at revision %d, want 3", ev.Revision)
 	}
 	// Again as the last message, then a conditional append on ScopeHead.
@@ -170,13 +171,13 @@ func TestRawClaimOfRevision99(t *testing.T) {
 	if err != nil || head.Revision != 4 {
 		t.Fatalf("head %+v %v, want revision 4", head, err)
 	}
-	if ev := appendAccepted(t, st, scaleOf(web, 5), events.AppendOptions{ExpectRevision: &head.Revision}); ev.Revision != 5 {
+	if ev := appendAccepted(t, st, scaleOf(web, 5), store.AppendOptions{ExpectRevision: &head.Revision}); ev.Revision != 5 {
 		t.Fatalf("conditional append at revision %d, want 5", ev.Revision)
 	}
 	// And on the Head a history read shows.
 	publishRaw(t, js, events.ScopeSubject(web, events.KindScaled, testActor), body)
 	h := history(t, st, web)
-	if ev := appendAccepted(t, st, scaleOf(web, 7), events.AppendOptions{Head: &h.Head}); ev.Revision != 7 {
+	if ev := appendAccepted(t, st, scaleOf(web, 7), store.AppendOptions{Head: &h.Head}); ev.Revision != 7 {
 		t.Fatalf("append on the read head at revision %d, want 7", ev.Revision)
 	}
 	f, _ := projector.Fold(web, history(t, st, web).Records)
@@ -259,7 +260,7 @@ func TestAppendAfterAnyStrayIsAccepted(t *testing.T) {
 			subject, data := s.build(rev + 1)
 			publishRaw(t, js, subject, data)
 			wantRejected(t, history(t, st, web).Records[rev], rev+1, s.want)
-			ev := appendAccepted(t, st, scaleOf(web, int(rev)), events.AppendOptions{})
+			ev := appendAccepted(t, st, scaleOf(web, int(rev)), store.AppendOptions{})
 			if ev.Revision != rev+2 {
 				t.Fatalf("append at revision %d, want %d", ev.Revision, rev+2)
 			}
@@ -280,7 +281,7 @@ func TestScopesReportTheHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got events.ScopeInfo
+	var got store.ScopeInfo
 	for _, s := range scopes {
 		if s.Scope == web {
 			got = s
@@ -293,7 +294,7 @@ func TestScopesReportTheHead(t *testing.T) {
 	if got.Revision != 4 || head.Revision != 4 {
 		t.Fatalf("Scopes says %d, ScopeHead %d; want 4 (1 event, 3 rejected)", got.Revision, head.Revision)
 	}
-	if ev := appendAccepted(t, st, scaleOf(web, 2), events.AppendOptions{ExpectRevision: &got.Revision}); ev.Revision != 5 {
+	if ev := appendAccepted(t, st, scaleOf(web, 2), store.AppendOptions{ExpectRevision: &got.Revision}); ev.Revision != 5 {
 		t.Fatalf("append at %d, want 5", ev.Revision)
 	}
 	if len(scopes) != 2 || scopes[0].Scope != api || scopes[0].Revision != 1 {
@@ -302,13 +303,13 @@ func TestScopesReportTheHead(t *testing.T) {
 }
 
 // scoresOf folds every stored score of scope, as a balancer does.
-func scoresOf(t *testing.T, st *events.Store, scope events.Scope) (*projector.Scores, []error) {
+func scoresOf(t *testing.T, st *store.Store, scope events.Scope) (*projector.Scores, []error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
 	s := projector.NewScores()
 	var skips []error
-	err := st.Follow(ctx, events.Follow{Stream: events.ScoresStream, Filter: events.ScoreFilter(scope)}, func(m events.Message) {
+	err := st.Follow(ctx, store.Follow{Stream: events.ScoresStream, Filter: events.ScoreFilter(scope)}, func(m events.Message) {
 		if err := s.Take(events.Interpret(m)); err != nil {
 			skips = append(skips, err)
 		}
@@ -326,7 +327,7 @@ func TestRawScoreFromTheFuture(t *testing.T) {
 	const backend = "10.0.0.1:8080"
 	score := func(v int) {
 		t.Helper()
-		if _, err := st.Append(ctx, &events.Event{Scope: web, Actor: testActor, Data: &events.BackendScored{Backend: backend, Score: v}}, events.AppendOptions{}); err != nil {
+		if _, err := st.Append(ctx, &events.Event{Scope: web, Actor: testActor, Data: &events.BackendScored{Backend: backend, Score: v}}, store.AppendOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -415,7 +416,7 @@ func TestLegacySubjectIsRead(t *testing.T) {
 	if len(h.Records) != 2 || !h.Records[1].Accepted() || h.Records[1].Event.Actor != "old-cli" {
 		t.Fatalf("legacy record: %+v", h.Records[1])
 	}
-	if ev := appendAccepted(t, st, scaleOf(web, 5), events.AppendOptions{}); ev.Revision != 3 {
+	if ev := appendAccepted(t, st, scaleOf(web, 5), store.AppendOptions{}); ev.Revision != 3 {
 		t.Fatalf("append at %d, want 3", ev.Revision)
 	}
 }
@@ -477,7 +478,7 @@ func TestDirectGetReplyAimedAtHoistSubjects(t *testing.T) {
 	// Sequence 1 of each stream: messages with no headers.
 	publishRaw(t, js, nodeSubj, mustEncode(t, &events.Event{Node: "node-1", Revision: 1, Actor: testActor, Data: &events.NodeDrained{}}))
 	publishRaw(t, js, events.ScoreSubject(web, backend), mustEncode(t, &events.Event{Scope: web, Data: &events.BackendScored{Backend: backend, Score: 0}}))
-	if _, err := st.Append(ctx, &events.Event{Scope: web, Actor: testActor, Data: &events.BackendScored{Backend: backend, Score: 100}}, events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, &events.Event{Scope: web, Actor: testActor, Data: &events.BackendScored{Backend: backend, Score: 100}}, store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for stream, reply := range map[string]string{events.EventsStream: nodeSubj, events.ScoresStream: events.ScoreSubject(web, backend)} {
@@ -558,10 +559,10 @@ func TestForgedSequenceHeaderDoesNotFreezeAHistory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.Append(ctx, deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+			if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.Append(ctx, &events.Event{Scope: web, Actor: testActor, Data: &events.BackendScored{Backend: "10.0.0.1:80", Score: 5}}, events.AppendOptions{}); err != nil {
+			if _, err := st.Append(ctx, &events.Event{Scope: web, Actor: testActor, Data: &events.BackendScored{Backend: "10.0.0.1:80", Score: 5}}, store.AppendOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			tc.stray(t, nc, js)
@@ -577,8 +578,8 @@ func TestForgedSequenceHeaderDoesNotFreezeAHistory(t *testing.T) {
 			if err != nil || head != h.Head {
 				t.Errorf("ScopeHead %+v (%v), but the history's head is %+v", head, err, h.Head)
 			}
-			appendAccepted(t, st, scaleOf(web, 2), events.AppendOptions{})
-			appendAccepted(t, srv.Store(t), scaleOf(web, 3), events.AppendOptions{ExpectRevision: &[]uint64{3}[0]})
+			appendAccepted(t, st, scaleOf(web, 2), store.AppendOptions{})
+			appendAccepted(t, srv.Store(t), scaleOf(web, 3), store.AppendOptions{ExpectRevision: &[]uint64{3}[0]})
 		})
 	}
 }
@@ -605,7 +606,7 @@ func TestStatusHeaderDoesNotHideAMessage(t *testing.T) {
 			srv := natstest.Start(t)
 			st := srv.Store(t)
 			js := rawJS(t, srv)
-			if _, err := st.Append(testCtx(t), deployEvent("web:1", 1), events.AppendOptions{}); err != nil {
+			if _, err := st.Append(testCtx(t), deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			m := nats.NewMsg(events.ScopeSubject(web, events.KindScaled, testActor))
@@ -624,7 +625,7 @@ func TestStatusHeaderDoesNotHideAMessage(t *testing.T) {
 			if err != nil || head != h.Head {
 				t.Fatalf("ScopeHead %+v (%v), history head %+v", head, err, h.Head)
 			}
-			if ev, err := st.Append(ctx, scaleOf(web, 3), events.AppendOptions{}); err != nil || ev.Revision != 3 {
+			if ev, err := st.Append(ctx, scaleOf(web, 3), store.AppendOptions{}); err != nil || ev.Revision != 3 {
 				t.Fatalf("append after it: %v %v", ev, err)
 			}
 		})

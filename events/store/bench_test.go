@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -33,14 +34,14 @@ const benchActor = "bench@host"
 
 // benchStore starts a server, opens the store, and returns raw JetStream
 // on a connection of its own, with the RAW stream set up.
-func benchStore(b *testing.B) (*natstest.Server, *events.Store, jetstream.JetStream) {
+func benchStore(b *testing.B) (*natstest.Server, *store.Store, jetstream.JetStream) {
 	srv := natstest.Start(b)
 	st := srv.Store(b)
 	js := rawJS(b, srv)
 	_, err := js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
 		Name: "RAW", Subjects: []string{"raw.>"}, Storage: jetstream.FileStorage,
 		Duplicates: 2 * time.Minute, DenyDelete: true, DenyPurge: true, AllowDirect: true,
-		MaxConsumers: events.MaxConsumers,
+		MaxConsumers: store.MaxConsumers,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -58,10 +59,10 @@ func scaleEvent(scope events.Scope, n int) *events.Event {
 	return &events.Event{Scope: scope, Actor: benchActor, Data: &events.Scaled{Replicas: n % 1000}}
 }
 
-func benchDeploy(b *testing.B, st *events.Store, scope events.Scope) {
+func benchDeploy(b *testing.B, st *store.Store, scope events.Scope) {
 	b.Helper()
 	e := &events.Event{Scope: scope, Actor: benchActor, Data: &events.Deployed{Spec: events.Spec{Image: "web:1", Replicas: 1}}}
-	if _, err := st.Append(context.Background(), e, events.AppendOptions{}); err != nil {
+	if _, err := st.Append(context.Background(), e, store.AppendOptions{}); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -87,7 +88,7 @@ func BenchmarkAppendSync(b *testing.B) {
 	b.Run("hoist", func(b *testing.B) {
 		b.SetBytes(int64(len(payload)))
 		for i := 0; b.Loop(); i++ {
-			if _, err := st.Append(ctx, scaleEvent(web, i), events.AppendOptions{}); err != nil {
+			if _, err := st.Append(ctx, scaleEvent(web, i), store.AppendOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -136,7 +137,7 @@ func BenchmarkAppendPipelined(b *testing.B) {
 	}
 	b.Run("hoist", func(b *testing.B) {
 		run(b, func(w, i int) error {
-			_, err := st.Append(ctx, scaleEvent(scopes[w], i), events.AppendOptions{})
+			_, err := st.Append(ctx, scaleEvent(scopes[w], i), store.AppendOptions{})
 			return err
 		})
 	})
@@ -196,7 +197,7 @@ func BenchmarkRebuild(b *testing.B) {
 
 // rebuild reads web's history through the Store and folds it; every one
 // of its n events must apply.
-func rebuild(b *testing.B, st *events.Store, n int) {
+func rebuild(b *testing.B, st *store.Store, n int) {
 	b.Helper()
 	h, err := st.ScopeHistory(context.Background(), web, 0)
 	if err != nil {
@@ -272,7 +273,7 @@ func fillScope(b *testing.B, nc *nats.Conn, scope events.Scope, n int) {
 //	go test ./events -run '^$' -bench AppendDurability -benchtime 2000x -count 3
 func BenchmarkAppendDurability(b *testing.B) {
 	ctx := context.Background()
-	stores := map[string]*events.Store{
+	stores := map[string]*store.Store{
 		"default": natstest.Start(b).Store(b),
 		"sync":    natstest.StartSyncAlways(b).Store(b),
 	}
@@ -283,7 +284,7 @@ func BenchmarkAppendDurability(b *testing.B) {
 		st := stores[name]
 		b.Run(name, func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
-				if _, err := st.Append(ctx, scaleEvent(web, i), events.AppendOptions{}); err != nil {
+				if _, err := st.Append(ctx, scaleEvent(web, i), store.AppendOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}

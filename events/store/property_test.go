@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -45,7 +46,7 @@ func TestPropertyLogAgrees(t *testing.T) {
 	p := &property{
 		t:      t,
 		rng:    rng,
-		stores: []*events.Store{srv.Store(t), srv.Store(t)},
+		stores: []*store.Store{srv.Store(t), srv.Store(t)},
 		js:     rawJS(t, srv),
 		reader: events.NewReader(),
 		fold:   projector.NewHistory(web),
@@ -77,7 +78,7 @@ type property struct {
 	t      *testing.T
 	rng    *rand.Rand
 	step   int
-	stores []*events.Store
+	stores []*store.Store
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	strays []stray
@@ -139,21 +140,21 @@ func (p *property) act(ctx context.Context) string {
 	t := p.t
 	st := p.stores[p.rng.IntN(len(p.stores))]
 	ev := &events.Event{Scope: web, Actor: testActor, Data: p.payload()}
-	var conflict *events.ConflictError
+	var conflict *store.ConflictError
 	switch k := p.rng.IntN(20); {
 	case k < 5: // a plain append
-		p.appendOK(ctx, st, ev, events.AppendOptions{})
+		p.appendOK(ctx, st, ev, store.AppendOptions{})
 		return "append"
 	case k < 7: // expecting the head the model knows
 		head := p.head()
-		p.appendOK(ctx, st, ev, events.AppendOptions{ExpectRevision: &head})
+		p.appendOK(ctx, st, ev, store.AppendOptions{ExpectRevision: &head})
 		return "append expecting the head"
 	case k < 8: // expecting a head that is not
 		wrong := p.head() + 1
 		if p.head() > 0 && p.rng.IntN(2) == 0 {
 			wrong = p.head() - 1
 		}
-		_, err := st.Append(ctx, ev, events.AppendOptions{ExpectRevision: &wrong})
+		_, err := st.Append(ctx, ev, store.AppendOptions{ExpectRevision: &wrong})
 		if !errors.As(err, &conflict) || conflict.Expected != wrong || conflict.Actual != p.head() {
 			t.Errorf("append expecting %d on head %d: %v, want a conflict", wrong, p.head(), err)
 		}
@@ -163,7 +164,7 @@ func (p *property) act(ctx context.Context) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.appendOK(ctx, st, ev, events.AppendOptions{Head: &h.Head})
+		p.appendOK(ctx, st, ev, store.AppendOptions{Head: &h.Head})
 		return "append on a read head"
 	case k < 15: // a stray message on web's subjects
 		s := p.strays[p.rng.IntN(len(p.strays))]
@@ -203,7 +204,7 @@ func (p *property) act(ctx context.Context) string {
 	case k < 19: // noise in api's history
 		if p.rng.IntN(2) == 0 {
 			ev.Scope = api
-			if _, err := st.Append(ctx, ev, events.AppendOptions{}); err != nil {
+			if _, err := st.Append(ctx, ev, store.AppendOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			return "append to api"
@@ -216,7 +217,7 @@ func (p *property) act(ctx context.Context) string {
 	}
 }
 
-func (p *property) appendOK(ctx context.Context, st *events.Store, ev *events.Event, opts events.AppendOptions) {
+func (p *property) appendOK(ctx context.Context, st *store.Store, ev *events.Event, opts store.AppendOptions) {
 	stored, err := st.Append(ctx, ev, opts)
 	if err != nil {
 		p.t.Fatalf("step %d: append: %v", p.step, err)

@@ -1,4 +1,4 @@
-package events
+package store
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func setUpStream(ctx context.Context, js jetstream.JetStream, keepReplicas bool,
 }
 
 // sameStreamConfig reports whether have already is cfg in every field
-// OpenStore sets.
+// Open sets.
 func sameStreamConfig(have, cfg jetstream.StreamConfig) bool {
 	// The server stores its defaults for what the config leaves zero.
 	if cfg.MaxMsgsPerSubject == 0 {

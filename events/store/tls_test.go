@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"bytes"
@@ -14,18 +14,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/natsd"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/internal/tlstest"
 )
 
 // startTLSServer runs a server with cfg's TLS settings on a random port.
-func startTLSServer(t *testing.T, cfg events.ServerConfig) *events.Server {
+func startTLSServer(t *testing.T, cfg natsd.Config) *natsd.Server {
 	t.Helper()
 	cfg.DataDir, cfg.Listen = t.TempDir(), "127.0.0.1:0"
 	if cfg.Name == "" {
 		cfg.Name = "tls"
 	}
-	s, err := events.StartServer(cfg)
+	s, err := natsd.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func startTLSServer(t *testing.T, cfg events.ServerConfig) *events.Server {
 	return s
 }
 
-func tlsURL(s *events.Server) string { return fmt.Sprintf("tls://127.0.0.1:%d", s.Addr().Port) }
+func tlsURL(s *natsd.Server) string { return fmt.Sprintf("tls://127.0.0.1:%d", s.Addr().Port) }
 
 // With a CA, the server requires client certificates that CA signed: a
 // client with none, or with one from a foreign CA, is refused and told
@@ -41,33 +43,33 @@ func tlsURL(s *events.Server) string { return fmt.Sprintf("tls://127.0.0.1:%d", 
 func TestServerRequiresClientCertificates(t *testing.T) {
 	ca, foreign := tlstest.NewCA(t, "hoist"), tlstest.NewCA(t, "foreign")
 	cert := ca.Server(t, "server")
-	s := startTLSServer(t, events.ServerConfig{TLSCert: cert.CertFile, TLSKey: cert.KeyFile, TLSCA: ca.CertFile})
+	s := startTLSServer(t, natsd.Config{TLSCert: cert.CertFile, TLSKey: cert.KeyFile, TLSCA: ca.CertFile})
 	url := tlsURL(s)
 	good, stranger := ca.Client(t, "alice"), foreign.Client(t, "mallory")
 
 	refused := []struct {
 		name string
-		o    events.ConnectOptions
+		o    store.ConnectOptions
 		want string
 	}{
-		{"no client certificate", events.ConnectOptions{TLSCA: ca.CertFile},
+		{"no client certificate", store.ConnectOptions{TLSCA: ca.CertFile},
 			"connect to NATS at " + url + ": tls: the server requires a client certificate (mutual TLS) and none was given: pass --nats-cert and --nats-key ("},
-		{"a foreign CA's client certificate", events.ConnectOptions{TLSCA: ca.CertFile, TLSCert: stranger.CertFile, TLSKey: stranger.KeyFile},
+		{"a foreign CA's client certificate", store.ConnectOptions{TLSCA: ca.CertFile, TLSCert: stranger.CertFile, TLSKey: stranger.KeyFile},
 			"connect to NATS at " + url + ": tls: the server requires a client certificate signed by its CA, and --nats-cert " + stranger.CertFile + " is not ("},
-		{"no CA for the server's certificate", events.ConnectOptions{TLSCert: good.CertFile, TLSKey: good.KeyFile},
+		{"no CA for the server's certificate", store.ConnectOptions{TLSCert: good.CertFile, TLSKey: good.KeyFile},
 			"connect to NATS at " + url + ": tls: the server's certificate is not signed by a CA this host trusts: give its CA with --nats-ca (x509: certificate signed by unknown authority)"},
-		{"a foreign CA for the server's certificate", events.ConnectOptions{TLSCA: foreign.CertFile, TLSCert: good.CertFile, TLSKey: good.KeyFile},
+		{"a foreign CA for the server's certificate", store.ConnectOptions{TLSCA: foreign.CertFile, TLSCert: good.CertFile, TLSKey: good.KeyFile},
 			"connect to NATS at " + url + ": tls: the server's certificate is not signed by --nats-ca " + foreign.CertFile + " (x509: certificate signed by unknown authority)"},
 	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
 			c.o.URL = url
-			nc, err := events.Connect(c.o)
+			nc, err := store.Connect(c.o)
 			if err == nil {
 				nc.Close()
 				t.Fatal("connected")
 			}
-			var tlsErr *events.TLSError
+			var tlsErr *store.TLSError
 			if !errors.As(err, &tlsErr) {
 				t.Fatalf("%T %v is not a TLSError", err, err)
 			}
@@ -77,7 +79,7 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 		})
 	}
 
-	nc, err := events.Connect(events.ConnectOptions{URL: url, TLSCA: ca.CertFile, TLSCert: good.CertFile, TLSKey: good.KeyFile})
+	nc, err := store.Connect(store.ConnectOptions{URL: url, TLSCA: ca.CertFile, TLSCert: good.CertFile, TLSKey: good.KeyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +89,12 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 	if err := s.WaitJetStream(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := events.OpenStore(ctx, nc, events.StoreOptions{})
+	st, err := store.Open(ctx, nc, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	scope := events.MustParseScope("acme.prod.tls")
-	if _, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "alice", Data: &events.Scaled{Replicas: 2}}, events.AppendOptions{}); err != nil {
+	if _, err := st.Append(ctx, &events.Event{Scope: scope, Actor: "alice", Data: &events.Scaled{Replicas: 2}}, store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	h, err := st.ScopeHistory(ctx, scope, 0)
@@ -106,8 +108,8 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 func TestConnectNamesServerTLSProblems(t *testing.T) {
 	ca := tlstest.NewCA(t, "hoist")
 	elsewhere := ca.Server(t, "elsewhere", "127.0.0.2")
-	s := startTLSServer(t, events.ServerConfig{TLSCert: elsewhere.CertFile, TLSKey: elsewhere.KeyFile})
-	plain := startTLSServer(t, events.ServerConfig{})
+	s := startTLSServer(t, natsd.Config{TLSCert: elsewhere.CertFile, TLSKey: elsewhere.KeyFile})
+	plain := startTLSServer(t, natsd.Config{})
 	cases := []struct {
 		name, url string
 		want      string
@@ -119,7 +121,7 @@ func TestConnectNamesServerTLSProblems(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			nc, err := events.Connect(events.ConnectOptions{URL: c.url, TLSCA: ca.CertFile})
+			nc, err := store.Connect(store.ConnectOptions{URL: c.url, TLSCA: ca.CertFile})
 			if err == nil {
 				nc.Close()
 				t.Fatal("connected")
@@ -163,9 +165,9 @@ func TestRoutesRequireCredentials(t *testing.T) {
 		}
 		return rs
 	}
-	member := func(name string, port int, routes []string, log *logBuffer) events.ServerConfig {
+	member := func(name string, port int, routes []string, log *logBuffer) natsd.Config {
 		c := ca.Server(t, name)
-		return events.ServerConfig{
+		return natsd.Config{
 			Name: name, ClusterName: "hoist", ClusterListen: fmt.Sprintf("127.0.0.1:%d", port), Routes: routes,
 			ClusterUser: "route", ClusterPassword: "s3cret",
 			ClusterTLSCert: c.CertFile, ClusterTLSKey: c.KeyFile, ClusterTLSCA: ca.CertFile,
@@ -178,32 +180,32 @@ func TestRoutesRequireCredentials(t *testing.T) {
 	n2 := startTLSServer(t, member("n2", ports[1], routes(0), &n2Log))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	for _, s := range []*events.Server{n1, n2} {
+	for _, s := range []*natsd.Server{n1, n2} {
 		if err := s.WaitJetStream(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	nc, err := events.Connect(events.ConnectOptions{URL: n1.ClientURL()})
+	nc, err := store.Connect(store.ConnectOptions{URL: n1.ClientURL()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if _, err := events.OpenStore(ctx, nc, events.StoreOptions{}); err != nil {
+	if _, err := store.Open(ctx, nc, store.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	n1Routes := n1.NATS().NumRoutes()
 
 	rogues := []struct {
 		name   string
-		modify func(*events.ServerConfig)
+		modify func(*natsd.Config)
 	}{
-		{"no route TLS or auth (a stock nats-server)", func(c *events.ServerConfig) {
+		{"no route TLS or auth (a stock nats-server)", func(c *natsd.Config) {
 			c.ClusterUser, c.ClusterPassword, c.ClusterTLSCert, c.ClusterTLSKey, c.ClusterTLSCA = "", "", "", "", ""
 		}},
-		{"the password without TLS", func(c *events.ServerConfig) { c.ClusterTLSCert, c.ClusterTLSKey, c.ClusterTLSCA = "", "", "" }},
-		{"TLS without the password", func(c *events.ServerConfig) { c.ClusterUser, c.ClusterPassword = "", "" }},
-		{"the wrong password", func(c *events.ServerConfig) { c.ClusterPassword = "guess" }},
-		{"a foreign CA's certificate", func(c *events.ServerConfig) {
+		{"the password without TLS", func(c *natsd.Config) { c.ClusterTLSCert, c.ClusterTLSKey, c.ClusterTLSCA = "", "", "" }},
+		{"TLS without the password", func(c *natsd.Config) { c.ClusterUser, c.ClusterPassword = "", "" }},
+		{"the wrong password", func(c *natsd.Config) { c.ClusterPassword = "guess" }},
+		{"a foreign CA's certificate", func(c *natsd.Config) {
 			f := foreign.Server(t, "rogue")
 			c.ClusterTLSCert, c.ClusterTLSKey, c.ClusterTLSCA = f.CertFile, f.KeyFile, foreign.CertFile
 		}},
@@ -251,7 +253,7 @@ func TestRoutesRequireCredentials(t *testing.T) {
 
 // readEventsStream looks the events stream up through the server at url.
 func readEventsStream(t *testing.T, url string) error {
-	nc, err := events.Connect(events.ConnectOptions{URL: url})
+	nc, err := store.Connect(store.ConnectOptions{URL: url})
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,11 @@
-package events
+package store
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/events"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ type readSpec struct {
 // start have been handed over (at once for none). It returns the sequence
 // of the last message handed over (0 for none) and why it stopped: nil when
 // fn returned false, ctx's error, or an error wrapping errBroken.
-func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) bool, caughtUp func()) (uint64, error) {
+func (s *Store) consume(ctx context.Context, spec readSpec, fn func(events.Message) bool, caughtUp func()) (uint64, error) {
 	name := nuid.Next()
 	cfg := jetstream.ConsumerConfig{
 		Name:              name,
@@ -108,7 +109,7 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 
 	// Only HOIST_EVENTS keeps every message: there the count taken when
 	// the consumer was made says when the read is done (see readPast).
-	appendOnly := spec.stream == EventsStream && !spec.lastPerSubject
+	appendOnly := spec.stream == events.EventsStream && !spec.lastPerSubject
 	var (
 		last      uint64
 		delivered uint64
@@ -157,7 +158,7 @@ func (s *Store) consume(ctx context.Context, spec readSpec, fn func(Message) boo
 			return last, fmt.Errorf("read %s: %w: delivery %d after %d", spec.filter, errBroken, meta.Sequence.Consumer, delivered)
 		}
 		delivered++
-		msg := Message{Stream: spec.stream, Subject: m.Subject, Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data,
+		msg := events.Message{Stream: spec.stream, Subject: m.Subject, Sequence: meta.Sequence.Stream, Time: meta.Timestamp, Data: m.Data,
 			Copy: isCopy(m.Header)}
 		if spec.headersOnly {
 			msg.Data = nil
@@ -221,7 +222,7 @@ func isCopy(h nats.Header) bool {
 // read hands fn the messages of spec present when it starts, in order,
 // resuming after a consumer breaks off. It returns the sequence of the last
 // message handed over.
-func (s *Store) read(ctx context.Context, spec readSpec, fn func(Message) bool) (uint64, error) {
+func (s *Store) read(ctx context.Context, spec readSpec, fn func(events.Message) bool) (uint64, error) {
 	var last uint64
 	for attempt := 0; ; attempt++ {
 		done := false
@@ -254,13 +255,13 @@ func (s *Store) read(ctx context.Context, spec readSpec, fn func(Message) bool) 
 // *DivergedError rather than going on from a sequence that now means
 // something else. caughtUp, when not nil, is called once, when the
 // messages present at the start have been handed over.
-func (s *Store) follow(ctx context.Context, spec readSpec, after Mark, fn func(Message), caughtUp func()) error {
+func (s *Store) follow(ctx context.Context, spec readSpec, after events.Mark, fn func(events.Message), caughtUp func()) error {
 	backoff := newBackoff(250*time.Millisecond, 5*time.Second)
 	var lastData []byte // the body of the message at after, once handed over here
 	for {
 		// Only HOIST_EVENTS keeps every message; in the others the message
 		// at after may be gone for a newer one of its subject.
-		verify, at := after.Sequence > 0 && spec.stream == EventsStream, after.Sequence
+		verify, at := after.Sequence > 0 && spec.stream == events.EventsStream, after.Sequence
 		switch {
 		case verify:
 			spec.from, spec.lastPerSubject = after.Sequence, false
@@ -269,7 +270,7 @@ func (s *Store) follow(ctx context.Context, spec readSpec, after Mark, fn func(M
 		}
 		var diverged *DivergedError
 		cctx, cancel := context.WithCancel(ctx)
-		_, err := s.consume(cctx, spec, func(m Message) bool {
+		_, err := s.consume(cctx, spec, func(m events.Message) bool {
 			if verify {
 				verify = false
 				same := m.Sequence == after.Sequence
@@ -277,17 +278,17 @@ func (s *Store) follow(ctx context.Context, spec readSpec, after Mark, fn func(M
 				case same && lastData != nil:
 					same = bytes.Equal(m.Data, lastData)
 				case same && after.Digest != "":
-					same = Digest(m.Data) == after.Digest
+					same = events.Digest(m.Data) == after.Digest
 				}
 				if !same {
-					got := Mark{Sequence: m.Sequence, Digest: Digest(m.Data)}
+					got := events.Mark{Sequence: m.Sequence, Digest: events.Digest(m.Data)}
 					diverged = &DivergedError{Stream: spec.stream, Filter: spec.filter, Want: after, Got: got}
 					return false
 				}
 				return true // handed over before
 			}
 			fn(m)
-			after, lastData = Mark{Sequence: m.Sequence}, m.Data
+			after, lastData = events.Mark{Sequence: m.Sequence}, m.Data
 			return true
 		}, func() {
 			if verify { // the stream ends before the message it must hold
@@ -322,7 +323,7 @@ func (s *Store) follow(ctx context.Context, spec readSpec, after Mark, fn func(M
 // directLast reads the last message of stream matching filter through the
 // direct-get API, whose subject carries the filter (so a permission can pin
 // it). ok is false when there is none.
-func (s *Store) directLast(ctx context.Context, stream, filter string) (Message, bool, error) {
+func (s *Store) directLast(ctx context.Context, stream, filter string) (events.Message, bool, error) {
 	subj := "$JS.API.DIRECT.GET." + stream + "." + filter
 	gctx, release := s.denials.guard(ctx, subj)
 	defer release()
@@ -330,7 +331,7 @@ func (s *Store) directLast(ctx context.Context, stream, filter string) (Message,
 	defer cancel()
 	resp, err := s.nc.RequestWithContext(tctx, subj, nil)
 	if err != nil {
-		return Message{}, false, fmt.Errorf("read last of %s: %w", filter, denied(gctx, err))
+		return events.Message{}, false, fmt.Errorf("read last of %s: %w", filter, denied(gctx, err))
 	}
 	// The reply holds the stored message's own headers first and the
 	// server's after them: a publisher may have set any of those names, so
@@ -347,14 +348,14 @@ func (s *Store) directLast(ctx context.Context, stream, filter string) (Message,
 	seq, err := strconv.ParseUint(server(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
 		if status := server("Status"); status == "404" {
-			return Message{}, false, nil
+			return events.Message{}, false, nil
 		} else if status != "" {
-			return Message{}, false, fmt.Errorf("read last of %s: %s %s", filter, status, server("Description"))
+			return events.Message{}, false, fmt.Errorf("read last of %s: %s %s", filter, status, server("Description"))
 		}
-		return Message{}, false, fmt.Errorf("read last of %s: no sequence in the reply", filter)
+		return events.Message{}, false, fmt.Errorf("read last of %s: no sequence in the reply", filter)
 	}
 	t, _ := time.Parse(time.RFC3339Nano, server(jetstream.TimeStampHeaer))
-	return Message{Stream: stream, Subject: server(jetstream.SubjectHeader), Sequence: seq, Time: t, Data: resp.Data}, true, nil
+	return events.Message{Stream: stream, Subject: server(jetstream.SubjectHeader), Sequence: seq, Time: t, Data: resp.Data}, true, nil
 }
 
 // count returns how many messages of stream match filter, from the
