@@ -1,6 +1,6 @@
 // Package deploy turns a scope's desired state into running replicas on one
-// node. It observes what the node runs through a Runtime (Docker containers
-// or local processes), plans the difference with the pure function Plan,
+// node. It observes what the node runs through a Runtime (Docker containers,
+// package deploy/docker, or local processes, package deploy/process), plans the difference with the pure function Plan,
 // and carries the plan out step by step in a Reconciler: start first, gate
 // on health, and only then stop what the new replica replaces.
 //
@@ -22,7 +22,9 @@
 //     backoff.
 //
 // deploy imports events for its types only; it knows nothing about NATS,
-// folds (package projector) or the CLI.
+// folds (package projector) or the CLI, and it does not link the Docker
+// SDK: the runtimes are subpackages that the agent picks from (the test in
+// internal/layering keeps it so).
 //
 // Concurrency: a Reconciler may reconcile different scopes at once, but the
 // caller must not reconcile the same scope concurrently. Runtimes are safe

@@ -44,10 +44,10 @@ func OwnedBy(labels map[string]string, node string) bool {
 	return labels[LabelManaged] == "true" && labels[LabelNode] == node
 }
 
-// replicaFromLabels fills a Replica's identity from its labels. ok is false
+// ReplicaFromLabels fills a Replica's identity from its labels. ok is false
 // when the labels are not node's or do not parse; such a replica is not the
 // agent's to touch.
-func replicaFromLabels(labels map[string]string, node string) (r Replica, ok bool) {
+func ReplicaFromLabels(labels map[string]string, node string) (r Replica, ok bool) {
 	if !OwnedBy(labels, node) {
 		return Replica{}, false
 	}
@@ -86,7 +86,7 @@ func ReplicaName(node string, rs ReplicaSpec) string {
 	if len(h) > 8 {
 		h = h[:8]
 	}
-	return fmt.Sprintf("hoist-%s-%s-%s-%s", node, rs.Scope, rs.Track.index(rs.Index), h)
+	return fmt.Sprintf("hoist-%s-%s-%s-%s", node, rs.Scope, rs.Track.Index(rs.Index), h)
 }
 
 // ReplicaEnv is the environment of a replica started by node: the spec's
@@ -107,7 +107,7 @@ func ReplicaEnv(node string, rs ReplicaSpec, port int) []string {
 		}
 	}
 	env["HOIST_NODE"] = node
-	env["HOIST_REPLICA"] = fmt.Sprintf("%s#%s", rs.Scope, rs.Track.index(rs.Index))
+	env["HOIST_REPLICA"] = fmt.Sprintf("%s#%s", rs.Scope, rs.Track.Index(rs.Index))
 	if rs.Track == TrackCanary {
 		env["HOIST_TRACK"] = "canary"
 	}

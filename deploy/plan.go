@@ -38,7 +38,7 @@ func (a Action) String() string {
 	case ActionStop, ActionRemove:
 		return fmt.Sprintf("%s %s", a.Kind, a.Replica.ID)
 	}
-	return fmt.Sprintf("%s %s", a.Kind, a.Track.index(a.Index))
+	return fmt.Sprintf("%s %s", a.Kind, a.Track.Index(a.Index))
 }
 
 // Plan returns the steps that take the scope's replicas in actual to d.
@@ -135,7 +135,7 @@ func planTrack(t Track, spec *events.Spec, want int, alive []Replica) []Action {
 		keep[i] = best
 		for _, r := range rs {
 			if r.ID != best.ID {
-				acts = append(acts, Action{Kind: ActionStop, Track: t, Index: i, Replica: r, Reason: "duplicate of " + shortID(best.ID)})
+				acts = append(acts, Action{Kind: ActionStop, Track: t, Index: i, Replica: r, Reason: "duplicate of " + ShortID(best.ID)})
 			}
 		}
 	}

@@ -101,9 +101,9 @@ func TestCanaryLabelsAndNames(t *testing.T) {
 	if l[LabelTrack] != "canary" {
 		t.Fatalf("labels = %v", l)
 	}
-	r, ok := replicaFromLabels(l, "n1")
+	r, ok := ReplicaFromLabels(l, "n1")
 	if !ok || r.Track != TrackCanary || r.Index != 0 {
-		t.Fatalf("replicaFromLabels = %+v, %v", r, ok)
+		t.Fatalf("ReplicaFromLabels = %+v, %v", r, ok)
 	}
 	stable := rs
 	stable.Track = TrackStable
@@ -114,7 +114,7 @@ func TestCanaryLabelsAndNames(t *testing.T) {
 		t.Fatal("a stable replica carries a track label")
 	}
 	l[LabelTrack] = "shadow"
-	if _, ok := replicaFromLabels(l, "n1"); ok {
+	if _, ok := ReplicaFromLabels(l, "n1"); ok {
 		t.Fatal("a replica of an unknown track was taken as the agent's own")
 	}
 }

@@ -1,9 +1,11 @@
-package deploy
+package deploy_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/internal/deploytest"
 	"slices"
 	"strings"
 	"sync"
@@ -16,16 +18,21 @@ import (
 // fakeRuntime keeps replicas in memory. A replica's health comes from its
 // spec's env: FAIL_INDEX=<i> makes replica i unhealthy, EXIT=1 makes every
 // replica exit at once, NOCHECK=1 gives replicas no health check at all.
+var (
+	web   = events.MustParseScope("acme.prod.web")
+	epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 type fakeRuntime struct {
 	mu    sync.Mutex
-	reps  map[string]Replica
+	reps  map[string]deploy.Replica
 	envs  map[string]map[string]string
 	next  int
 	calls []string
 }
 
 func newFake() *fakeRuntime {
-	return &fakeRuntime{reps: map[string]Replica{}, envs: map[string]map[string]string{}}
+	return &fakeRuntime{reps: map[string]deploy.Replica{}, envs: map[string]map[string]string{}}
 }
 
 func (f *fakeRuntime) log(format string, args ...any) {
@@ -40,23 +47,23 @@ func (f *fakeRuntime) take() []string {
 	return c
 }
 
-func (f *fakeRuntime) List(context.Context) ([]Replica, error) {
+func (f *fakeRuntime) List(context.Context) ([]deploy.Replica, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []Replica
+	var out []deploy.Replica
 	for _, r := range f.reps {
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-func (f *fakeRuntime) Start(_ context.Context, rs ReplicaSpec) (Replica, error) {
+func (f *fakeRuntime) Start(_ context.Context, rs deploy.ReplicaSpec) (deploy.Replica, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
 	id := fmt.Sprintf("r%d", f.next)
-	r := Replica{ID: id, Scope: rs.Scope, Index: rs.Index, Revision: rs.Revision, SpecHash: rs.SpecHash,
-		State: StateRunning, HostPort: 10000 + f.next, StartedAt: time.Now()}
+	r := deploy.Replica{ID: id, Scope: rs.Scope, Index: rs.Index, Revision: rs.Revision, SpecHash: rs.SpecHash,
+		State: deploy.StateRunning, HostPort: 10000 + f.next, StartedAt: time.Now()}
 	f.reps[id], f.envs[id] = r, rs.Spec.Env
 	f.log("start %d %s", rs.Index, id)
 	return r, nil
@@ -67,9 +74,9 @@ func (f *fakeRuntime) Stop(_ context.Context, id string, _ time.Duration) error 
 	defer f.mu.Unlock()
 	r, ok := f.reps[id]
 	if !ok {
-		return ErrNotFound
+		return deploy.ErrNotFound
 	}
-	r.State = StateExited
+	r.State = deploy.StateExited
 	f.reps[id] = r
 	f.log("stop %s", id)
 	return nil
@@ -79,40 +86,40 @@ func (f *fakeRuntime) Remove(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.reps[id]; !ok {
-		return ErrNotFound
+		return deploy.ErrNotFound
 	}
 	delete(f.reps, id)
 	return nil
 }
 
-func (f *fakeRuntime) Health(_ context.Context, id string) (Health, error) {
+func (f *fakeRuntime) Health(_ context.Context, id string) (deploy.Health, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.reps[id]
 	if !ok {
-		return Health{}, ErrNotFound
+		return deploy.Health{}, deploy.ErrNotFound
 	}
 	env := f.envs[id]
 	switch {
-	case r.State != StateRunning:
-		return Health{State: r.State}, nil
+	case r.State != deploy.StateRunning:
+		return deploy.Health{State: r.State}, nil
 	case env["EXIT"] == "1":
-		return Health{State: StateExited, Detail: "exit code 1"}, nil
+		return deploy.Health{State: deploy.StateExited, Detail: "exit code 1"}, nil
 	case env["NOCHECK"] == "1":
-		return Health{State: StateRunning}, nil
+		return deploy.Health{State: deploy.StateRunning}, nil
 	case env["FAIL_INDEX"] == fmt.Sprint(r.Index):
-		return Health{State: StateRunning, Check: "unhealthy", Detail: "boom"}, nil
+		return deploy.Health{State: deploy.StateRunning, Check: "unhealthy", Detail: "boom"}, nil
 	}
-	return Health{State: StateRunning, Check: "healthy"}, nil
+	return deploy.Health{State: deploy.StateRunning, Check: "healthy"}, nil
 }
 
-func (f *fakeRuntime) Watch(ctx context.Context) <-chan Change {
-	ch := make(chan Change)
+func (f *fakeRuntime) Watch(ctx context.Context) <-chan deploy.Change {
+	ch := make(chan deploy.Change)
 	go func() { <-ctx.Done(); close(ch) }()
 	return ch
 }
 
-var _ Runtime = (*fakeRuntime)(nil)
+var _ deploy.Runtime = (*fakeRuntime)(nil)
 
 // fakeClock is a settable clock for the failure backoff.
 type fakeClock struct {
@@ -127,12 +134,12 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newFakeReconciler(t *testing.T, rt Runtime, mod ...func(*Config)) *Reconciler {
-	cfg := Config{Runtime: rt, Node: "n1", Logger: testLogger(t), PollInterval: 5 * time.Millisecond, RunningGrace: 20 * time.Millisecond}
+func newFakeReconciler(t *testing.T, rt deploy.Runtime, mod ...func(*deploy.Config)) *deploy.Reconciler {
+	cfg := deploy.Config{Runtime: rt, Node: "n1", Logger: deploytest.Logger(t), PollInterval: 5 * time.Millisecond, RunningGrace: 20 * time.Millisecond}
 	for _, m := range mod {
 		m(&cfg)
 	}
-	rc, err := NewReconciler(cfg)
+	rc, err := deploy.NewReconciler(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,13 +161,13 @@ func fakeSpec(replicas int, env ...string) *events.Spec {
 func TestReconcileTakesBackFailedBatch(t *testing.T) {
 	rt := newFake()
 	rc := newFakeReconciler(t, rt)
-	mustReconcile(t, rc, Desired{Scope: web, Revision: 1, Spec: fakeSpec(3)})
+	deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 1, Spec: fakeSpec(3)})
 	rt.take()
 
 	bad := fakeSpec(3, "V=2", "FAIL_INDEX=1")
 	bad.Update.Surge = 2
-	res, err := rc.Reconcile(t.Context(), Desired{Scope: web, Revision: 2, Spec: bad})
-	if !errors.Is(err, ErrUnhealthy) {
+	res, err := rc.Reconcile(t.Context(), deploy.Desired{Scope: web, Revision: 2, Spec: bad})
+	if !errors.Is(err, deploy.ErrUnhealthy) {
 		t.Fatalf("err = %v, want ErrUnhealthy", err)
 	}
 	if want := "replica 1 of acme.prod.web (rev 2) not healthy within 100ms: docker health check: unhealthy: boom"; res.Reason != want {
@@ -169,7 +176,7 @@ func TestReconcileTakesBackFailedBatch(t *testing.T) {
 	if calls := rt.take(); !slices.Equal(calls, []string{"start 0 r4", "start 1 r5", "stop r4", "stop r5"}) {
 		t.Errorf("calls %v", calls)
 	}
-	if got := idsByIndex(res.Replicas); len(res.Replicas) != 3 || got[0] != "r1" || got[1] != "r2" || got[2] != "r3" {
+	if got := deploytest.IDsByIndex(res.Replicas); len(res.Replicas) != 3 || got[0] != "r1" || got[1] != "r2" || got[2] != "r3" {
 		t.Errorf("replicas after the failed batch: %v", res.Replicas)
 	}
 	if len(res.Backends) != 3 {
@@ -180,11 +187,11 @@ func TestReconcileTakesBackFailedBatch(t *testing.T) {
 func TestReconcileFailureBackoff(t *testing.T) {
 	rt := newFake()
 	clock := &fakeClock{now: epoch}
-	rc := newFakeReconciler(t, rt, func(c *Config) { c.Now = clock.Now; c.RetryBackoff = time.Minute })
-	bad := Desired{Scope: web, Revision: 1, Spec: fakeSpec(1, "EXIT=1")}
+	rc := newFakeReconciler(t, rt, func(c *deploy.Config) { c.Now = clock.Now; c.RetryBackoff = time.Minute })
+	bad := deploy.Desired{Scope: web, Revision: 1, Spec: fakeSpec(1, "EXIT=1")}
 
 	_, err := rc.Reconcile(t.Context(), bad)
-	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "stopped before it was healthy: exited: exit code 1") {
+	if !errors.Is(err, deploy.ErrExited) || !strings.Contains(err.Error(), "stopped before it was healthy: exited: exit code 1") {
 		t.Fatalf("err = %v, want ErrExited with the exit code", err)
 	}
 	if fs := rc.Failures(); len(fs) != 1 || fs[0].Attempts != 1 || !fs[0].RetryAt.Equal(epoch.Add(time.Minute)) {
@@ -207,7 +214,7 @@ func TestReconcileFailureBackoff(t *testing.T) {
 	if _, err := rc.Reconcile(t.Context(), bad); err == nil {
 		t.Fatal("retry succeeded unexpectedly")
 	}
-	if calls := rt.take(); countPrefix(calls, "start") != 1 {
+	if calls := rt.take(); deploytest.CountPrefix(calls, "start") != 1 {
 		t.Errorf("retry calls %v, want one start", calls)
 	}
 	if fs := rc.Failures(); fs[0].Attempts != 2 || !fs[0].RetryAt.Equal(clock.Now().Add(2*time.Minute)) {
@@ -215,8 +222,8 @@ func TestReconcileFailureBackoff(t *testing.T) {
 	}
 
 	// A new revision is tried at once, and success clears the failure.
-	good := Desired{Scope: web, Revision: 2, Spec: fakeSpec(1)}
-	if res := mustReconcile(t, rc, good); res.Phase != events.PhaseConverged {
+	good := deploy.Desired{Scope: web, Revision: 2, Spec: fakeSpec(1)}
+	if res := deploytest.MustReconcile(t, rc, good); res.Phase != events.PhaseConverged {
 		t.Errorf("new revision: phase %s", res.Phase)
 	}
 	if fs := rc.Failures(); len(fs) != 0 {
@@ -224,10 +231,10 @@ func TestReconcileFailureBackoff(t *testing.T) {
 	}
 
 	// Persisted failures hold back after a restart.
-	restored := newFakeReconciler(t, rt, func(c *Config) { c.Now = clock.Now })
-	restored.RestoreFailures([]Failure{{Scope: web, Revision: 3, SpecHash: SpecHash(bad.Spec), Reason: "earlier", RetryAt: clock.Now().Add(time.Hour)}})
+	restored := newFakeReconciler(t, rt, func(c *deploy.Config) { c.Now = clock.Now })
+	restored.RestoreFailures([]deploy.Failure{{Scope: web, Revision: 3, SpecHash: deploy.SpecHash(bad.Spec), Reason: "earlier", RetryAt: clock.Now().Add(time.Hour)}})
 	rt.take()
-	res, err = restored.Reconcile(t.Context(), Desired{Scope: web, Revision: 3, Spec: bad.Spec})
+	res, err = restored.Reconcile(t.Context(), deploy.Desired{Scope: web, Revision: 3, Spec: bad.Spec})
 	if err != nil || res.Reason != "earlier" || len(rt.take()) != 0 {
 		t.Errorf("restored failure: err %v, reason %q", err, res.Reason)
 	}
@@ -237,16 +244,16 @@ func TestReconcileFailureBackoff(t *testing.T) {
 // one is withdrawn before it is stopped.
 func TestReconcileAnnouncesBeforeStopping(t *testing.T) {
 	rt := newFake()
-	rc := newFakeReconciler(t, rt, func(c *Config) {
-		c.OnBackends = func(scope events.Scope, b Backends) {
+	rc := newFakeReconciler(t, rt, func(c *deploy.Config) {
+		c.OnBackends = func(scope events.Scope, b deploy.Backends) {
 			rt.mu.Lock()
 			defer rt.mu.Unlock()
 			rt.log("announce %d", len(b.Addrs))
 		}
 	})
-	mustReconcile(t, rc, Desired{Scope: web, Revision: 1, Spec: fakeSpec(1)})
+	deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 1, Spec: fakeSpec(1)})
 	rt.take()
-	res := mustReconcile(t, rc, Desired{Scope: web, Revision: 2, Spec: fakeSpec(1, "V=2")})
+	res := deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 2, Spec: fakeSpec(1, "V=2")})
 	want := []string{"start 0 r2", "announce 2", "announce 1", "stop r1"}
 	if calls := rt.take(); !slices.Equal(calls, want) {
 		t.Errorf("calls %v, want %v", calls, want)
@@ -259,7 +266,7 @@ func TestReconcileAnnouncesBeforeStopping(t *testing.T) {
 func TestReconcileRunningGrace(t *testing.T) {
 	rt := newFake()
 	rc := newFakeReconciler(t, rt)
-	res := mustReconcile(t, rc, Desired{Scope: web, Revision: 1, Spec: fakeSpec(2, "NOCHECK=1")})
+	res := deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 1, Spec: fakeSpec(2, "NOCHECK=1")})
 	if res.Phase != events.PhaseConverged || len(res.Backends) != 2 {
 		t.Errorf("phase %s, backends %v", res.Phase, res.Backends)
 	}
@@ -270,10 +277,10 @@ func TestReconcileRunningGrace(t *testing.T) {
 func TestReconcileNoDesiredState(t *testing.T) {
 	rt := newFake()
 	rc := newFakeReconciler(t, rt)
-	mustReconcile(t, rc, Desired{Scope: web, Revision: 1, Spec: fakeSpec(2)})
+	deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 1, Spec: fakeSpec(2)})
 	rt.take()
-	res, err := rc.Reconcile(t.Context(), Desired{Scope: web, Revision: 2})
-	if !errors.Is(err, ErrNoDesiredState) || res.Phase != events.PhaseFailed {
+	res, err := rc.Reconcile(t.Context(), deploy.Desired{Scope: web, Revision: 2})
+	if !errors.Is(err, deploy.ErrNoDesiredState) || res.Phase != events.PhaseFailed {
 		t.Errorf("err %v, phase %s", err, res.Phase)
 	}
 	if reps, _ := rt.List(t.Context()); len(reps) != 2 || len(rt.take()) != 0 {
@@ -281,7 +288,7 @@ func TestReconcileNoDesiredState(t *testing.T) {
 	}
 	bad := fakeSpec(2)
 	bad.HealthPath = "no-slash"
-	if _, err := rc.Reconcile(t.Context(), Desired{Scope: web, Revision: 3, Spec: bad}); !errors.Is(err, events.ErrInvalid) {
+	if _, err := rc.Reconcile(t.Context(), deploy.Desired{Scope: web, Revision: 3, Spec: bad}); !errors.Is(err, events.ErrInvalid) {
 		t.Errorf("invalid spec: err %v, want events.ErrInvalid", err)
 	}
 }
@@ -295,7 +302,7 @@ func TestReconcileStoppedIsNoFailure(t *testing.T) {
 	spec.Update.HealthTimeout = events.Duration(time.Minute)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	res, err := rc.Reconcile(ctx, Desired{Scope: web, Revision: 1, Spec: spec})
+	res, err := rc.Reconcile(ctx, deploy.Desired{Scope: web, Revision: 1, Spec: spec})
 	if !errors.Is(err, context.DeadlineExceeded) || res.Phase != events.PhaseProgressing {
 		t.Fatalf("err %v, phase %s", err, res.Phase)
 	}

@@ -124,12 +124,12 @@ type Replica struct {
 func (r Replica) IsHealthy() bool { return r.Healthy == nil || *r.Healthy }
 
 func (r Replica) String() string {
-	return fmt.Sprintf("%s#%s (%s, %s)", r.Scope, r.Track.index(r.Index), shortID(r.ID), r.State)
+	return fmt.Sprintf("%s#%s (%s, %s)", r.Scope, r.Track.Index(r.Index), ShortID(r.ID), r.State)
 }
 
-// index writes a replica index of track t: 2 for the stable track, c2 for
+// Index writes a replica index of track t: 2 for the stable track, c2 for
 // the canary's, as in its slot NODE#c2.
-func (t Track) index(i int) string {
+func (t Track) Index(i int) string {
 	if t == TrackCanary {
 		return "c" + strconv.Itoa(i)
 	}
@@ -162,9 +162,9 @@ var (
 	ErrForeign = errors.New("name taken by an unmanaged replica")
 )
 
-// shortID shortens a Docker container ID the way docker ps does; other
+// ShortID shortens a Docker container ID the way docker ps does; other
 // IDs (the process runtime's names) are short enough and stay whole.
-func shortID(id string) string {
+func ShortID(id string) string {
 	if len(id) == 64 && strings.Trim(id, "0123456789abcdef") == "" {
 		return id[:12]
 	}

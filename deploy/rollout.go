@@ -33,7 +33,7 @@ type slot struct {
 
 func (a Action) slot() slot   { return slot{a.Track, a.Index} }
 func (r Replica) slot() slot  { return slot{r.Track, r.Index} }
-func (s slot) String() string { return string(s.track) + s.track.index(s.index) }
+func (s slot) String() string { return string(s.track) + s.track.Index(s.index) }
 
 func newRollout(r *Reconciler, d Desired, observed []Replica) *rollout {
 	ro := &rollout{r: r, d: d, live: map[string]Replica{}, started: map[slot]Replica{}, verified: map[slot]bool{}, opened: map[Track][]Secret{}}
@@ -86,7 +86,7 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 		}
 		rep.Healthy = boolPtr(false) // unproven until its wait
 		ro.live[rep.ID], ro.started[a.slot()] = rep, rep
-		log.Info("started replica", "id", shortID(rep.ID), "reason", a.Reason, "host_port", rep.HostPort)
+		log.Info("started replica", "id", ShortID(rep.ID), "reason", a.Reason, "host_port", rep.HostPort)
 
 	case ActionWaitHealthy:
 		rep, ok := ro.started[a.slot()]
@@ -98,7 +98,7 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 		}
 		rep.Healthy = boolPtr(true)
 		ro.live[rep.ID], ro.started[a.slot()], ro.verified[a.slot()] = rep, rep, true
-		log.Info("replica healthy", "id", shortID(rep.ID))
+		log.Info("replica healthy", "id", ShortID(rep.ID))
 		ro.announce()
 
 	case ActionStop:
@@ -114,17 +114,17 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 		}
 		if err := r.stopAndRemove(ctx, a.Replica.ID); err != nil {
 			ro.live[a.Replica.ID] = a.Replica
-			return fmt.Errorf("stop replica %d (%s): %w", a.Index, shortID(a.Replica.ID), err)
+			return fmt.Errorf("stop replica %d (%s): %w", a.Index, ShortID(a.Replica.ID), err)
 		}
-		log.Info("stopped replica", "id", shortID(a.Replica.ID), "reason", a.Reason)
+		log.Info("stopped replica", "id", ShortID(a.Replica.ID), "reason", a.Reason)
 
 	case ActionRemove:
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 		defer cancel()
 		if err := r.rt.Remove(cctx, a.Replica.ID); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("remove replica %d (%s): %w", a.Index, shortID(a.Replica.ID), err)
+			return fmt.Errorf("remove replica %d (%s): %w", a.Index, ShortID(a.Replica.ID), err)
 		}
-		log.Info("removed replica", "id", shortID(a.Replica.ID), "state", a.Replica.State, "detail", a.Replica.Detail)
+		log.Info("removed replica", "id", ShortID(a.Replica.ID), "state", a.Replica.State, "detail", a.Replica.Detail)
 	}
 	return nil
 }
@@ -170,10 +170,10 @@ func (ro *rollout) takeBack(ctx context.Context) {
 		}
 		delete(ro.live, rep.ID)
 		if err := ro.r.stopAndRemove(cctx, rep.ID); err != nil {
-			ro.r.log.Error("take back new replica", "scope", ro.d.Scope, "index", s.String(), "id", shortID(rep.ID), "err", err)
+			ro.r.log.Error("take back new replica", "scope", ro.d.Scope, "index", s.String(), "id", ShortID(rep.ID), "err", err)
 			continue
 		}
-		ro.r.log.Info("took back new replica", "scope", ro.d.Scope, "index", s.String(), "id", shortID(rep.ID))
+		ro.r.log.Info("took back new replica", "scope", ro.d.Scope, "index", s.String(), "id", ShortID(rep.ID))
 	}
 	ro.started = map[slot]Replica{}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/docker"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -34,10 +36,10 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 	})
 	b.Run("docker", func(b *testing.B) {
 		benchDeploy(b, func(t testing.TB, h *harness) (deploy.Runtime, events.Spec) {
-			docker := imagetest.RequireDocker(t)
+			engine := imagetest.RequireDocker(t)
 			img := imagetest.TestImage(t)
-			t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deploy.LabelNode+"="+h.node) })
-			rt, err := deploy.NewDocker(deploy.DockerConfig{Node: h.node, Client: docker, HostIP: "127.0.0.1"})
+			t.Cleanup(func() { imagetest.RemoveByLabel(t, engine, deploy.LabelNode+"="+h.node) })
+			rt, err := docker.New(docker.Config{Node: h.node, Client: engine, HostIP: "127.0.0.1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +113,7 @@ func BenchmarkAgentRSS(b *testing.B) {
 			t.Fatal(err)
 		}
 		data := filepath.Join(h.dataDir, "agent")
-		rt, err := deploy.NewProcess(deploy.ProcessConfig{Node: h.node, DataDir: filepath.Join(data, "process")})
+		rt, err := process.New(process.Config{Node: h.node, DataDir: filepath.Join(data, "process")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/docker"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -32,15 +33,15 @@ type dockerWorld struct {
 
 func newDockerWorld(t *testing.T) *dockerWorld {
 	t.Helper()
-	docker := imagetest.RequireDocker(t)
+	engine := imagetest.RequireDocker(t)
 	img := imagetest.TestImage(t)
 	h := newHarness(t)
-	t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deploy.LabelNode+"="+h.node, bystanderLabel+"="+h.node) })
-	rt, err := deploy.NewDocker(deploy.DockerConfig{Node: h.node, Client: docker, HostIP: "127.0.0.1", Logger: h.log, CallTimeout: 20 * time.Second})
+	t.Cleanup(func() { imagetest.RemoveByLabel(t, engine, deploy.LabelNode+"="+h.node, bystanderLabel+"="+h.node) })
+	rt, err := docker.New(docker.Config{Node: h.node, Client: engine, HostIP: "127.0.0.1", Logger: h.log, CallTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &dockerWorld{harness: h, docker: docker, image: img, rt: &countingRuntime{Runtime: rt}}
+	return &dockerWorld{harness: h, docker: engine, image: img, rt: &countingRuntime{Runtime: rt}}
 }
 
 func (w *dockerWorld) spec(replicas int, env map[string]string) events.Spec {

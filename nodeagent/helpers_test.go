@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/imagetest"
@@ -103,7 +104,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // stopped and removed when the test ends.
 func processRuntime(t testing.TB, node, dir string) *countingRuntime {
 	t.Helper()
-	rt, err := deploy.NewProcess(deploy.ProcessConfig{Node: node, DataDir: dir, Logger: testLogger(t), PollInterval: 100 * time.Millisecond})
+	rt, err := process.New(process.Config{Node: node, DataDir: dir, Logger: testLogger(t), PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

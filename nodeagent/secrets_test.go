@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/docker"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -123,7 +124,7 @@ func TestSecretsReachOnlyGrantedNodes(t *testing.T) {
 	w := newDockerWorld(t)
 	node2 := testNodeName()
 	t.Cleanup(func() { imagetest.RemoveByLabel(t, w.docker, deploy.LabelNode+"="+node2) })
-	rt2, err := deploy.NewDocker(deploy.DockerConfig{Node: node2, Client: w.docker, HostIP: "127.0.0.1", Logger: w.log, CallTimeout: 20 * time.Second})
+	rt2, err := docker.New(docker.Config{Node: node2, Client: w.docker, HostIP: "127.0.0.1", Logger: w.log, CallTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/docker"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -57,9 +59,9 @@ func runSubprocessAgent(raw string) int {
 	var err error
 	switch cfg.Runtime {
 	case "docker":
-		rt, err = deploy.NewDocker(deploy.DockerConfig{Node: cfg.Node, HostIP: "127.0.0.1"})
+		rt, err = docker.New(docker.Config{Node: cfg.Node, HostIP: "127.0.0.1"})
 	default:
-		rt, err = deploy.NewProcess(deploy.ProcessConfig{Node: cfg.Node, DataDir: cfg.Data, PollInterval: 100 * time.Millisecond})
+		rt, err = process.New(process.Config{Node: cfg.Node, DataDir: cfg.Data, PollInterval: 100 * time.Millisecond})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "runtime:", err)

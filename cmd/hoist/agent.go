@@ -15,7 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
-	deployrt "github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/docker"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/nodeagent"
 )
@@ -188,7 +190,7 @@ func runAgent(c *cli.Context) error {
 		AgentCheck:    c.String("agent-check"),
 		Heartbeat:     c.Duration("heartbeat"),
 		Resync:        c.Duration("resync"),
-		Deploy:        deployrt.Config{DrainDelay: c.Duration("drain-delay")},
+		Deploy:        deploy.Config{DrainDelay: c.Duration("drain-delay")},
 		Version:       versionString(),
 		Logger:        log,
 	})
@@ -250,15 +252,15 @@ func handleAgentSignal(c *cli.Context, s os.Signal, agent *nodeagent.Agent, setu
 
 // openRuntime builds the runtime of --runtime, or docker when an engine
 // answers and process otherwise.
-func openRuntime(c *cli.Context, setup agentSetup, log *slog.Logger) (deployrt.Runtime, string, func(), error) {
+func openRuntime(c *cli.Context, setup agentSetup, log *slog.Logger) (deploy.Runtime, string, func(), error) {
 	return openRuntimeNamed(c.Context, c.String("runtime"), setup, log)
 }
 
 // openRuntimeNamed builds the runtime called name ("" picks one).
-func openRuntimeNamed(ctx context.Context, name string, setup agentSetup, log *slog.Logger) (deployrt.Runtime, string, func(), error) {
+func openRuntimeNamed(ctx context.Context, name string, setup agentSetup, log *slog.Logger) (deploy.Runtime, string, func(), error) {
 	switch name {
 	case "", "docker":
-		d, err := deployrt.NewDocker(deployrt.DockerConfig{Node: setup.node.Name, Logger: log})
+		d, err := docker.New(docker.Config{Node: setup.node.Name, Logger: log})
 		if err != nil {
 			return nil, "", nil, err
 		}
@@ -273,7 +275,7 @@ func openRuntimeNamed(ctx context.Context, name string, setup agentSetup, log *s
 		log.Info("no Docker engine answers; running replicas as local processes", "err", perr)
 		fallthrough
 	case "process":
-		p, err := deployrt.NewProcess(deployrt.ProcessConfig{Node: setup.node.Name, DataDir: filepath.Join(setup.dataDir, "process"), Logger: log})
+		p, err := process.New(process.Config{Node: setup.node.Name, DataDir: filepath.Join(setup.dataDir, "process"), Logger: log})
 		if err != nil {
 			return nil, "", nil, err
 		}

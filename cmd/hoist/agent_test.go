@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	deployrt "github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
@@ -86,11 +87,11 @@ func agentAcceptance(t *testing.T, runtime string) {
 	node := agtNode()
 	target := []string{"--command", imagetest.DemoBinary(t)}
 	if runtime == "docker" {
-		docker := imagetest.RequireDocker(t)
+		engine := imagetest.RequireDocker(t)
 		target = []string{"--image", imagetest.TestImage(t)}
 		// Registered before the agent starts, so it runs after the agent
 		// stopped: every container of the test node, by label.
-		t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deployrt.LabelNode+"="+node) })
+		t.Cleanup(func() { imagetest.RemoveByLabel(t, engine, deploy.LabelNode+"="+node) })
 	}
 	srv := natstest.Start(t)
 	t.Setenv("HOIST_NATS_URL", srv.URL())
@@ -100,7 +101,7 @@ func agentAcceptance(t *testing.T, runtime string) {
 	agtWriteFile(t, filepath.Join(dir, "config.toml"), "reference_file_path = \"state/reference.json\"\n")
 	if runtime == "process" {
 		t.Cleanup(func() {
-			p, err := deployrt.NewProcess(deployrt.ProcessConfig{Node: node, DataDir: filepath.Join(dir, "data", "process")})
+			p, err := process.New(process.Config{Node: node, DataDir: filepath.Join(dir, "data", "process")})
 			if err != nil {
 				t.Error(err)
 				return

@@ -22,7 +22,8 @@ import (
 	"github.com/hoist-dev/hoist/api"
 	"github.com/hoist-dev/hoist/auth"
 	"github.com/hoist-dev/hoist/balancer"
-	deployrt "github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/imagetest"
@@ -64,7 +65,7 @@ func startDevStack(t *testing.T) *devStack {
 	st := ns.Store(t)
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	rt, err := deployrt.NewProcess(deployrt.ProcessConfig{Node: "dev", DataDir: filepath.Join(dir, "process"), Logger: log, PollInterval: 100 * time.Millisecond})
+	rt, err := process.New(process.Config{Node: "dev", DataDir: filepath.Join(dir, "process"), Logger: log, PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func startDevStack(t *testing.T) *devStack {
 		Connect: func(context.Context) (*nats.Conn, error) {
 			return store.Connect(store.ConnectOptions{URL: ns.URL(), Daemon: true})
 		},
-		Heartbeat: 500 * time.Millisecond, Deploy: deployrt.Config{DrainDelay: 100 * time.Millisecond}, Logger: log,
+		Heartbeat: 500 * time.Millisecond, Deploy: deploy.Config{DrainDelay: 100 * time.Millisecond}, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/balancer"
-	deployrt "github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/natsd"
 	"github.com/hoist-dev/hoist/events/store"
@@ -147,7 +147,7 @@ func runDev(c *cli.Context) error {
 		RuntimeName:   rtName,
 		Connect:       func(context.Context) (*nats.Conn, error) { return store.Connect(copts) },
 		AgentCheck:    c.String("agent-check"),
-		Deploy:        deployrt.Config{DrainDelay: defaultDrainDelay},
+		Deploy:        deploy.Config{DrainDelay: defaultDrainDelay},
 		Version:       versionString(),
 		Logger:        log.With("part", "agent"),
 	})
@@ -317,7 +317,7 @@ func waitDemo(ctx context.Context, agent *nodeagent.Agent, log *slog.Logger) {
 
 // stopReplicas stops this node's replicas: always for local processes (no
 // hoist process outlives hoist dev), for containers with --clean.
-func stopReplicas(rt deployrt.Runtime, stop bool, log *slog.Logger) {
+func stopReplicas(rt deploy.Runtime, stop bool, log *slog.Logger) {
 	if !stop {
 		return
 	}

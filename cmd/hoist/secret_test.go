@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	deployrt "github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
@@ -143,7 +143,7 @@ func demoMessage(t *testing.T, backend string) string {
 
 // stopProcessReplicas stops and removes every process replica of node.
 func stopProcessReplicas(t *testing.T, node, dir string) {
-	p, err := deployrt.NewProcess(deployrt.ProcessConfig{Node: node, DataDir: dir})
+	p, err := process.New(process.Config{Node: node, DataDir: dir})
 	if err != nil {
 		t.Error(err)
 		return

@@ -1,9 +1,10 @@
-package deploy
+package process
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/deploy"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,15 +27,15 @@ type processRecord struct {
 	StartedAt  time.Time         `json:"started_at"`
 }
 
-func (p *Process) recordPath(id string) string {
+func (p *Runtime) recordPath(id string) string {
 	return filepath.Join(p.dir, "replicas", id+".json")
 }
 
-func (p *Process) readRecord(id string) (processRecord, error) {
+func (p *Runtime) readRecord(id string) (processRecord, error) {
 	var rec processRecord
 	b, err := os.ReadFile(p.recordPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return rec, fmt.Errorf("replica %s: %w", id, ErrNotFound)
+		return rec, fmt.Errorf("replica %s: %w", id, deploy.ErrNotFound)
 	}
 	if err != nil {
 		return rec, fmt.Errorf("read replica record: %w", err)
@@ -45,7 +46,7 @@ func (p *Process) readRecord(id string) (processRecord, error) {
 	return rec, nil
 }
 
-func (p *Process) records() ([]processRecord, error) {
+func (p *Runtime) records() ([]processRecord, error) {
 	paths, err := filepath.Glob(filepath.Join(p.dir, "replicas", "*.json"))
 	if err != nil {
 		return nil, fmt.Errorf("list replica records: %w", err)
@@ -53,7 +54,7 @@ func (p *Process) records() ([]processRecord, error) {
 	out := make([]processRecord, 0, len(paths))
 	for _, path := range paths {
 		rec, err := p.readRecord(strings.TrimSuffix(filepath.Base(path), ".json"))
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, deploy.ErrNotFound) {
 			continue // removed meanwhile
 		}
 		if err != nil {
@@ -67,7 +68,7 @@ func (p *Process) records() ([]processRecord, error) {
 }
 
 // writeRecord stores rec atomically: temp file, fsync, rename, fsync dir.
-func (p *Process) writeRecord(rec processRecord) error {
+func (p *Runtime) writeRecord(rec processRecord) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode replica record: %w", err)

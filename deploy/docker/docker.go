@@ -1,4 +1,4 @@
-package deploy
+package docker
 
 import (
 	"archive/tar"
@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/deploy"
 	"log/slog"
 	"math"
 	"path"
@@ -24,8 +25,8 @@ import (
 	"github.com/hoist-dev/hoist/events"
 )
 
-// DockerConfig configures a Docker runtime.
-type DockerConfig struct {
+// Config configures a Docker runtime.
+type Config struct {
 	Node string // required
 	// Client is the Docker client. Default: from the environment
 	// (DOCKER_HOST …) with API version negotiation; Close closes it.
@@ -42,10 +43,10 @@ type DockerConfig struct {
 	PullRetry time.Duration
 }
 
-// Docker runs replicas as containers through the Docker Engine API. It
+// Runtime runs replicas as containers through the Docker Engine API. It
 // sees and touches only containers labelled hoist.managed=true and
 // hoist.node=<its node>.
-type Docker struct {
+type Runtime struct {
 	c       *client.Client
 	own     bool // c was made here and is closed by Close
 	node    string
@@ -59,14 +60,14 @@ type Docker struct {
 	pulls map[string]pullAttempt // by image
 }
 
-var _ Runtime = (*Docker)(nil)
+var _ deploy.Runtime = (*Runtime)(nil)
 
-// NewDocker returns a Docker runtime for cfg.Node.
-func NewDocker(cfg DockerConfig) (*Docker, error) {
+// New returns a Docker runtime for cfg.Node.
+func New(cfg Config) (*Runtime, error) {
 	if err := events.ValidateNodeName(cfg.Node); err != nil {
 		return nil, fmt.Errorf("new docker runtime: %w", err)
 	}
-	d := &Docker{c: cfg.Client, node: cfg.Node, hostIP: cfg.HostIP, log: cfg.Logger,
+	d := &Runtime{c: cfg.Client, node: cfg.Node, hostIP: cfg.HostIP, log: cfg.Logger,
 		timeout: cfg.CallTimeout, pullTO: cfg.PullTimeout, pullRe: cfg.PullRetry, pulls: map[string]pullAttempt{}}
 	if d.c == nil {
 		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -82,47 +83,53 @@ func NewDocker(cfg DockerConfig) (*Docker, error) {
 		d.log = slog.Default()
 	}
 	d.log = d.log.With("runtime", "docker")
-	setDefault(&d.timeout, 30*time.Second)
-	setDefault(&d.pullTO, 5*time.Minute)
-	setDefault(&d.pullRe, 10*time.Minute)
+	if d.timeout <= 0 {
+		d.timeout = 30 * time.Second
+	}
+	if d.pullTO <= 0 {
+		d.pullTO = 5 * time.Minute
+	}
+	if d.pullRe <= 0 {
+		d.pullRe = 10 * time.Minute
+	}
 	return d, nil
 }
 
-// Close closes the client if NewDocker made it.
-func (d *Docker) Close() error {
+// Close closes the client if New made it.
+func (d *Runtime) Close() error {
 	if d.own {
 		return d.c.Close()
 	}
 	return nil
 }
 
-func (d *Docker) call(ctx context.Context) (context.Context, context.CancelFunc) {
+func (d *Runtime) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d.timeout)
 }
 
-func (d *Docker) ownFilter() filters.Args {
+func (d *Runtime) ownFilter() filters.Args {
 	return filters.NewArgs(
-		filters.Arg("label", LabelManaged+"=true"),
-		filters.Arg("label", LabelNode+"="+d.node),
+		filters.Arg("label", deploy.LabelManaged+"=true"),
+		filters.Arg("label", deploy.LabelNode+"="+d.node),
 	)
 }
 
 // List returns this node's containers, live ones inspected for their
 // health, start time and published port.
-func (d *Docker) List(ctx context.Context) ([]Replica, error) {
+func (d *Runtime) List(ctx context.Context) ([]deploy.Replica, error) {
 	cctx, cancel := d.call(ctx)
 	defer cancel()
 	cs, err := d.c.ContainerList(cctx, container.ListOptions{All: true, Filters: d.ownFilter()})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := make([]Replica, 0, len(cs))
+	out := make([]deploy.Replica, 0, len(cs))
 	for _, c := range cs {
-		if _, ok := replicaFromLabels(c.Labels, d.node); !ok {
+		if _, ok := deploy.ReplicaFromLabels(c.Labels, d.node); !ok {
 			continue
 		}
 		ci, err := d.inspect(ctx, c.ID)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, deploy.ErrNotFound) {
 			continue // removed since the list
 		}
 		if err != nil {
@@ -135,34 +142,34 @@ func (d *Docker) List(ctx context.Context) ([]Replica, error) {
 	return out, nil
 }
 
-func (d *Docker) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
+func (d *Runtime) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
 	cctx, cancel := d.call(ctx)
 	defer cancel()
 	ci, err := d.c.ContainerInspect(cctx, id)
 	if cerrdefs.IsNotFound(err) {
-		return ci, fmt.Errorf("container %s: %w", shortID(id), ErrNotFound)
+		return ci, fmt.Errorf("container %s: %w", deploy.ShortID(id), deploy.ErrNotFound)
 	}
 	if err != nil {
-		return ci, fmt.Errorf("inspect container %s: %w", shortID(id), err)
+		return ci, fmt.Errorf("inspect container %s: %w", deploy.ShortID(id), err)
 	}
 	if ci.ContainerJSONBase == nil || ci.State == nil || ci.Config == nil {
-		return ci, fmt.Errorf("inspect container %s: incomplete answer", shortID(id))
+		return ci, fmt.Errorf("inspect container %s: incomplete answer", deploy.ShortID(id))
 	}
 	return ci, nil
 }
 
 // replica reads a Replica from an inspected container; ok is false when
 // the container is not this node's.
-func (d *Docker) replica(ci container.InspectResponse) (Replica, bool) {
-	rep, ok := replicaFromLabels(ci.Config.Labels, d.node)
+func (d *Runtime) replica(ci container.InspectResponse) (deploy.Replica, bool) {
+	rep, ok := deploy.ReplicaFromLabels(ci.Config.Labels, d.node)
 	if !ok {
-		return Replica{}, false
+		return deploy.Replica{}, false
 	}
 	rep.ID, rep.Name = ci.ID, strings.TrimPrefix(ci.Name, "/")
-	rep.State = State(ci.State.Status)
+	rep.State = deploy.State(ci.State.Status)
 	rep.StartedAt, _ = time.Parse(time.RFC3339Nano, ci.State.StartedAt)
 	if h := ci.State.Health; h != nil && h.Status != container.NoHealthcheck && h.Status != "" {
-		rep.Healthy = boolPtr(h.Status == container.Healthy)
+		rep.Healthy = new(h.Status == container.Healthy)
 	}
 	if ci.NetworkSettings != nil {
 		rep.HostPort = publishedPort(ci.NetworkSettings.Ports)
@@ -203,25 +210,25 @@ func stateDetail(s *container.State) string {
 // A container that already has the replica's name is adopted when it is
 // ours, runs and matches; removed and replaced when it is ours and does
 // not; and never touched when it is not ours (ErrForeign).
-func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
+func (d *Runtime) Start(ctx context.Context, rs deploy.ReplicaSpec) (deploy.Replica, error) {
 	if rs.Spec.Image == "" {
-		return Replica{}, fmt.Errorf("%w: the docker runtime runs an image, and the spec has only a command (%s)",
-			ErrUnsupported, strings.Join(rs.Spec.Command, " "))
+		return deploy.Replica{}, fmt.Errorf("%w: the docker runtime runs an image, and the spec has only a command (%s)",
+			deploy.ErrUnsupported, strings.Join(rs.Spec.Command, " "))
 	}
-	name := ReplicaName(d.node, rs)
+	name := deploy.ReplicaName(d.node, rs)
 	cfg, hc := d.containerConfig(rs)
 	id, err := d.create(ctx, cfg, hc, name, rs.Secrets)
 	switch {
 	case cerrdefs.IsNotFound(err):
 		if err := d.pull(ctx, rs.Spec.Image, rs.Revision); err != nil {
-			return Replica{}, err
+			return deploy.Replica{}, err
 		}
 		id, err = d.create(ctx, cfg, hc, name, rs.Secrets)
 	case cerrdefs.IsConflict(err):
-		var rep Replica
+		var rep deploy.Replica
 		var adopted bool
 		if rep, adopted, err = d.resolveCollision(ctx, name, rs); err != nil {
-			return Replica{}, err
+			return deploy.Replica{}, err
 		}
 		if adopted {
 			return rep, nil
@@ -229,7 +236,7 @@ func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 		id, err = d.create(ctx, cfg, hc, name, rs.Secrets)
 	}
 	if err != nil {
-		return Replica{}, fmt.Errorf("create container %s: %w", name, err)
+		return deploy.Replica{}, fmt.Errorf("create container %s: %w", name, err)
 	}
 
 	for attempt := 1; ; attempt++ {
@@ -241,25 +248,25 @@ func (d *Docker) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 		// Docker picks a host port without checking that no other process
 		// holds it; a new container gets another pick.
 		if !isHostPortTaken(err) || attempt == 3 {
-			return Replica{}, fmt.Errorf("start container %s: %w", name, err)
+			return deploy.Replica{}, fmt.Errorf("start container %s: %w", name, err)
 		}
 		d.log.Info("host port taken by another process; recreating the container for another port", "name", name, "err", err)
 		if err := d.waitGone(ctx, id); err != nil {
-			return Replica{}, fmt.Errorf("start container %s: %w", name, err)
+			return deploy.Replica{}, fmt.Errorf("start container %s: %w", name, err)
 		}
 		if id, err = d.create(ctx, cfg, hc, name, rs.Secrets); err != nil {
-			return Replica{}, fmt.Errorf("create container %s: %w", name, err)
+			return deploy.Replica{}, fmt.Errorf("create container %s: %w", name, err)
 		}
 	}
 	ci, err := d.inspect(ctx, id)
 	if err != nil {
-		return Replica{}, err
+		return deploy.Replica{}, err
 	}
 	rep, _ := d.replica(ci)
 	return rep, nil
 }
 
-func (d *Docker) start(ctx context.Context, id string) error {
+func (d *Runtime) start(ctx context.Context, id string) error {
 	sctx, cancel := d.call(ctx)
 	defer cancel()
 	return d.c.ContainerStart(sctx, id, container.StartOptions{})
@@ -273,12 +280,12 @@ func isHostPortTaken(err error) bool {
 	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated")
 }
 
-func (d *Docker) containerConfig(rs ReplicaSpec) (*container.Config, *container.HostConfig) {
+func (d *Runtime) containerConfig(rs deploy.ReplicaSpec) (*container.Config, *container.HostConfig) {
 	s := rs.Spec
 	cfg := &container.Config{
 		Image:  s.Image,
-		Env:    ReplicaEnv(d.node, rs, s.Port),
-		Labels: Labels(d.node, rs),
+		Env:    deploy.ReplicaEnv(d.node, rs, s.Port),
+		Labels: deploy.Labels(d.node, rs),
 	}
 	if len(s.Command) > 0 {
 		cfg.Cmd = s.Command // replaces the image's CMD; its ENTRYPOINT stays
@@ -306,7 +313,7 @@ func (d *Docker) containerConfig(rs ReplicaSpec) (*container.Config, *container.
 // create creates a container and writes the secrets that are files into
 // it before it ever starts. They live only in the container's own
 // filesystem: not on the host's disk, not in `docker inspect`.
-func (d *Docker) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, name string, secrets []Secret) (string, error) {
+func (d *Runtime) create(ctx context.Context, cfg *container.Config, hc *container.HostConfig, name string, secrets []deploy.Secret) (string, error) {
 	cctx, cancel := d.call(ctx)
 	defer cancel()
 	resp, err := d.c.ContainerCreate(cctx, cfg, hc, nil, nil, name)
@@ -320,8 +327,8 @@ func (d *Docker) create(ctx context.Context, cfg *container.Config, hc *containe
 	return resp.ID, nil
 }
 
-func (d *Docker) copySecretFiles(ctx context.Context, id string, secrets []Secret) error {
-	files := slices.DeleteFunc(slices.Clone(secrets), func(s Secret) bool { return s.File == "" })
+func (d *Runtime) copySecretFiles(ctx context.Context, id string, secrets []deploy.Secret) error {
+	files := slices.DeleteFunc(slices.Clone(secrets), func(s deploy.Secret) bool { return s.File == "" })
 	if len(files) == 0 {
 		return nil
 	}
@@ -338,7 +345,7 @@ func (d *Docker) copySecretFiles(ctx context.Context, id string, secrets []Secre
 // secretTar packs secret files, and the directories above them, for
 // CopyToContainer at "/". Files are 0444: the image may run as any user,
 // and the container is the boundary.
-func secretTar(files []Secret) ([]byte, error) {
+func secretTar(files []deploy.Secret) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
@@ -370,20 +377,20 @@ func secretTar(files []Secret) ([]byte, error) {
 
 // resolveCollision deals with a container that holds the name a new
 // replica wants, left by a crash between create and the next list.
-func (d *Docker) resolveCollision(ctx context.Context, name string, rs ReplicaSpec) (Replica, bool, error) {
+func (d *Runtime) resolveCollision(ctx context.Context, name string, rs deploy.ReplicaSpec) (deploy.Replica, bool, error) {
 	ci, err := d.inspect(ctx, name)
-	if errors.Is(err, ErrNotFound) {
-		return Replica{}, false, nil // gone meanwhile: create again
+	if errors.Is(err, deploy.ErrNotFound) {
+		return deploy.Replica{}, false, nil // gone meanwhile: create again
 	}
 	if err != nil {
-		return Replica{}, false, err
+		return deploy.Replica{}, false, err
 	}
 	rep, ours := d.replica(ci)
 	if !ours {
-		return Replica{}, false, fmt.Errorf("%w: container %q exists without this node's hoist labels; remove or rename it", ErrForeign, name)
+		return deploy.Replica{}, false, fmt.Errorf("%w: container %q exists without this node's hoist labels; remove or rename it", deploy.ErrForeign, name)
 	}
-	if rep.State == StateRunning && rep.Scope == rs.Scope && rep.Track == rs.Track && rep.Index == rs.Index && rep.SpecHash == rs.SpecHash {
-		d.log.Info("adopting running container", "name", name, "id", shortID(rep.ID))
+	if rep.State == deploy.StateRunning && rep.Scope == rs.Scope && rep.Track == rs.Track && rep.Index == rs.Index && rep.SpecHash == rs.SpecHash {
+		d.log.Info("adopting running container", "name", name, "id", deploy.ShortID(rep.ID))
 		return rep, true, nil
 	}
 	d.log.Info("removing stale container with the replica's name", "name", name, "state", rep.State)
@@ -393,23 +400,23 @@ func (d *Docker) resolveCollision(ctx context.Context, name string, rs ReplicaSp
 	// A conflict here is a removal already under way (docker rm -f by
 	// hand): wait for it like for ours, rather than fail the rollout.
 	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
-		return Replica{}, false, fmt.Errorf("remove stale container %s: %w", name, err)
+		return deploy.Replica{}, false, fmt.Errorf("remove stale container %s: %w", name, err)
 	}
 	if err := d.waitGone(ctx, ci.ID); err != nil {
-		return Replica{}, false, fmt.Errorf("remove stale container %s: %w", name, err)
+		return deploy.Replica{}, false, fmt.Errorf("remove stale container %s: %w", name, err)
 	}
-	return Replica{}, false, nil
+	return deploy.Replica{}, false, nil
 }
 
 // waitGone polls until the container id no longer exists, so its name can
 // be taken again. Docker removes a container asynchronously.
-func (d *Docker) waitGone(ctx context.Context, id string) error {
+func (d *Runtime) waitGone(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, err := d.inspect(ctx, id); errors.Is(err, ErrNotFound) {
+		if _, err := d.inspect(ctx, id); errors.Is(err, deploy.ErrNotFound) {
 			return nil
 		}
 		select {
@@ -420,30 +427,30 @@ func (d *Docker) waitGone(ctx context.Context, id string) error {
 	}
 }
 
-func (d *Docker) removeQuietly(ctx context.Context, id string) {
+func (d *Runtime) removeQuietly(ctx context.Context, id string) {
 	rctx, cancel := d.call(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := d.c.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		d.log.Warn("remove container that failed to start", "id", shortID(id), "err", err)
+		d.log.Warn("remove container that failed to start", "id", deploy.ShortID(id), "err", err)
 	}
 }
 
 // owned inspects id and refuses anything that is not this node's: the
 // last guard before the agent stops or removes a container.
-func (d *Docker) owned(ctx context.Context, id string) (container.InspectResponse, error) {
+func (d *Runtime) owned(ctx context.Context, id string) (container.InspectResponse, error) {
 	ci, err := d.inspect(ctx, id)
 	if err != nil {
 		return ci, err
 	}
-	if !OwnedBy(ci.Config.Labels, d.node) {
-		return ci, fmt.Errorf("%w: container %s is not labelled for node %s", ErrForeign, shortID(id), d.node)
+	if !deploy.OwnedBy(ci.Config.Labels, d.node) {
+		return ci, fmt.Errorf("%w: container %s is not labelled for node %s", deploy.ErrForeign, deploy.ShortID(id), d.node)
 	}
 	return ci, nil
 }
 
 // Stop stops a container: SIGTERM (or the image's stop signal), then
 // SIGKILL after timeout.
-func (d *Docker) Stop(ctx context.Context, id string, timeout time.Duration) error {
+func (d *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	if _, err := d.owned(ctx, id); err != nil {
 		return err
 	}
@@ -452,16 +459,16 @@ func (d *Docker) Stop(ctx context.Context, id string, timeout time.Duration) err
 	defer cancel()
 	err := d.c.ContainerStop(sctx, id, container.StopOptions{Timeout: &secs})
 	if cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("container %s: %w", shortID(id), ErrNotFound)
+		return fmt.Errorf("container %s: %w", deploy.ShortID(id), deploy.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("stop container %s: %w", shortID(id), err)
+		return fmt.Errorf("stop container %s: %w", deploy.ShortID(id), err)
 	}
 	return nil
 }
 
 // Remove removes a container and its anonymous volumes.
-func (d *Docker) Remove(ctx context.Context, id string) error {
+func (d *Runtime) Remove(ctx context.Context, id string) error {
 	if _, err := d.owned(ctx, id); err != nil {
 		return err
 	}
@@ -469,22 +476,22 @@ func (d *Docker) Remove(ctx context.Context, id string) error {
 	defer cancel()
 	err := d.c.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("container %s: %w", shortID(id), ErrNotFound)
+		return fmt.Errorf("container %s: %w", deploy.ShortID(id), deploy.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("remove container %s: %w", shortID(id), err)
+		return fmt.Errorf("remove container %s: %w", deploy.ShortID(id), err)
 	}
 	return nil
 }
 
 // Health reports the container's state and its HEALTHCHECK status, if the
 // image has one.
-func (d *Docker) Health(ctx context.Context, id string) (Health, error) {
+func (d *Runtime) Health(ctx context.Context, id string) (deploy.Health, error) {
 	ci, err := d.owned(ctx, id)
 	if err != nil {
-		return Health{}, err
+		return deploy.Health{}, err
 	}
-	h := Health{State: State(ci.State.Status), Detail: stateDetail(ci.State)}
+	h := deploy.Health{State: deploy.State(ci.State.Status), Detail: stateDetail(ci.State)}
 	if hc := ci.State.Health; hc != nil && hc.Status != container.NoHealthcheck {
 		h.Check = hc.Status
 		if n := len(hc.Log); n > 0 && hc.Status != container.Healthy {

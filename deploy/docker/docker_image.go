@@ -1,8 +1,9 @@
-package deploy
+package docker
 
 import (
 	"context"
 	"fmt"
+	"github.com/hoist-dev/hoist/deploy"
 	"io"
 	"time"
 
@@ -22,7 +23,7 @@ func (e *ImageError) Error() string {
 }
 
 func (e *ImageError) Unwrap() error        { return e.Err }
-func (e *ImageError) Is(target error) bool { return target == ErrImageNotFound }
+func (e *ImageError) Is(target error) bool { return target == deploy.ErrImageNotFound }
 
 type pullAttempt struct {
 	revision uint64
@@ -33,7 +34,7 @@ type pullAttempt struct {
 // pull fetches ref. A pull that failed for this revision is not tried again
 // within PullRetry: the same error comes back at once, so a missing image
 // cannot turn the reconcile loop into a pull loop.
-func (d *Docker) pull(ctx context.Context, ref string, revision uint64) error {
+func (d *Runtime) pull(ctx context.Context, ref string, revision uint64) error {
 	d.mu.Lock()
 	last, tried := d.pulls[ref]
 	d.mu.Unlock()
@@ -56,7 +57,7 @@ func (d *Docker) pull(ctx context.Context, ref string, revision uint64) error {
 	return err
 }
 
-func (d *Docker) pullOnce(ctx context.Context, ref string) error {
+func (d *Runtime) pullOnce(ctx context.Context, ref string) error {
 	ctx, cancel := context.WithTimeout(ctx, d.pullTO)
 	defer cancel()
 	rc, err := d.c.ImagePull(ctx, ref, image.PullOptions{})

@@ -1,9 +1,10 @@
-package deploy
+package process
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/deploy"
 	"log/slog"
 	"net"
 	"os"
@@ -16,8 +17,8 @@ import (
 	"github.com/hoist-dev/hoist/events"
 )
 
-// ProcessConfig configures a Process runtime.
-type ProcessConfig struct {
+// Config configures a process runtime.
+type Config struct {
 	Node    string // required
 	DataDir string // required: holds replicas/<id>.json and logs/<scope>-<index>.log
 	Logger  *slog.Logger
@@ -27,12 +28,12 @@ type ProcessConfig struct {
 	PollInterval time.Duration
 }
 
-// Process runs replicas as local processes: Spec.Command, without an image.
+// Runtime runs replicas as local processes: Spec.Command, without an image.
 // Each replica gets a free port as PORT when the spec has a port, runs in
 // its own process group (so the agent's Ctrl-C does not reach it), and
 // writes stdout and stderr to logs/<scope>-<index>.log. Replicas outlive
 // the agent: their records in replicas/ let a restarted agent adopt them.
-type Process struct {
+type Runtime struct {
 	node string
 	dir  string
 	log  *slog.Logger
@@ -40,13 +41,13 @@ type Process struct {
 
 	mu    sync.Mutex
 	exits map[string]string // id → how the child this agent started exited
-	subs  map[chan Change]struct{}
+	subs  map[chan deploy.Change]struct{}
 }
 
-var _ Runtime = (*Process)(nil)
+var _ deploy.Runtime = (*Runtime)(nil)
 
-// NewProcess returns a process runtime keeping its state under cfg.DataDir.
-func NewProcess(cfg ProcessConfig) (*Process, error) {
+// New returns a process runtime keeping its state under cfg.DataDir.
+func New(cfg Config) (*Runtime, error) {
 	if err := processSupported(); err != nil {
 		return nil, fmt.Errorf("new process runtime: %w", err)
 	}
@@ -67,25 +68,25 @@ func NewProcess(cfg ProcessConfig) (*Process, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
-	return &Process{
+	return &Runtime{
 		node:  cfg.Node,
 		dir:   cfg.DataDir,
 		log:   cfg.Logger.With("runtime", "process"),
 		poll:  cfg.PollInterval,
 		exits: map[string]string{},
-		subs:  map[chan Change]struct{}{},
+		subs:  map[chan deploy.Change]struct{}{},
 	}, nil
 }
 
 // List returns this node's replicas: live processes are running, the ones
 // whose process is gone are exited (the reconciler removes and replaces
 // them).
-func (p *Process) List(ctx context.Context) ([]Replica, error) {
+func (p *Runtime) List(ctx context.Context) ([]deploy.Replica, error) {
 	recs, err := p.records()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Replica, 0, len(recs))
+	out := make([]deploy.Replica, 0, len(recs))
 	for _, rec := range recs {
 		if rep, ok := p.replica(rec); ok {
 			out = append(out, rep)
@@ -94,23 +95,23 @@ func (p *Process) List(ctx context.Context) ([]Replica, error) {
 	return out, nil
 }
 
-func (p *Process) replica(rec processRecord) (Replica, bool) {
-	rep, ok := replicaFromLabels(rec.Labels, p.node)
+func (p *Runtime) replica(rec processRecord) (deploy.Replica, bool) {
+	rep, ok := deploy.ReplicaFromLabels(rec.Labels, p.node)
 	if !ok {
-		return Replica{}, false
+		return deploy.Replica{}, false
 	}
 	rep.ID, rep.Name = rec.ID, rec.ID
 	rep.HostPort = rec.Port
 	rep.StartedAt = rec.StartedAt
-	rep.State = StateRunning
+	rep.State = deploy.StateRunning
 	if !rec.alive() {
-		rep.State = StateExited
+		rep.State = deploy.StateExited
 		rep.Detail = p.exitDetail(rec.ID)
 	}
 	return rep, true
 }
 
-func (p *Process) exitDetail(id string) string {
+func (p *Runtime) exitDetail(id string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if d, ok := p.exits[id]; ok {
@@ -121,28 +122,28 @@ func (p *Process) exitDetail(id string) string {
 
 // Start runs rs.Spec.Command. A spec with only an image cannot run here.
 // A replica of the same name that still runs is adopted, not duplicated.
-func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
+func (p *Runtime) Start(ctx context.Context, rs deploy.ReplicaSpec) (deploy.Replica, error) {
 	if err := ctx.Err(); err != nil {
-		return Replica{}, err
+		return deploy.Replica{}, err
 	}
 	if len(rs.Spec.Command) == 0 {
-		return Replica{}, fmt.Errorf("%w: the process runtime runs a command, and the spec has only an image (%s)", ErrUnsupported, rs.Spec.Image)
+		return deploy.Replica{}, fmt.Errorf("%w: the process runtime runs a command, and the spec has only an image (%s)", deploy.ErrUnsupported, rs.Spec.Image)
 	}
 	for _, s := range rs.Secrets {
 		if s.File != "" {
 			// A process shares the host's filesystem: no path of its own
 			// to put the file at.
-			return Replica{}, fmt.Errorf("%w: secret %s is a file (%s), which only the docker runtime can give a replica; set it without --as-file", ErrUnsupported, s.Name, s.File)
+			return deploy.Replica{}, fmt.Errorf("%w: secret %s is a file (%s), which only the docker runtime can give a replica; set it without --as-file", deploy.ErrUnsupported, s.Name, s.File)
 		}
 	}
-	id := ReplicaName(p.node, rs)
+	id := deploy.ReplicaName(p.node, rs)
 	if rec, err := p.readRecord(id); err == nil {
-		if rep, ok := p.replica(rec); ok && rep.State == StateRunning {
+		if rep, ok := p.replica(rec); ok && rep.State == deploy.StateRunning {
 			p.log.Info("adopting running replica", "id", id, "pid", rec.PID)
 			return rep, nil
 		}
-		if err := p.Remove(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-			return Replica{}, fmt.Errorf("clear old record of %s: %w", id, err)
+		if err := p.Remove(ctx, id); err != nil && !errors.Is(err, deploy.ErrNotFound) {
+			return deploy.Replica{}, fmt.Errorf("clear old record of %s: %w", id, err)
 		}
 	}
 
@@ -150,51 +151,51 @@ func (p *Process) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
 	if rs.Spec.Port > 0 {
 		var err error
 		if port, err = freePort(); err != nil {
-			return Replica{}, err
+			return deploy.Replica{}, err
 		}
 	}
-	logPath := filepath.Join(p.dir, "logs", fmt.Sprintf("%s-%s.log", rs.Scope, rs.Track.index(rs.Index)))
+	logPath := filepath.Join(p.dir, "logs", fmt.Sprintf("%s-%s.log", rs.Scope, rs.Track.Index(rs.Index)))
 	// A replica's output is its own business, and may print its secrets.
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return Replica{}, fmt.Errorf("open replica log: %w", err)
+		return deploy.Replica{}, fmt.Errorf("open replica log: %w", err)
 	}
 	if err := logf.Chmod(0o600); err != nil { // a log made by an older hoist
 		logf.Close()
-		return Replica{}, fmt.Errorf("open replica log: %w", err)
+		return deploy.Replica{}, fmt.Errorf("open replica log: %w", err)
 	}
 	defer logf.Close() // the child holds its own descriptor
 	fmt.Fprintf(logf, "--- hoist: starting %s (revision %d) at %s\n", id, rs.Revision, time.Now().UTC().Format(time.RFC3339))
 
 	// Not CommandContext: the replica must outlive this call and the agent.
 	cmd := exec.Command(rs.Spec.Command[0], rs.Spec.Command[1:]...)
-	cmd.Env = append(inheritedEnv(), ReplicaEnv(p.node, rs, port)...)
+	cmd.Env = append(inheritedEnv(), deploy.ReplicaEnv(p.node, rs, port)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = ownProcessGroup()
 	if err := cmd.Start(); err != nil {
-		return Replica{}, fmt.Errorf("start process: %w", err)
+		return deploy.Replica{}, fmt.Errorf("start process: %w", err)
 	}
 	pid := cmd.Process.Pid
 	ticks, _ := procStartTicks(pid)
 	rec := processRecord{
-		ID: id, PID: pid, StartTicks: ticks, Labels: Labels(p.node, rs), Port: port,
+		ID: id, PID: pid, StartTicks: ticks, Labels: deploy.Labels(p.node, rs), Port: port,
 		Command: rs.Spec.Command, Log: logPath, StartedAt: time.Now().UTC(),
 	}
 	if err := p.writeRecord(rec); err != nil {
 		// Without a record the process would be invisible: take it back.
 		_ = signalGroup(pid, true)
 		_ = cmd.Wait()
-		return Replica{}, err
+		return deploy.Replica{}, err
 	}
 	go p.reap(cmd, rec)
 	rep, _ := p.replica(rec)
-	rep.State = StateRunning // even if it died already: Health will tell
+	rep.State = deploy.StateRunning // even if it died already: Health will tell
 	return rep, nil
 }
 
 // reap waits for a child this agent started, so it leaves no zombie, and
 // tells watchers. The goroutine ends with the child.
-func (p *Process) reap(cmd *exec.Cmd, rec processRecord) {
+func (p *Runtime) reap(cmd *exec.Cmd, rec processRecord) {
 	err := cmd.Wait()
 	detail := "exit status 0"
 	if err != nil {
@@ -203,8 +204,8 @@ func (p *Process) reap(cmd *exec.Cmd, rec processRecord) {
 	p.mu.Lock()
 	p.exits[rec.ID] = detail
 	p.mu.Unlock()
-	rep, _ := replicaFromLabels(rec.Labels, p.node)
-	p.notify(Change{ID: rec.ID, Scope: rep.Scope, Index: rep.Index, Action: "exit"})
+	rep, _ := deploy.ReplicaFromLabels(rec.Labels, p.node)
+	p.notify(deploy.Change{ID: rec.ID, Scope: rep.Scope, Index: rep.Index, Action: "exit"})
 }
 
 // inheritedEnv is the agent's environment minus HOIST_* variables, which
@@ -230,7 +231,7 @@ func freePort() (int, error) {
 
 // Stop sends SIGTERM to the replica's process group, and SIGKILL once
 // timeout has passed.
-func (p *Process) Stop(ctx context.Context, id string, timeout time.Duration) error {
+func (p *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	rec, err := p.readRecord(id)
 	if err != nil {
 		return err
@@ -255,7 +256,7 @@ func (p *Process) Stop(ctx context.Context, id string, timeout time.Duration) er
 }
 
 // waitGone polls until rec's process is gone, timeout passes or ctx ends.
-func (p *Process) waitGone(ctx context.Context, rec processRecord, timeout time.Duration) bool {
+func (p *Runtime) waitGone(ctx context.Context, rec processRecord, timeout time.Duration) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(min(p.poll, 50*time.Millisecond))
@@ -274,7 +275,7 @@ func (p *Process) waitGone(ctx context.Context, rec processRecord, timeout time.
 
 // Remove deletes the record of a replica whose process is gone. Its log
 // file stays.
-func (p *Process) Remove(ctx context.Context, id string) error {
+func (p *Runtime) Remove(ctx context.Context, id string) error {
 	rec, err := p.readRecord(id)
 	if err != nil {
 		return err
@@ -293,13 +294,13 @@ func (p *Process) Remove(ctx context.Context, id string) error {
 
 // Health reports whether the process runs. Processes have no health check
 // of their own; the reconciler probes the spec's health path.
-func (p *Process) Health(ctx context.Context, id string) (Health, error) {
+func (p *Runtime) Health(ctx context.Context, id string) (deploy.Health, error) {
 	rec, err := p.readRecord(id)
 	if err != nil {
-		return Health{}, err
+		return deploy.Health{}, err
 	}
 	if !rec.alive() {
-		return Health{State: StateExited, Detail: p.exitDetail(id)}, nil
+		return deploy.Health{State: deploy.StateExited, Detail: p.exitDetail(id)}, nil
 	}
-	return Health{State: StateRunning}, nil
+	return deploy.Health{State: deploy.StateRunning}, nil
 }

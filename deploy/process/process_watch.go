@@ -1,15 +1,16 @@
-package deploy
+package process
 
 import (
 	"context"
+	"github.com/hoist-dev/hoist/deploy"
 	"time"
 )
 
 // Watch reports replicas whose process ended: at once for children this
 // agent started, and by polling every PollInterval for the ones it adopted
 // after a restart (they are not its children, so it cannot wait on them).
-func (p *Process) Watch(ctx context.Context) <-chan Change {
-	ch := make(chan Change, 16)
+func (p *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
+	ch := make(chan deploy.Change, 16)
 	p.mu.Lock()
 	p.subs[ch] = struct{}{}
 	p.mu.Unlock()
@@ -43,16 +44,16 @@ func (p *Process) Watch(ctx context.Context) <-chan Change {
 }
 
 // aliveSet maps the ids of live replicas to a Change naming them.
-func (p *Process) aliveSet() map[string]Change {
+func (p *Runtime) aliveSet() map[string]deploy.Change {
 	recs, err := p.records()
 	if err != nil {
 		p.log.Warn("watch: list replicas", "err", err)
 		return nil
 	}
-	out := map[string]Change{}
+	out := map[string]deploy.Change{}
 	for _, rec := range recs {
-		if rep, ok := p.replica(rec); ok && rep.State == StateRunning {
-			out[rec.ID] = Change{ID: rec.ID, Scope: rep.Scope, Index: rep.Index}
+		if rep, ok := p.replica(rec); ok && rep.State == deploy.StateRunning {
+			out[rec.ID] = deploy.Change{ID: rec.ID, Scope: rep.Scope, Index: rep.Index}
 		}
 	}
 	return out
@@ -60,7 +61,7 @@ func (p *Process) aliveSet() map[string]Change {
 
 // notify hands c to every watcher that has room. A watcher that is behind
 // already has a change pending, which triggers the same full reconcile.
-func (p *Process) notify(c Change) {
+func (p *Runtime) notify(c deploy.Change) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for ch := range p.subs {

@@ -1,4 +1,8 @@
-package deploy
+// Package deploytest holds what the tests of package deploy and of its
+// runtimes (deploy/docker, deploy/process) share: node names no other test
+// uses, a recording runtime that checks the rolling-update guarantee, and
+// probes of the demo app's replicas. It is for tests only.
+package deploytest
 
 import (
 	"context"
@@ -6,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/hoist-dev/hoist/deploy"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -17,23 +22,24 @@ import (
 	"github.com/hoist-dev/hoist/internal/demoapp"
 )
 
-// testNode returns a node name no other test (or test run) uses, so tests
+// Node returns a node name no other test (or test run) uses, so tests
 // that share one Docker engine never see each other's replicas.
-func testNode(t testing.TB) string {
+func Node(t testing.TB) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return "t-" + hex.EncodeToString(b)
 }
 
-func testLogger(t testing.TB) *slog.Logger {
+// Logger logs at debug level to the test's output.
+func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// recorder wraps a Runtime, records the calls a reconcile makes, and checks
+// Recorder wraps a Runtime, records the calls a reconcile makes, and checks
 // at every Stop that enough other replicas are healthy: the rolling-update
 // guarantee that old replicas stay until new ones serve.
-type recorder struct {
-	Runtime
+type Recorder struct {
+	deploy.Runtime
 	t          testing.TB
 	healthPath string
 
@@ -42,12 +48,18 @@ type recorder struct {
 	minHealthy int // at each Stop, other healthy replicas must be at least this
 }
 
-func (r *recorder) Start(ctx context.Context, rs ReplicaSpec) (Replica, error) {
+// NewRecorder records the calls made to rt; a replica is healthy when
+// healthPath answers 200.
+func NewRecorder(t testing.TB, rt deploy.Runtime, healthPath string) *Recorder {
+	return &Recorder{Runtime: rt, t: t, healthPath: healthPath}
+}
+
+func (r *Recorder) Start(ctx context.Context, rs deploy.ReplicaSpec) (deploy.Replica, error) {
 	r.record(fmt.Sprintf("start %d", rs.Index))
 	return r.Runtime.Start(ctx, rs)
 }
 
-func (r *recorder) Stop(ctx context.Context, id string, timeout time.Duration) error {
+func (r *Recorder) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	r.mu.Lock()
 	want := r.minHealthy
 	r.mu.Unlock()
@@ -60,15 +72,15 @@ func (r *recorder) Stop(ctx context.Context, id string, timeout time.Duration) e
 	return r.Runtime.Stop(ctx, id, timeout)
 }
 
-func (r *recorder) record(call string) {
+func (r *Recorder) record(call string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, call)
 }
 
-// take returns the calls recorded since the last take and sets the health
+// Take returns the calls recorded since the last take and sets the health
 // floor for the next reconcile.
-func (r *recorder) take(minHealthy int) []string {
+func (r *Recorder) Take(minHealthy int) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.calls
@@ -76,7 +88,7 @@ func (r *recorder) take(minHealthy int) []string {
 	return c
 }
 
-func (r *recorder) healthyOthers(ctx context.Context, id string) int {
+func (r *Recorder) healthyOthers(ctx context.Context, id string) int {
 	reps, err := r.Runtime.List(ctx)
 	if err != nil {
 		r.t.Errorf("list: %v", err)
@@ -84,14 +96,15 @@ func (r *recorder) healthyOthers(ctx context.Context, id string) int {
 	}
 	n := 0
 	for _, rep := range reps {
-		if rep.ID != id && rep.State == StateRunning && httpStatus("127.0.0.1:"+strconv.Itoa(rep.HostPort)+r.healthPath) == http.StatusOK {
+		if rep.ID != id && rep.State == deploy.StateRunning && HTTPStatus("127.0.0.1:"+strconv.Itoa(rep.HostPort)+r.healthPath) == http.StatusOK {
 			n++
 		}
 	}
 	return n
 }
 
-func countPrefix(calls []string, prefix string) int {
+// CountPrefix counts the calls that start with prefix.
+func CountPrefix(calls []string, prefix string) int {
 	return len(slices.DeleteFunc(slices.Clone(calls), func(c string) bool {
 		return len(c) < len(prefix) || c[:len(prefix)] != prefix
 	}))
@@ -99,7 +112,9 @@ func countPrefix(calls []string, prefix string) int {
 
 var probeClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-func httpStatus(hostPortPath string) int {
+// HTTPStatus is the status GET http://hostPortPath answers with; 0 when it
+// does not answer.
+func HTTPStatus(hostPortPath string) int {
 	resp, err := probeClient.Get("http://" + hostPortPath)
 	if err != nil {
 		return 0
@@ -108,7 +123,8 @@ func httpStatus(hostPortPath string) int {
 	return resp.StatusCode
 }
 
-func identity(t testing.TB, backend string) demoapp.Identity {
+// Identity is what the demo app at backend says it is.
+func Identity(t testing.TB, backend string) demoapp.Identity {
 	t.Helper()
 	resp, err := probeClient.Get("http://" + backend + "/")
 	if err != nil {
@@ -122,14 +138,14 @@ func identity(t testing.TB, backend string) demoapp.Identity {
 	return id
 }
 
-// messages returns the DEMO_MESSAGE each backend answers with, and checks
+// Messages returns the DEMO_MESSAGE each backend answers with, and checks
 // that every backend names a distinct replica.
-func messages(t testing.TB, backends []string) []string {
+func Messages(t testing.TB, backends []string) []string {
 	t.Helper()
 	seen := map[string]bool{}
 	var out []string
 	for _, b := range backends {
-		id := identity(t, b)
+		id := Identity(t, b)
 		if seen[id.Replica] {
 			t.Errorf("two backends answer as %s", id.Replica)
 		}
@@ -140,8 +156,8 @@ func messages(t testing.TB, backends []string) []string {
 	return slices.Compact(out)
 }
 
-// idsByIndex maps each replica index to its ID.
-func idsByIndex(reps []Replica) map[int]string {
+// IDsByIndex maps each replica index to its ID.
+func IDsByIndex(reps []deploy.Replica) map[int]string {
 	m := map[int]string{}
 	for _, r := range reps {
 		m[r.Index] = r.ID
@@ -149,7 +165,8 @@ func idsByIndex(reps []Replica) map[int]string {
 	return m
 }
 
-func mustReconcile(t testing.TB, rc *Reconciler, d Desired) Result {
+// MustReconcile reconciles d and fails the test on an error.
+func MustReconcile(t testing.TB, rc *deploy.Reconciler, d deploy.Desired) deploy.Result {
 	t.Helper()
 	res, err := rc.Reconcile(t.Context(), d)
 	if err != nil {

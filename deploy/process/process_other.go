@@ -1,6 +1,6 @@
 //go:build !(linux || darwin || dragonfly || freebsd || netbsd || openbsd)
 
-package deploy
+package process
 
 import (
 	"errors"
@@ -20,7 +20,7 @@ func processSupported() error {
 func ownProcessGroup() *syscall.SysProcAttr { return nil }
 
 // signalGroup kills pid: there are no process groups or SIGTERM to send.
-// Unreachable in practice, since NewProcess refuses to run here.
+// Unreachable in practice, since New refuses to run here.
 func signalGroup(pid int, _ bool) error {
 	p, err := os.FindProcess(pid)
 	if err != nil {

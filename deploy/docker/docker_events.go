@@ -1,7 +1,8 @@
-package deploy
+package docker
 
 import (
 	"context"
+	"github.com/hoist-dev/hoist/deploy"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +20,8 @@ import (
 // The event stream is a long-lived call bounded only by ctx. When it
 // breaks, Watch reconnects with a growing delay and then sends a Change
 // with Action "reconnect", because events may have been missed meanwhile.
-func (d *Docker) Watch(ctx context.Context) <-chan Change {
-	ch := make(chan Change, 16)
+func (d *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
+	ch := make(chan deploy.Change, 16)
 	go func() {
 		defer close(ch)
 		delay := time.Second
@@ -42,13 +43,13 @@ func (d *Docker) Watch(ctx context.Context) <-chan Change {
 			case <-t.C:
 			}
 			delay = min(2*delay, 30*time.Second)
-			send(ch, Change{Action: "reconnect"})
+			send(ch, deploy.Change{Action: "reconnect"})
 		}
 	}()
 	return ch
 }
 
-func (d *Docker) watchOnce(ctx context.Context, ch chan<- Change) error {
+func (d *Runtime) watchOnce(ctx context.Context, ch chan<- deploy.Change) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f := d.ownFilter()
@@ -59,14 +60,14 @@ func (d *Docker) watchOnce(ctx context.Context, ch chan<- Change) error {
 		case err := <-errs:
 			return err
 		case m := <-msgs:
-			if !driftAction(m.Action) || !OwnedBy(m.Actor.Attributes, d.node) {
+			if !driftAction(m.Action) || !deploy.OwnedBy(m.Actor.Attributes, d.node) {
 				continue
 			}
-			c := Change{ID: m.Actor.ID, Action: string(m.Action)}
-			if sc, err := hoistevents.ParseScope(m.Actor.Attributes[LabelScope]); err == nil {
+			c := deploy.Change{ID: m.Actor.ID, Action: string(m.Action)}
+			if sc, err := hoistevents.ParseScope(m.Actor.Attributes[deploy.LabelScope]); err == nil {
 				c.Scope = sc
 			}
-			c.Index, _ = strconv.Atoi(m.Actor.Attributes[LabelReplica])
+			c.Index, _ = strconv.Atoi(m.Actor.Attributes[deploy.LabelReplica])
 			send(ch, c)
 		}
 	}
@@ -82,7 +83,7 @@ func driftAction(a events.Action) bool {
 
 // send hands c over unless the consumer is behind: then a change is
 // already pending, and it triggers the same full reconcile.
-func send(ch chan<- Change, c Change) {
+func send(ch chan<- deploy.Change, c deploy.Change) {
 	select {
 	case ch <- c:
 	default:

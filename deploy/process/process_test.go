@@ -1,9 +1,11 @@
-package deploy
+package process
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/internal/deploytest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,22 +18,25 @@ import (
 	"github.com/hoist-dev/hoist/internal/imagetest"
 )
 
+// web is the scope the tests deploy.
+var web = events.MustParseScope("acme.prod.web")
+
 type processFixture struct {
-	rt  *Process
-	rec *recorder
-	rc  *Reconciler
+	rt  *Runtime
+	rec *deploytest.Recorder
+	rc  *deploy.Reconciler
 	dir string
 }
 
 func newProcessFixture(t *testing.T, node, dir string) *processFixture {
 	t.Helper()
-	rt, err := NewProcess(ProcessConfig{Node: node, DataDir: dir, Logger: testLogger(t), PollInterval: 100 * time.Millisecond})
+	rt, err := New(Config{Node: node, DataDir: dir, Logger: deploytest.Logger(t), PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{Runtime: rt, t: t, healthPath: "/up"}
-	rc, err := NewReconciler(Config{
-		Runtime: rec, Node: node, Advertise: "127.0.0.1", Logger: testLogger(t),
+	rec := deploytest.NewRecorder(t, rt, "/up")
+	rc, err := deploy.NewReconciler(deploy.Config{
+		Runtime: rec, Node: node, Advertise: "127.0.0.1", Logger: deploytest.Logger(t),
 		PollInterval: 50 * time.Millisecond, StopTimeout: 5 * time.Second, RunningGrace: 300 * time.Millisecond,
 	})
 	if err != nil {
@@ -41,7 +46,7 @@ func newProcessFixture(t *testing.T, node, dir string) *processFixture {
 }
 
 // stopAll is the test's cleanup: every replica of the runtime goes.
-func stopAll(t testing.TB, rt Runtime) {
+func stopAll(t testing.TB, rt deploy.Runtime) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	reps, err := rt.List(ctx)
@@ -50,10 +55,10 @@ func stopAll(t testing.TB, rt Runtime) {
 		return
 	}
 	for _, r := range reps {
-		if err := rt.Stop(ctx, r.ID, 2*time.Second); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := rt.Stop(ctx, r.ID, 2*time.Second); err != nil && !errors.Is(err, deploy.ErrNotFound) {
 			t.Errorf("cleanup: stop %s: %v", r.ID, err)
 		}
-		if err := rt.Remove(ctx, r.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := rt.Remove(ctx, r.ID); err != nil && !errors.Is(err, deploy.ErrNotFound) {
 			t.Errorf("cleanup: remove %s: %v", r.ID, err)
 		}
 	}
@@ -69,38 +74,38 @@ func demoSpec(bin string, replicas int, msg string) *events.Spec {
 
 func TestReconcileProcess(t *testing.T) {
 	bin := imagetest.DemoBinary(t)
-	node := testNode(t)
+	node := deploytest.Node(t)
 	f := newProcessFixture(t, node, t.TempDir())
 	t.Cleanup(func() { stopAll(t, f.rt) })
 	rc, rec := f.rc, f.rec
 
 	// Deploy 3.
 	spec := demoSpec(bin, 3, "v1")
-	res := mustReconcile(t, rc, Desired{Scope: web, Revision: 1, Spec: spec})
+	res := deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 1, Spec: spec})
 	if res.Phase != events.PhaseConverged || len(res.Backends) != 3 {
 		t.Fatalf("deploy: phase %s, backends %v", res.Phase, res.Backends)
 	}
-	if got := messages(t, res.Backends); !slices.Equal(got, []string{"v1"}) {
+	if got := deploytest.Messages(t, res.Backends); !slices.Equal(got, []string{"v1"}) {
 		t.Errorf("deploy: messages %v", got)
 	}
-	id := identity(t, res.Backends[0])
+	id := deploytest.Identity(t, res.Backends[0])
 	if id.Scope != "acme.prod.web" || id.Revision != "1" || !strings.HasPrefix(id.Replica, "acme.prod.web#") {
 		t.Errorf("replica identity = %+v", id)
 	}
-	before := idsByIndex(res.Replicas)
-	rec.take(0)
+	before := deploytest.IDsByIndex(res.Replicas)
+	rec.Take(0)
 
 	// Scale to 5: only indexes 3 and 4 start.
 	spec = spec.Clone()
 	spec.Replicas = 5
-	res = mustReconcile(t, rc, Desired{Scope: web, Revision: 2, Spec: spec})
+	res = deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 2, Spec: spec})
 	if res.Phase != events.PhaseConverged || len(res.Backends) != 5 {
 		t.Fatalf("scale 5: phase %s, backends %v", res.Phase, res.Backends)
 	}
-	if calls := rec.take(0); !slices.Equal(calls, []string{"start 3", "start 4"}) {
+	if calls := rec.Take(0); !slices.Equal(calls, []string{"start 3", "start 4"}) {
 		t.Errorf("scale 5: calls %v, want start 3, start 4", calls)
 	}
-	after := idsByIndex(res.Replicas)
+	after := deploytest.IDsByIndex(res.Replicas)
 	for i := range 3 {
 		if after[i] != before[i] {
 			t.Errorf("scale 5 replaced replica %d: %s → %s", i, before[i], after[i])
@@ -110,15 +115,15 @@ func TestReconcileProcess(t *testing.T) {
 	// Scale to 2: the highest indexes stop, first to last.
 	spec = spec.Clone()
 	spec.Replicas = 2
-	res = mustReconcile(t, rc, Desired{Scope: web, Revision: 3, Spec: spec})
+	res = deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 3, Spec: spec})
 	if res.Phase != events.PhaseConverged || len(res.Backends) != 2 {
 		t.Fatalf("scale 2: phase %s, backends %v", res.Phase, res.Backends)
 	}
 	want := []string{"stop " + after[4], "stop " + after[3], "stop " + after[2]}
-	if calls := rec.take(2); !slices.Equal(calls, want) {
+	if calls := rec.Take(2); !slices.Equal(calls, want) {
 		t.Errorf("scale 2: calls %v, want %v", calls, want)
 	}
-	if got := idsByIndex(res.Replicas); got[0] != before[0] || got[1] != before[1] {
+	if got := deploytest.IDsByIndex(res.Replicas); got[0] != before[0] || got[1] != before[1] {
 		t.Errorf("scale 2 touched the kept replicas: %v, was %v", got, before)
 	}
 
@@ -126,14 +131,14 @@ func TestReconcileProcess(t *testing.T) {
 	// every stop that two others serve.
 	spec = spec.Clone()
 	spec.Env = map[string]string{"DEMO_MESSAGE": "v2"}
-	res = mustReconcile(t, rc, Desired{Scope: web, Revision: 4, Spec: spec})
+	res = deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 4, Spec: spec})
 	if res.Phase != events.PhaseConverged || len(res.Backends) != 2 {
 		t.Fatalf("env change: phase %s, backends %v", res.Phase, res.Backends)
 	}
-	if got := messages(t, res.Backends); !slices.Equal(got, []string{"v2"}) {
+	if got := deploytest.Messages(t, res.Backends); !slices.Equal(got, []string{"v2"}) {
 		t.Errorf("env change: messages %v, want v2 only", got)
 	}
-	calls := rec.take(2)
+	calls := rec.Take(2)
 	wantCalls := []string{"start 0", "stop " + before[0], "start 1", "stop " + before[1]}
 	if !slices.Equal(calls, wantCalls) {
 		t.Errorf("env change: calls %v, want %v", calls, wantCalls)
@@ -145,9 +150,9 @@ func TestReconcileProcess(t *testing.T) {
 	bad := spec.Clone()
 	bad.Env = map[string]string{"DEMO_MESSAGE": "v3", "DEMO_FAIL_HEALTH": "1"}
 	bad.Update.HealthTimeout = events.Duration(time.Second)
-	res, err := rc.Reconcile(t.Context(), Desired{Scope: web, Revision: 5, Spec: bad})
-	var rerr *RolloutError
-	if !errors.As(err, &rerr) || !errors.Is(err, ErrUnhealthy) {
+	res, err := rc.Reconcile(t.Context(), deploy.Desired{Scope: web, Revision: 5, Spec: bad})
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) || !errors.Is(err, deploy.ErrUnhealthy) {
 		t.Fatalf("failing health: err = %v, want a RolloutError for ErrUnhealthy", err)
 	}
 	wantReason := "replica 0 of acme.prod.web (rev 5) not healthy within 1s: GET /up: 503"
@@ -157,14 +162,14 @@ func TestReconcileProcess(t *testing.T) {
 	if !slices.Equal(res.Backends, serving) {
 		t.Errorf("failing health: backends %v, want the old %v", res.Backends, serving)
 	}
-	if got := messages(t, serving); !slices.Equal(got, []string{"v2"}) {
+	if got := deploytest.Messages(t, serving); !slices.Equal(got, []string{"v2"}) {
 		t.Errorf("failing health: old replicas answer %v, want v2", got)
 	}
 	reps, _ := f.rt.List(t.Context())
 	if len(reps) != 2 {
 		t.Errorf("failing health left %d replicas, want the 2 old ones: %v", len(reps), reps)
 	}
-	if calls := rec.take(0); countPrefix(calls, "start") != 1 {
+	if calls := rec.Take(0); deploytest.CountPrefix(calls, "start") != 1 {
 		t.Errorf("failing health: calls %v, want one start", calls)
 	}
 	if fs := rc.Failures(); len(fs) != 1 || fs[0].Revision != 5 || fs[0].Reason != wantReason {
@@ -172,16 +177,16 @@ func TestReconcileProcess(t *testing.T) {
 	}
 
 	// The same failed spec is not retried in a hot loop.
-	res, err = rc.Reconcile(t.Context(), Desired{Scope: web, Revision: 5, Spec: bad})
+	res, err = rc.Reconcile(t.Context(), deploy.Desired{Scope: web, Revision: 5, Spec: bad})
 	if err != nil || res.Phase != events.PhaseFailed || res.RetryAt.IsZero() || len(res.Backends) != 2 {
 		t.Errorf("held-back reconcile: err %v, phase %s, retry at %v, backends %v", err, res.Phase, res.RetryAt, res.Backends)
 	}
-	if calls := rec.take(0); len(calls) != 0 {
+	if calls := rec.Take(0); len(calls) != 0 {
 		t.Errorf("held-back reconcile made calls %v", calls)
 	}
 
 	// Removed stops every replica.
-	res = mustReconcile(t, rc, Desired{Scope: web, Revision: 6, Removed: true})
+	res = deploytest.MustReconcile(t, rc, deploy.Desired{Scope: web, Revision: 6, Removed: true})
 	if res.Phase != events.PhaseRemoved || len(res.Backends) != 0 {
 		t.Errorf("removed: phase %s, backends %v", res.Phase, res.Backends)
 	}
@@ -189,7 +194,7 @@ func TestReconcileProcess(t *testing.T) {
 		t.Errorf("removed left %v", reps)
 	}
 	for _, b := range serving {
-		if httpStatus(b+"/up") != 0 {
+		if deploytest.HTTPStatus(b+"/up") != 0 {
 			t.Errorf("%s still answers after remove", b)
 		}
 	}
@@ -202,12 +207,12 @@ func TestReconcileProcess(t *testing.T) {
 // notices one that died meanwhile, and replaces only that one.
 func TestProcessAdoptAfterRestart(t *testing.T) {
 	bin := imagetest.DemoBinary(t)
-	node, dir := testNode(t), t.TempDir()
+	node, dir := deploytest.Node(t), t.TempDir()
 	first := newProcessFixture(t, node, dir)
 	t.Cleanup(func() { stopAll(t, first.rt) })
 	spec := demoSpec(bin, 2, "v1")
-	res := mustReconcile(t, first.rc, Desired{Scope: web, Revision: 1, Spec: spec})
-	before := idsByIndex(res.Replicas)
+	res := deploytest.MustReconcile(t, first.rc, deploy.Desired{Scope: web, Revision: 1, Spec: spec})
+	before := deploytest.IDsByIndex(res.Replicas)
 
 	// The "restarted agent": a new runtime and reconciler on the same dir.
 	second := newProcessFixture(t, node, dir)
@@ -216,7 +221,7 @@ func TestProcessAdoptAfterRestart(t *testing.T) {
 		t.Fatalf("adopt: list = %v, %v; want 2 replicas", reps, err)
 	}
 	for _, r := range reps {
-		if r.State != StateRunning || r.ID != before[r.Index] || r.HostPort == 0 {
+		if r.State != deploy.StateRunning || r.ID != before[r.Index] || r.HostPort == 0 {
 			t.Errorf("adopted %+v", r)
 		}
 	}
@@ -225,7 +230,7 @@ func TestProcessAdoptAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	changes := second.rt.Watch(ctx)
-	victim := identity(t, res.Backends[1])
+	victim := deploytest.Identity(t, res.Backends[1])
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +243,8 @@ func TestProcessAdoptAfterRestart(t *testing.T) {
 		t.Fatal("Watch reported no change after a replica was killed")
 	}
 
-	res = mustReconcile(t, second.rc, Desired{Scope: web, Revision: 1, Spec: spec})
-	calls := second.rec.take(0)
+	res = deploytest.MustReconcile(t, second.rc, deploy.Desired{Scope: web, Revision: 1, Spec: spec})
+	calls := second.rec.Take(0)
 	victimIdx := 1
 	if victim.Replica == "acme.prod.web#0" {
 		victimIdx = 0
@@ -250,7 +255,7 @@ func TestProcessAdoptAfterRestart(t *testing.T) {
 	if res.Phase != events.PhaseConverged || len(res.Backends) != 2 {
 		t.Errorf("repair: phase %s, backends %v", res.Phase, res.Backends)
 	}
-	if got := idsByIndex(res.Replicas); got[1-victimIdx] != before[1-victimIdx] {
+	if got := deploytest.IDsByIndex(res.Replicas); got[1-victimIdx] != before[1-victimIdx] {
 		t.Errorf("repair touched the healthy replica: %v, was %v", got, before)
 	}
 
@@ -265,11 +270,11 @@ func TestProcessAdoptAfterRestart(t *testing.T) {
 }
 
 func TestProcessRejectsImageOnlySpec(t *testing.T) {
-	node := testNode(t)
+	node := deploytest.Node(t)
 	f := newProcessFixture(t, node, t.TempDir())
 	spec := &events.Spec{Image: "demo:1", Replicas: 1}
-	res, err := f.rc.Reconcile(t.Context(), Desired{Scope: web, Revision: 1, Spec: spec})
-	if !errors.Is(err, ErrUnsupported) || res.Phase != events.PhaseFailed {
+	res, err := f.rc.Reconcile(t.Context(), deploy.Desired{Scope: web, Revision: 1, Spec: spec})
+	if !errors.Is(err, deploy.ErrUnsupported) || res.Phase != events.PhaseFailed {
 		t.Errorf("image-only spec: err %v, phase %s; want ErrUnsupported, failed", err, res.Phase)
 	}
 	t.Logf("reason: %s", res.Reason)
