@@ -4,7 +4,7 @@
 //
 // # Inputs
 //
-// Three stream readers (events.Store.Follow, one goroutine each, owned by
+// Three stream readers (store.Store.Follow, one goroutine each, owned by
 // the feed) read from the start, then follow live. The balancer reads no
 // config event: those carry env values, and its credential may read only
 // hoist.backends.>, hoist.score.> and hoist.node.>.

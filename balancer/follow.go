@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // FollowTable reads the backends, scores and drains streams with the
@@ -18,7 +18,7 @@ import (
 //
 // It returns ctx's error when ctx ends, or why a reader stopped for good
 // (the server refuses a stream the credential needs).
-func FollowTable(ctx context.Context, store *events.Store, log *slog.Logger, defaultScore int, maxAge time.Duration, fn func(*Table)) error {
+func FollowTable(ctx context.Context, store *store.Store, log *slog.Logger, defaultScore int, maxAge time.Duration, fn func(*Table)) error {
 	f := startFeed(ctx, store, log)
 	defer f.stop()
 	fold := NewFold(defaultScore, maxAge)

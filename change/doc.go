@@ -8,7 +8,7 @@
 // events.ErrInvalid) holds). Publish reads the history, runs the builder,
 // validates the event and checks it against the fold, and appends it
 // conditionally on the head it read. With an expected revision, a head
-// that moved is a *events.ConflictError naming both revisions; without
+// that moved is a *store.ConflictError naming both revisions; without
 // one, an append that lost a race is decided again on the new head, a
 // bounded number of times.
 //

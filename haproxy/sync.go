@@ -13,6 +13,7 @@ import (
 
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // Mapping ties one HAProxy backend to the scope whose replicas it serves.
@@ -103,7 +104,7 @@ func (s *Syncer) Check(ctx context.Context) error {
 
 // Run follows the streams and syncs until ctx ends. It returns nil then,
 // or why the streams cannot be followed.
-func (s *Syncer) Run(ctx context.Context, store *events.Store) error {
+func (s *Syncer) Run(ctx context.Context, store *store.Store) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tables := make(chan *balancer.Table, 1) // only the newest counts

@@ -166,7 +166,7 @@ func TestCanaryPromoteAndAbortUnderLoad(t *testing.T) {
 
 	// A shift reaches the balancer with no reconcile.
 	starts := rt.starts.Load()
-	rev = h.append(&events.CanaryShifted{Share: 0})
+	h.append(&events.CanaryShifted{Share: 0})
 	natstest.Eventually(t, 10*time.Second, func() error {
 		if p := bal.Table().Pool(scopeWeb); p == nil || p.Traffic == nil || p.Traffic.Canary == nil || p.Traffic.Canary.Share != 0 {
 			return fmt.Errorf("pool %+v", p)

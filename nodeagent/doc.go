@@ -5,7 +5,7 @@
 // How it works:
 //
 //   - The feed reads each scope's history and the node's own with one
-//     ephemeral push consumer each (events.Store.Follow), starting right
+//     ephemeral push consumer each (store.Store.Follow), starting right
 //     after the last message the reference file holds, and only where the
 //     stream still holds that message: a server restored from an older
 //     copy makes the agent set the file aside and rebuild from the stream.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/haproxy"
 )
 
@@ -115,7 +116,7 @@ func runHAProxy(c *cli.Context) error {
 	if err := s.Check(c.Context); err != nil {
 		return err
 	}
-	nc, err := events.Connect(connectOptions(c, "hoist haproxy", true, log))
+	nc, err := store.Connect(connectOptions(c, "hoist haproxy", true, log))
 	if err != nil {
 		return err
 	}

@@ -101,10 +101,10 @@ func showStatus(c *cli.Context) error {
 // printCanary adds the scope's running canary, if any, to its status: what
 // it runs, its share and how it moves. The node statuses say only which
 // replicas are the canary's; its policy is in the scope's history.
-func printCanary(ctx context.Context, c *cli.Context, st *events.Store, scope events.Scope) error {
+func printCanary(ctx context.Context, c *cli.Context, st *store.Store, scope events.Scope) error {
 	hist, err := st.ScopeHistory(ctx, scope, 0)
 	switch {
-	case errors.Is(err, events.ErrPermission):
+	case errors.Is(err, store.ErrPermission):
 		return nil // a credential that reads statuses only: no canary to show
 	case err != nil:
 		return fmt.Errorf("read history of %s: %w", scope, err)

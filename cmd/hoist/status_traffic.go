@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 )
 
@@ -22,7 +23,7 @@ type trafficStanding struct {
 
 // readTrafficStanding folds the scope's history for its pause and
 // maintenance page: node reports do not carry them.
-func readTrafficStanding(ctx context.Context, st *events.Store, scope events.Scope) (trafficStanding, error) {
+func readTrafficStanding(ctx context.Context, st *store.Store, scope events.Scope) (trafficStanding, error) {
 	hist, err := st.ScopeHistory(ctx, scope, 0)
 	if err != nil {
 		return trafficStanding{}, fmt.Errorf("read history of %s: %w", scope, err)

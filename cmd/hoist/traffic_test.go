@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	deployrt "github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/process"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
@@ -185,7 +185,7 @@ func TestPauseEndToEnd(t *testing.T) {
 	agtWriteFile(t, nodeToml, fmt.Sprintf("version = \"1\"\nname = %q\nclient = \"acme\"\nenvironment = \"prod\"\nsolution = \"web\"\nadvertise = \"127.0.0.1\"\n", node))
 	agtWriteFile(t, filepath.Join(dir, "config.toml"), "reference_file_path = \"state/reference.json\"\n")
 	t.Cleanup(func() {
-		p, err := deployrt.NewProcess(deployrt.ProcessConfig{Node: node, DataDir: filepath.Join(dir, "data", "process")})
+		p, err := process.New(process.Config{Node: node, DataDir: filepath.Join(dir, "data", "process")})
 		if err != nil {
 			t.Error(err)
 			return
