@@ -4,17 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"time"
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 )
-
-// MaxAttempts bounds the re-reads after losing a race to another
-// publisher (only without an expected revision).
-const MaxAttempts = 25
 
 // Builder decides the payload to publish from the scope's folded history,
 // or refuses with a *Refusal.
@@ -76,12 +70,15 @@ func Publish(ctx context.Context, st *store.Store, req Request) (*events.Event, 
 
 // AppendOnHead reads a history's head (read), builds the event to append
 // from what it read (build), and appends it on that head. expect, when not
-// nil, must equal the head: it is checked before build runs. Without it, an
-// append that loses a race is rebuilt on the new head and retried: this is
-// the one layer of race retries, as the store does not retry an append on
-// a given head.
+// nil, must equal the head: it is checked before build runs, and a race
+// lost after it fails with the *store.ConflictError. Without it, an append
+// that loses a race is rebuilt on the new head and retried, up to
+// store.MaxRaces times with store.RaceBackoff between: this is the one
+// layer of race retries, as the store reports a conflict on a given Head
+// rather than retrying it.
 func AppendOnHead(ctx context.Context, st *store.Store, name string, expect *uint64,
 	read func(context.Context) (events.Head, error), build func() (*events.Event, error)) (*events.Event, error) {
+	pause := store.RaceBackoff()
 	for attempt := 1; ; attempt++ {
 		head, err := read(ctx)
 		if err != nil {
@@ -101,13 +98,11 @@ func AppendOnHead(ctx context.Context, st *store.Store, name string, expect *uin
 			return stored, err
 		case expect != nil:
 			return nil, err
-		case attempt < MaxAttempts:
+		case attempt < store.MaxRaces:
 			// Another publisher won: decide again on the new head, after a
 			// jittered pause so that racers spread out.
-			select {
-			case <-ctx.Done():
+			if !pause.Wait(ctx) {
 				return nil, fmt.Errorf("publish to %s: %w", name, ctx.Err())
-			case <-time.After(rand.N(time.Duration(attempt) * 10 * time.Millisecond)):
 			}
 			continue
 		}

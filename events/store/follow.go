@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hoist-dev/hoist/events"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/backoff"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -220,10 +221,13 @@ func isCopy(h nats.Header) bool {
 }
 
 // read hands fn the messages of spec present when it starts, in order,
-// resuming after a consumer breaks off. It returns the sequence of the last
+// resuming after a consumer breaks off (up to 5 times, after a short pause:
+// a consumer breaks when its server restarts, and an immediate retry would
+// only meet the same server again). It returns the sequence of the last
 // message handed over.
 func (s *Store) read(ctx context.Context, spec readSpec, fn func(events.Message) bool) (uint64, error) {
 	var last uint64
+	pause := backoff.New(50*time.Millisecond, time.Second)
 	for attempt := 0; ; attempt++ {
 		done := false
 		rctx, cancel := context.WithCancel(ctx)
@@ -242,6 +246,9 @@ func (s *Store) read(ctx context.Context, spec readSpec, fn func(events.Message)
 		if last > 0 {
 			spec.from, spec.lastPerSubject = last+1, false
 		}
+		if !pause.Wait(ctx) {
+			return last, ctx.Err()
+		}
 	}
 }
 
@@ -256,7 +263,7 @@ func (s *Store) read(ctx context.Context, spec readSpec, fn func(events.Message)
 // something else. caughtUp, when not nil, is called once, when the
 // messages present at the start have been handed over.
 func (s *Store) follow(ctx context.Context, spec readSpec, after events.Mark, fn func(events.Message), caughtUp func()) error {
-	backoff := newBackoff(250*time.Millisecond, 5*time.Second)
+	pause := backoff.New(250*time.Millisecond, 5*time.Second)
 	var lastData []byte // the body of the message at after, once handed over here
 	for {
 		// Only HOIST_EVENTS keeps every message; in the others the message
@@ -311,10 +318,10 @@ func (s *Store) follow(ctx context.Context, spec readSpec, after events.Mark, fn
 			return err
 		}
 		if after.Sequence > at {
-			backoff.reset() // it got somewhere: no reason to wait long
+			pause.Reset() // it got somewhere: no reason to wait long
 		}
 		s.log.Debug("stream consumer broke off; recreating it", "filter", spec.filter, "at", after.Sequence, "err", err)
-		if !backoff.wait(ctx) {
+		if !pause.Wait(ctx) {
 			return ctx.Err()
 		}
 	}
@@ -375,30 +382,4 @@ func (s *Store) count(ctx context.Context, stream, filter string) (uint64, error
 		return 0, fmt.Errorf("count %s: %w", filter, denied(gctx, err))
 	}
 	return c.CachedInfo().NumPending, nil
-}
-
-// backoff is the one retry pause of the store: doubling, capped, jittered.
-type backoff struct {
-	first, limit, cur time.Duration
-}
-
-func newBackoff(first, limit time.Duration) *backoff {
-	return &backoff{first: first, limit: limit, cur: first}
-}
-
-func (b *backoff) reset() { b.cur = b.first }
-
-// wait sleeps for the current pause (with up to 50% jitter) and doubles
-// it. It returns false when ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	d := b.cur/2 + rand.N(b.cur/2+1)
-	b.cur = min(2*b.cur, b.limit)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hoist-dev/hoist/events"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/backoff"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -202,9 +204,17 @@ type AppendOptions struct {
 	Head *events.Head
 }
 
-// maxRaces bounds the appends an unconditional Append retries after losing
-// the race for the head to another publisher.
-const maxRaces = 25
+// MaxRaces bounds the attempts of an append that keeps losing the race for
+// a history's head to other publishers, and RaceBackoff is the pause
+// between them (full jitter, so racers spread out). Exactly one layer
+// retries a lost race, so the two never multiply: Append itself for an
+// event that does not depend on the head (no ExpectRevision, no Head), and
+// change.AppendOnHead for one that must be built again on the new head,
+// which it passes as Head, so that Append reports the conflict instead.
+const MaxRaces = 25
+
+// RaceBackoff returns the pause between attempts after a lost race.
+func RaceBackoff() *backoff.Backoff { return backoff.Full(5*time.Millisecond, 250*time.Millisecond) }
 
 // Append stores e as the next event of its history and returns it with its
 // revision, id and time filled in.
@@ -243,7 +253,7 @@ func (s *Store) Append(ctx context.Context, e *events.Event, opts AppendOptions)
 		subject, filter, name = events.NodeSubject(ev.Node, ev.Kind, ev.Actor), events.NodeFilter(ev.Node), ev.Node
 	}
 	conditional := opts.ExpectRevision != nil || opts.Head != nil
-	pause := newBackoff(5*time.Millisecond, 250*time.Millisecond)
+	pause := RaceBackoff()
 	for attempt := 1; ; attempt++ {
 		var (
 			head   events.Head
@@ -308,10 +318,10 @@ func (s *Store) Append(ctx context.Context, e *events.Event, opts AppendOptions)
 				}
 				return nil, &ConflictError{Subject: name, Expected: want, Actual: latest.Revision}
 			}
-			if attempt >= maxRaces {
+			if attempt >= MaxRaces {
 				return nil, fmt.Errorf("append to %s: lost %d races to other publishers; try again", name, attempt)
 			}
-			if !pause.wait(ctx) {
+			if !pause.Wait(ctx) {
 				return nil, fmt.Errorf("append to %s: %w", name, ctx.Err())
 			}
 		default:
@@ -369,7 +379,7 @@ func (s *Store) publishData(ctx context.Context, subject string, data []byte, op
 	gctx, release := s.denials.guard(ctx, subject)
 	defer release()
 	msg := &nats.Msg{Subject: subject, Data: data}
-	pause := newBackoff(50*time.Millisecond, time.Second)
+	pause := backoff.New(50*time.Millisecond, time.Second)
 	var leaderlessSince time.Time
 	for {
 		pctx, cancel := context.WithTimeout(gctx, requestTimeout)
@@ -400,7 +410,7 @@ func (s *Store) publishData(ctx context.Context, subject string, data []byte, op
 			return ack, err
 		}
 		s.log.Debug("publish not acknowledged, resending with the same id", "subject", subject, "err", err)
-		if !pause.wait(gctx) {
+		if !pause.Wait(gctx) {
 			return nil, denied(gctx, err)
 		}
 	}
