@@ -10,6 +10,7 @@ import (
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/backoff"
 )
 
 // The hub follows the streams once for every live reader of the API: the
@@ -88,7 +89,7 @@ var follows = map[string]store.Follow{
 func (h *hub) run(ctx context.Context, wg *sync.WaitGroup) {
 	for name, f := range follows {
 		wg.Go(func() {
-			backoff := time.Second
+			pause := backoff.New(time.Second, 30*time.Second)
 			for ctx.Err() == nil {
 				err := h.store.Follow(ctx, f, func(m events.Message) { h.take(name, m) }, func() { h.caughtUp(name) })
 				switch {
@@ -100,11 +101,7 @@ func (h *hub) run(ctx context.Context, wg *sync.WaitGroup) {
 					continue
 				}
 				h.log.Error("stream reader stopped; retrying", "stream", f.Stream, "filter", f.Filter, "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 30*time.Second)
+				pause.Wait(ctx)
 			}
 		})
 	}

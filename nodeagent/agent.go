@@ -17,6 +17,7 @@ import (
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/backoff"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/secrets"
 )
@@ -240,7 +241,7 @@ func (a *Agent) Close() error {
 // store to the feed and starts the reporter. Until then, scopes the
 // reference file did not hold are only observed, never acted on.
 func (a *Agent) connect(ctx context.Context) {
-	backoff := 250 * time.Millisecond
+	pause := backoff.New(250*time.Millisecond, 5*time.Second)
 	lastErr := ""
 	for {
 		st, err := a.dial(ctx)
@@ -267,12 +268,9 @@ func (a *Agent) connect(ctx context.Context) {
 			lastErr = msg
 		}
 		a.st.setNodeError(errNATS, msg)
-		select {
-		case <-ctx.Done():
+		if !pause.Wait(ctx) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/backoff"
 )
 
 // daemonCommands run hoist's long-lived parts: server, dev, agent, balancer.
@@ -34,7 +35,7 @@ func daemonCommands() []*cli.Command {
 // their own. Other errors (a denied credential, a server too old) end
 // it at once.
 func openStoreWaiting(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*store.Store, error) {
-	wait := 250 * time.Millisecond
+	pause := backoff.New(250*time.Millisecond, 5*time.Second)
 	for {
 		octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		st, err := store.Open(octx, nc, store.Options{Logger: log})
@@ -44,12 +45,10 @@ func openStoreWaiting(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*st
 		if err == nil || !transient || ctx.Err() != nil {
 			return st, err
 		}
+		wait := pause.Next()
 		log.Warn("NATS cannot serve the streams yet; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, wait) {
 			return nil, ctx.Err()
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, 5*time.Second)
 	}
 }

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/internal/backoff"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ func (d *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
 	ch := make(chan deploy.Change, 16)
 	go func() {
 		defer close(ch)
-		delay := time.Second
+		pause := backoff.New(time.Second, 30*time.Second)
 		for {
 			start := time.Now()
 			err := d.watchOnce(ctx, ch)
@@ -32,17 +33,13 @@ func (d *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
 				return
 			}
 			if time.Since(start) > time.Minute {
-				delay = time.Second // it ran well for a while: start over
+				pause.Reset() // it ran well for a while: start over
 			}
+			delay := pause.Next()
 			d.log.Warn("docker event stream ended; reconnecting", "err", err, "in", delay)
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !backoff.Sleep(ctx, delay) {
 				return
-			case <-t.C:
 			}
-			delay = min(2*delay, 30*time.Second)
 			send(ch, deploy.Change{Action: "reconnect"})
 		}
 	}()
