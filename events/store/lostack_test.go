@@ -13,29 +13,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // ackDropper is a TCP proxy in front of a NATS server that can lose the
-// next JetStream publish acks on their way to the client: the publish is
-// stored, and the client never hears of it (a lost ack, as on a flaky
-// link or a server that fails over right after storing).
+// next answers to JetStream publishes (acks or errors) on their way to the
+// client: the publish is stored, and the client never hears of it (a lost
+// ack, as on a flaky link or a server that fails over right after
+// storing).
 type ackDropper struct {
-	ln   net.Listener
-	drop atomic.Int32 // acks still to lose
-	lost atomic.Int32
-	wg   sync.WaitGroup
+	ln     net.Listener
+	stream string       // whose acks it loses
+	drop   atomic.Int32 // answers still to lose
+	lost   atomic.Int32
+	wg     sync.WaitGroup
 }
 
-func newAckDropper(t *testing.T, server string) *ackDropper {
+func newAckDropper(t *testing.T, server, stream string) *ackDropper {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &ackDropper{ln: ln}
+	p := &ackDropper{ln: ln, stream: stream}
 	var (
 		mu    sync.Mutex
 		conns []net.Conn
@@ -92,7 +96,8 @@ func (p *ackDropper) serverToClient(client, server net.Conn) {
 			if _, err := io.ReadFull(r, body); err != nil {
 				return
 			}
-			if bytes.Contains(body, []byte(`{"stream":"`+events.EventsStream+`","seq":`)) && !bytes.Contains(body, []byte(`"error"`)) {
+			// An ack, or the error a resend gets: {"error":{…},"stream":…}.
+			if bytes.Contains(body, []byte(`"stream":"`+p.stream+`","seq":`)) {
 				if p.drop.Add(-1) >= 0 {
 					p.lost.Add(1)
 					continue
@@ -112,7 +117,15 @@ func (p *ackDropper) serverToClient(client, server net.Conn) {
 func lostAckStore(t *testing.T) (*store.Store, *store.Store, *ackDropper) {
 	t.Helper()
 	srv := natstest.Start(t)
-	proxy := newAckDropper(t, srv.Addr().String())
+	st, proxy := ackDropperStore(t, srv, events.EventsStream)
+	return st, srv.Store(t), proxy
+}
+
+// ackDropperStore is a Store on srv whose connection goes through an
+// ackDropper losing acks of stream, with web deployed at revision 1.
+func ackDropperStore(t *testing.T, srv *natstest.Server, stream string) (*store.Store, *ackDropper) {
+	t.Helper()
+	proxy := newAckDropper(t, srv.Addr().String(), stream)
 	nc, err := store.Connect(store.ConnectOptions{URL: proxy.URL(), Name: t.Name()})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +139,18 @@ func lostAckStore(t *testing.T) (*store.Store, *store.Store, *ackDropper) {
 	if _, err := st.Append(ctx, deployEvent("web:1", 1), store.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return st, srv.Store(t), proxy
+	return st, proxy
+}
+
+// storedAt returns the revisions of h that hold the event with id.
+func storedAt(h *store.History, id string) []int {
+	var at []int
+	for i, r := range h.Records {
+		if r.Event != nil && r.Event.ID == id {
+			at = append(at, i+1)
+		}
+	}
+	return at
 }
 
 // An Append whose first ack is lost resends the event with the same
@@ -167,11 +191,13 @@ func TestAppendWithALostAck(t *testing.T) {
 			}
 			t.Logf("append after a lost ack took %s: %v", time.Since(t0).Round(time.Millisecond), err)
 			h := history(t, other, web)
+			where := storedAt(h, ev.ID)
+			if len(where) > 1 {
+				t.Fatalf("the event is stored %d times, at revisions %v", len(where), where)
+			}
 			at := 0
-			for i, r := range h.Records {
-				if r.Event != nil && r.Event.ID == ev.ID {
-					at = i + 1
-				}
+			if len(where) == 1 {
+				at = where[0]
 			}
 			switch {
 			case err == nil && (stored.Revision != uint64(at) || !h.Records[at-1].Accepted()):
@@ -182,4 +208,63 @@ func TestAppendWithALostAck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The resend loop of a publish (store.publishData) goes on until an ack
+// comes back, and each resend carries the event's id as Msg-Id. These
+// cases lose more than the first ack, or lose it where the resend is
+// answered as a duplicate, and check that the event is stored exactly
+// once.
+//
+// Each lost answer waits out one publish timeout (5 s).
+func TestLostAcksStoreTheEventOnce(t *testing.T) {
+	// The resend of a scope event is answered "wrong last sequence" (the
+	// server checks the expectation before the Msg-Id); losing that
+	// answer too makes the loop resend once more.
+	t.Run("the ack and the answer to the resend", func(t *testing.T) {
+		t.Parallel()
+		st, other, proxy := lostAckStore(t)
+		ev := scaleOf(web, 2)
+		ev.ID = "lost-twice"
+		proxy.drop.Store(2)
+		stored, err := st.Append(testCtx(t), ev, store.AppendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := proxy.lost.Load(); n != 2 {
+			t.Fatalf("%d answers lost, want 2: the resend loop did not go round twice", n)
+		}
+		where := storedAt(history(t, other, web), ev.ID)
+		if len(where) != 1 || uint64(where[0]) != stored.Revision {
+			t.Fatalf("append reported revision %d; the event is stored at revisions %v", stored.Revision, where)
+		}
+	})
+	// A score carries no expectation, so the server answers its resend
+	// as a duplicate of the stored one (the Msg-Id check).
+	t.Run("a score", func(t *testing.T) {
+		t.Parallel()
+		srv := natstest.Start(t)
+		st, proxy := ackDropperStore(t, srv, events.ScoresStream)
+		ev := &events.Event{Scope: web, Actor: testActor, Data: &events.BackendScored{Backend: "10.0.0.1:8080", Score: 7}}
+		ev.ID = "lost-score"
+		proxy.drop.Store(1)
+		ctx := testCtx(t)
+		if _, err := st.Append(ctx, ev, store.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := proxy.lost.Load(); n != 1 {
+			t.Fatalf("%d acks lost, want 1", n)
+		}
+		s, err := rawJS(t, srv).Stream(ctx, events.ScoresStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(events.ScoreSubject(web, "10.0.0.1:8080")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := info.State.Msgs; n != 1 {
+			t.Fatalf("the score is stored %d times, want once", n)
+		}
+	})
 }
