@@ -95,7 +95,7 @@ func startServerWith(t *testing.T, set ServerSettings, sos ...serverOpts) *serve
 // waitJetStream waits until the server answers JetStream health checks.
 func waitJetStream(t *testing.T, servers ...*server.Server) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	natstest.Eventually(t, 30*time.Second, func() error {
 		for _, s := range servers {
 			if hs := s.Healthz(&server.HealthzOptions{JSEnabledOnly: true}); hs.Status != "ok" {
 				return fmt.Errorf("%s: %s", s.Name(), hs.Error)
@@ -103,11 +103,6 @@ func waitJetStream(t *testing.T, servers ...*server.Server) {
 		}
 		return nil
 	})
-}
-
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	natstest.Eventually(t, timeout, cond)
 }
 
 // client is a connection whose permission violations are collected.
@@ -257,7 +252,7 @@ func createStreams(t *testing.T, url, dir string, replicas int) {
 		"HOIST_BACKENDS": {"hoist.backends.>"},
 		"HOIST_REPORTS":  {"hoist.status.>"},
 	} {
-		eventually(t, 30*time.Second, func() error {
+		natstest.Eventually(t, 30*time.Second, func() error {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
 			_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: subjects, AllowDirect: true, Replicas: replicas})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
@@ -83,7 +84,7 @@ func TestRepliesLandInStreams(t *testing.T) {
 		}
 		return c.Next(jetstream.FetchMaxWait(time.Second))
 	}
-	eventually(t, 5*time.Second, func() error {
+	natstest.Eventually(t, 5*time.Second, func() error {
 		for _, s := range []string{into("info"), into("copy")} {
 			if _, err := last(s); err != nil {
 				return fmt.Errorf("%s: %w", s, err)

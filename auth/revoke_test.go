@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -32,7 +33,7 @@ func pushWithSys(t *testing.T, url, dir, accountJWT string) {
 // being refused, and checks a new connection is refused.
 func revokedOut(t *testing.T, cl *client, url, creds string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	natstest.Eventually(t, 10*time.Second, func() error {
 		if cl.nc.IsClosed() || (!cl.nc.IsConnected() && isAuthErr(cl.nc.LastError())) {
 			return nil
 		}
@@ -163,7 +164,7 @@ func TestExpiredCredentialRefused(t *testing.T) {
 		t.Fatalf("before it expires: %v", err)
 	}
 	c.nc.Close()
-	eventually(t, 10*time.Second, func() error {
+	natstest.Eventually(t, 10*time.Second, func() error {
 		c, err := tryConnect(srv.ClientURL(), path, nats.NoReconnect())
 		if err == nil {
 			c.nc.Close()

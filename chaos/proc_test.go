@@ -16,29 +16,11 @@ import (
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a hoist daemon the test started; it is stopped by its PID only.
 type proc struct {
 	name     string
 	cmd      *exec.Cmd
-	out, log *syncBuffer
+	out, log *natstest.SyncBuffer
 	done     chan struct{} // closed once reaped
 	stopOnce sync.Once
 }
@@ -48,7 +30,7 @@ type proc struct {
 // and Pdeathsig kills it should the test binary die first.
 func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &natstest.SyncBuffer{}, log: &natstest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(hoistBin, args...)
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.log

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hoist-dev/hoist/haproxy"
 	"github.com/hoist-dev/hoist/internal/imagetest"
+	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // TestHAProxy is issue 12's HAProxy scenario: a real HAProxy (Debian's)
@@ -206,7 +207,7 @@ backend web
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-db", "-f", cfg)
-	out := &syncBuffer{}
+	out := &natstest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

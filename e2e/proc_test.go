@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,31 +9,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hoist-dev/hoist/internal/natstest"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // proc is a hoist daemon the test started and owns by its PID.
 type proc struct {
 	name     string
 	cmd      *exec.Cmd
-	out, log *syncBuffer
+	out, log *natstest.SyncBuffer
 	done     chan struct{} // closed once the process was reaped
 	err      error         // its exit, valid after done
 	stopOnce sync.Once
@@ -45,7 +28,7 @@ type proc struct {
 // test failed. Pdeathsig kills it should the test binary die first.
 func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &natstest.SyncBuffer{}, log: &natstest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(hoistBin, args...)
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.log
@@ -138,20 +121,12 @@ func (p *proc) waitLine(t *testing.T, timeout time.Duration, what string, find f
 	}
 }
 
-// eventually polls check every 100ms until it returns nil, failing the test
-// with check's last error after timeout.
+// eventually polls check every 100ms (most checks run a hoist command)
+// and names what it waits for when it fails.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := natstest.PollEvery(timeout, 100*time.Millisecond, check); err != nil {
+		t.Fatalf("%s: not within %s: %v", what, timeout, err)
 	}
 }
 

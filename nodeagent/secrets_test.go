@@ -2,7 +2,6 @@ package nodeagent
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,24 +26,6 @@ import (
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/secrets"
 )
-
-// logBuffer keeps everything an agent logs, to search for leaks.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // keyring folds the scope's history as any reader would.
 func (w *dockerWorld) keyring(t *testing.T) (*projector.History, *projector.Keyring) {
@@ -128,7 +108,7 @@ func TestSecretsReachOnlyGrantedNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs1, logs2 logBuffer
+	var logs1, logs2 natstest.SyncBuffer
 	o1 := w.options()
 	o1.Actor, o1.Logger = "agent-1", slog.New(slog.NewTextHandler(io.MultiWriter(&logs1, tWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o2 := w.options()

@@ -24,14 +24,14 @@ import (
 type agentProc struct {
 	cancel context.CancelFunc
 	done   chan error
-	log    *syncBuffer
+	log    *natstest.SyncBuffer
 }
 
 func startAgentCmd(t *testing.T, args ...string) *agentProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &agentProc{cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
-	app := newApp(&syncBuffer{}, p.log)
+	p := &agentProc{cancel: cancel, done: make(chan error, 1), log: &natstest.SyncBuffer{}}
+	app := newApp(&natstest.SyncBuffer{}, p.log)
 	argv := reorderArgs(app, append([]string{"hoist", "agent"}, args...))
 	go func() { p.done <- app.RunContext(ctx, argv) }()
 	t.Cleanup(func() {

@@ -50,7 +50,7 @@ func TestHoistHelperProcess(t *testing.T) {
 type hoistProc struct {
 	name string
 	cmd  *exec.Cmd
-	log  *syncBuffer // stderr: the JSON log
+	log  *natstest.SyncBuffer // stderr: the JSON log
 	done chan struct{}
 	err  error // the exit, once done is closed
 }
@@ -59,7 +59,7 @@ type hoistProc struct {
 // test ends, and its log is printed if the test failed.
 func startHoistProc(t *testing.T, name string, args ...string) *hoistProc {
 	t.Helper()
-	p := &hoistProc{name: name, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &hoistProc{name: name, log: &natstest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestHoistHelperProcess$", "--"}, args...)...)
 	p.cmd.Env = append(os.Environ(), helperEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.log
@@ -475,7 +475,7 @@ func TestBalancerSocketActivation(t *testing.T) {
 		t.Helper()
 		// sh sets LISTEN_PID to its own PID, which exec keeps: only the
 		// balancer, not a process it starts, takes the socket.
-		p := &hoistProc{name: name, log: &syncBuffer{}, done: make(chan struct{})}
+		p := &hoistProc{name: name, log: &natstest.SyncBuffer{}, done: make(chan struct{})}
 		p.cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" "$@"`,
 			os.Args[0], "-test.run=^TestHoistHelperProcess$", "--",
 			"--nats-url", f.natsURL, "--log-format", "json", "balancer", "--listen", f.listen)

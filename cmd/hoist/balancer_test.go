@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,7 +93,7 @@ func TestBalancerCommand(t *testing.T) {
 	listen, metrics := balancerTestAddr(t), balancerTestAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs balancerTestLog
+	var logs natstest.SyncBuffer
 	go func() {
 		app := newApp(io.Discard, &logs)
 		argv := reorderArgs(app, []string{"hoist", "--nats-url", srv.URL(), "balancer", "--listen", listen, "--metrics", metrics})
@@ -152,22 +151,4 @@ func balancerTestAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// balancerTestLog is a goroutine-safe log buffer.
-type balancerTestLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *balancerTestLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *balancerTestLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

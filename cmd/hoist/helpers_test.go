@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // result is what one CLI run left behind.
@@ -70,30 +72,12 @@ func head(t *testing.T, url, scope string) uint64 {
 	return 0
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serverProc is 'hoist server' running in-process.
 type serverProc struct {
 	cancel context.CancelFunc
 	done   chan error
-	out    *syncBuffer
-	log    *syncBuffer
+	out    *natstest.SyncBuffer
+	log    *natstest.SyncBuffer
 	url    string
 	once   sync.Once
 	err    error
@@ -104,7 +88,7 @@ type serverProc struct {
 func startServerCmd(t *testing.T, args ...string) *serverProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &serverProc{cancel: cancel, done: make(chan error, 1), out: &syncBuffer{}, log: &syncBuffer{}}
+	p := &serverProc{cancel: cancel, done: make(chan error, 1), out: &natstest.SyncBuffer{}, log: &natstest.SyncBuffer{}}
 	app := newApp(p.out, p.log)
 	argv := reorderArgs(app, append([]string{"hoist", "server"}, args...))
 	go func() { p.done <- app.RunContext(ctx, argv) }()

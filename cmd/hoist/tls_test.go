@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -161,24 +159,6 @@ func TestSecretFlagsHelp(t *testing.T) {
 	}
 }
 
-// syncLog is a log destination safe for the server and a poller.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Three 'hoist server's with route TLS and a route password form a
 // cluster; a server without the route credentials, as a stock nats-server
 // would be, does not join and serves no stream.
@@ -213,7 +193,7 @@ func TestServerClusterRouteSecurity(t *testing.T) {
 	}
 	mustRun(t, 0, hoistAt(strings.Join(urls, ","), "deploy", "acme.prod.web", "--image", "web:1"))
 
-	var log syncLog
+	var log natstest.SyncBuffer
 	before := len(procs[0].log.String())
 	rogue, err := natsd.Start(natsd.Config{
 		Name: "rogue", DataDir: t.TempDir(), Listen: "127.0.0.1:0",

@@ -205,7 +205,7 @@ func TestPauseEndToEnd(t *testing.T) {
 	listen, metrics := balancerTestAddr(t), balancerTestAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs balancerTestLog
+	var logs natstest.SyncBuffer
 	go func() {
 		app := newApp(io.Discard, &logs)
 		done <- app.RunContext(ctx, reorderArgs(app, []string{"hoist", "balancer", "--listen", listen, "--metrics", metrics, "--pause-queue", "50"}))

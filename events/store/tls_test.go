@@ -1,13 +1,11 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -133,24 +131,6 @@ func TestConnectNamesServerTLSProblems(t *testing.T) {
 	}
 }
 
-// logBuffer collects a server's log lines, for a test that waits for one.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Routes with TLS and a password: a server without them (or with a
 // foreign CA's certificate, or the wrong password) does not join, has no
 // route, and a client on it reads no stream; one with them joins and
@@ -165,7 +145,7 @@ func TestRoutesRequireCredentials(t *testing.T) {
 		}
 		return rs
 	}
-	member := func(name string, port int, routes []string, log *logBuffer) natsd.Config {
+	member := func(name string, port int, routes []string, log *natstest.SyncBuffer) natsd.Config {
 		c := ca.Server(t, name)
 		return natsd.Config{
 			Name: name, ClusterName: "hoist", ClusterListen: fmt.Sprintf("127.0.0.1:%d", port), Routes: routes,
@@ -175,7 +155,7 @@ func TestRoutesRequireCredentials(t *testing.T) {
 		}
 	}
 	// Two members form the cluster and hold hoist's streams.
-	var n1Log, n2Log logBuffer
+	var n1Log, n2Log natstest.SyncBuffer
 	n1 := startTLSServer(t, member("n1", ports[0], routes(1), &n1Log))
 	n2 := startTLSServer(t, member("n2", ports[1], routes(0), &n2Log))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -212,7 +192,7 @@ func TestRoutesRequireCredentials(t *testing.T) {
 	}
 	for i, r := range rogues {
 		t.Run(r.name, func(t *testing.T) {
-			var rogueLog logBuffer
+			var rogueLog natstest.SyncBuffer
 			before := n1Log.String()
 			cfg := member(fmt.Sprintf("rogue%d", i), 0, routes(0), &rogueLog)
 			r.modify(&cfg)
@@ -241,7 +221,7 @@ func TestRoutesRequireCredentials(t *testing.T) {
 
 	// A third member with the credentials joins, and its clients read
 	// the streams.
-	var n3Log logBuffer
+	var n3Log natstest.SyncBuffer
 	n3 := startTLSServer(t, member("n3", ports[2], routes(0, 1), &n3Log))
 	natstest.Eventually(t, 30*time.Second, func() error {
 		if n := n3.NATS().NumRoutes(); n == 0 {

@@ -1,5 +1,7 @@
 // Package natstest runs real embedded NATS servers for tests: random ports,
-// temp store directories, JetStream ready before use.
+// temp store directories, JetStream ready before use. It also holds the one
+// way hoist's tests wait for an outcome (Eventually, Poll: a deadline, never
+// a fixed sleep) and watch a log while it is written (SyncBuffer).
 package natstest
 
 import (
@@ -138,16 +140,22 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 	}
 }
 
-// Poll calls cond until it returns nil or timeout passes, and returns its
-// last error: Eventually for a caller that goes on after a miss.
+// Poll calls cond every 10ms until it returns nil or timeout passes, and
+// returns its last error: Eventually for a caller that goes on after a miss.
 func Poll(timeout time.Duration, cond func() error) error {
+	return PollEvery(timeout, 10*time.Millisecond, cond)
+}
+
+// PollEvery is Poll with another interval, for a cond that costs more than
+// a look at memory (one that runs a command, say).
+func PollEvery(timeout, every time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(10 * time.Millisecond) // the poll interval, not a wait for an outcome
+		time.Sleep(every) // the poll interval, not a wait for an outcome
 	}
 }
 
