@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,7 +130,7 @@ func TestAgentCredentialReadsOnlyItsScopes(t *testing.T) {
 	} {
 		start := time.Now()
 		err := st.Follow(ctx, f, func(events.Message) {}, nil)
-		if !strings.Contains(err.Error(), "permission denied") || time.Since(start) > 2*time.Second {
+		if !errors.Is(err, store.ErrPermission) || time.Since(start) > 2*time.Second {
 			t.Errorf("read %s: %v after %s", f.Filter, err, time.Since(start))
 		}
 	}

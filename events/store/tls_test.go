@@ -124,6 +124,11 @@ func TestConnectNamesServerTLSProblems(t *testing.T) {
 				nc.Close()
 				t.Fatal("connected")
 			}
+			var tlsErr *store.TLSError
+			if !errors.As(err, &tlsErr) {
+				t.Fatalf("%T %v is not a TLSError", err, err)
+			}
+			// The sentence is what an operator gets: it is the point here.
 			if err.Error() != c.want {
 				t.Fatalf("error\n%s\nwant\n%s", err, c.want)
 			}
