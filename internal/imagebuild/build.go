@@ -1,26 +1,31 @@
 // Package imagebuild makes container images on a machine with no registry:
 // it compiles a Go package statically and wraps the binary in a FROM scratch
-// image through the Docker Engine API, without pulling anything.
-//
-// It also holds test helpers (TestImage, RequireDocker) that other packages'
-// tests import. They take testing.TB and live in non-test files for that
-// reason; production code must not call them.
+// image through the Docker Engine API, without pulling anything. A binary
+// that is already built goes in as it is, with its interpreter and shared
+// libraries when it is dynamically linked (ELFRootfs). Tests get their
+// images through package imagetest.
 package imagebuild
 
 import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 )
@@ -56,73 +61,135 @@ func BuildStatic(ctx context.Context, pkg, outPath string) error {
 	return nil
 }
 
+// File is one file of a FROM scratch image.
+type File struct {
+	Path string // absolute, in the image
+	Mode int64
+	Data []byte
+}
+
+// Image is a FROM scratch image: its files, entrypoint, environment
+// (KEY=VALUE) and labels.
+type Image struct {
+	Tag        string
+	Files      []File
+	Entrypoint []string
+	Env        []string
+	Labels     map[string]string
+}
+
 // ScratchImage builds tag as FROM scratch plus the binary at /<basename>,
-// with the given entrypoint (default: the binary) and labels. It uses the
-// classic builder, which knows "scratch" without a pull. Building the same
-// inputs again reuses the build cache, so it is idempotent.
+// with the given entrypoint (default: the binary) and labels.
 func ScratchImage(ctx context.Context, docker *client.Client, tag, binaryPath string, entrypoint []string, labels map[string]string) error {
 	bin, err := os.ReadFile(binaryPath)
 	if err != nil {
 		return fmt.Errorf("read binary: %w", err)
 	}
-	name := filepath.Base(binaryPath)
+	name := "/" + filepath.Base(binaryPath)
 	if len(entrypoint) == 0 {
-		entrypoint = []string{"/" + name}
+		entrypoint = []string{name}
 	}
-	buildCtx, err := scratchContext(name, bin, entrypoint)
+	return BuildScratch(ctx, docker, Image{Tag: tag, Files: []File{{Path: name, Mode: 0o755, Data: bin}}, Entrypoint: entrypoint, Labels: labels})
+}
+
+// rootfsLabel holds the digest of an image's files and config, so building
+// the same image again is a no-op that keeps its ID.
+const rootfsLabel = "hoist.rootfs.sha256"
+
+// BuildScratch makes img by importing its files as a root filesystem
+// (docker import): no builder, no intermediate container, no pull. That is
+// about three times faster than the classic builder for a 40 MB binary.
+// An image of the same tag made from the same inputs is kept as it is, so
+// it is idempotent; the one it replaces is removed when no container uses
+// it.
+func BuildScratch(ctx context.Context, docker *client.Client, img Image) error {
+	root, err := rootfsTar(img.Files)
 	if err != nil {
-		return fmt.Errorf("build context: %w", err)
+		return fmt.Errorf("image %s: %w", img.Tag, err)
 	}
-	resp, err := docker.ImageBuild(ctx, buildCtx, build.ImageBuildOptions{
-		Tags:        []string{tag},
-		Labels:      labels,
-		Remove:      true,
-		ForceRemove: true,
-		Version:     build.BuilderV1,
-	})
+	changes, err := imageChanges(img)
 	if err != nil {
-		return fmt.Errorf("build image %s: %w", tag, err)
+		return fmt.Errorf("image %s: %w", img.Tag, err)
 	}
-	defer resp.Body.Close()
-	// Build errors arrive inside the stream, not as the call's error.
-	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
-		return fmt.Errorf("build image %s: %w", tag, err)
+	h := sha256.New()
+	h.Write(root)
+	for _, c := range changes {
+		h.Write([]byte("\x00" + c))
+	}
+	digest := hex.EncodeToString(h.Sum(nil))
+	old, err := docker.ImageInspect(ctx, img.Tag)
+	if err == nil && old.Config != nil && old.Config.Labels[rootfsLabel] == digest {
+		return nil
+	}
+	changes = append(changes, fmt.Sprintf("LABEL %s=%q", rootfsLabel, digest))
+	resp, err := docker.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(root), SourceName: "-"}, img.Tag, image.ImportOptions{Changes: changes})
+	if err != nil {
+		return fmt.Errorf("import image %s: %w", img.Tag, err)
+	}
+	defer resp.Close()
+	// Import errors arrive inside the stream, not as the call's error.
+	if err := jsonmessage.DisplayJSONMessagesStream(resp, io.Discard, 0, false, nil); err != nil {
+		return fmt.Errorf("import image %s: %w", img.Tag, err)
+	}
+	if old.Config != nil && old.Config.Labels[rootfsLabel] != "" {
+		// Ours and now untagged; a container still running it keeps it.
+		_, _ = docker.ImageRemove(ctx, old.ID, image.RemoveOptions{})
 	}
 	return nil
 }
 
-func scratchContext(name string, bin []byte, entrypoint []string) (io.Reader, error) {
-	quoted := make([]string, len(entrypoint))
-	for i, a := range entrypoint {
-		quoted[i] = fmt.Sprintf("%q", a)
+// imageChanges are the Dockerfile instructions docker import applies.
+func imageChanges(img Image) ([]string, error) {
+	entry, err := json.Marshal(img.Entrypoint)
+	if err != nil {
+		return nil, err
 	}
-	dockerfile := fmt.Sprintf("FROM scratch\nCOPY %s /%s\nENTRYPOINT [%s]\n", name, name, strings.Join(quoted, ", "))
+	changes := []string{"ENTRYPOINT " + string(entry)}
+	for _, e := range img.Env {
+		k, v, _ := strings.Cut(e, "=")
+		changes = append(changes, fmt.Sprintf("ENV %s=%q", k, v))
+	}
+	for _, k := range slices.Sorted(maps.Keys(img.Labels)) {
+		changes = append(changes, fmt.Sprintf("LABEL %q=%q", k, img.Labels[k]))
+	}
+	return changes, nil
+}
 
+// rootfsTar is the image's root filesystem: the files, with their parent
+// directories before them.
+func rootfsTar(files []File) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	// A fixed mtime keeps the context byte-identical, so the cache hits.
+	// A fixed mtime keeps the tar byte-identical for the same files.
 	mtime := time.Unix(0, 0)
-	files := []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"Dockerfile", 0o644, []byte(dockerfile)},
-		{name, 0o755, bin},
-	}
+	dirs := map[string]bool{}
 	for _, f := range files {
-		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: mtime, Typeflag: tar.TypeReg}
+		if !filepath.IsAbs(f.Path) {
+			return nil, fmt.Errorf("image file %q: want an absolute path", f.Path)
+		}
+		name := strings.TrimPrefix(filepath.ToSlash(f.Path), "/")
+		var parents []string
+		for d := path.Dir(name); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			parents = append(parents, d)
+		}
+		for _, d := range slices.Backward(parents) {
+			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Mode: 0o755, ModTime: mtime, Typeflag: tar.TypeDir}); err != nil {
+				return nil, err
+			}
+		}
+		hdr := &tar.Header{Name: name, Mode: f.Mode, Size: int64(len(f.Data)), ModTime: mtime, Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}
-		if _, err := tw.Write(f.data); err != nil {
+		if _, err := tw.Write(f.Data); err != nil {
 			return nil, err
 		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	return &buf, nil
+	return buf.Bytes(), nil
 }
 
 // DemoPackage is the import path of the demo backend that test images run.
