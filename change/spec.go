@@ -8,8 +8,11 @@ import (
 )
 
 // SpecChange is what a deploy says: the fields given replace the current
-// spec's, the others keep their values. Image and Command always replace
-// both (a deploy names what to run). Env adds to the current variables;
+// spec's, the others keep their values. So does Image: a deploy of a new
+// command to a scope with an image overrides the image's command and keeps
+// the image. Command, left out, is kept as the image's override, except
+// when a scope that ran a process (no image) gets an image: its argv was
+// no override. Env adds to the current variables;
 // Hosts, when not nil, replaces the host list. It reads the JSON body of
 // the API's deploy; the CLI fills it from its flags.
 type SpecChange struct {
@@ -49,8 +52,14 @@ func (c *SpecChange) Check() error {
 
 // Apply changes s as the deploy says.
 func (c *SpecChange) Apply(s *events.Spec) {
-	if c.Image != "" || len(c.Command) > 0 { // a canary may name neither
-		s.Image, s.Command = c.Image, slices.Clone(c.Command)
+	if c.Image != "" {
+		if s.Image == "" {
+			s.Command = nil
+		}
+		s.Image = c.Image
+	}
+	if len(c.Command) > 0 {
+		s.Command = slices.Clone(c.Command)
 	}
 	if c.Replicas != nil {
 		s.Replicas = *c.Replicas

@@ -21,6 +21,9 @@ the host list. A first deploy starts from 1 replica.
 
 --image runs a container; --command runs a process (or, with --image, overrides
 the image's command). ARGV is split like a shell would: quotes group words.
+They too keep their values: --command alone on a scope with an image overrides
+its command and keeps the image, --image alone keeps that override. A scope
+that ran a process and gets an --image runs the image's own command.
 
 With --canary SHARE the spec is not deployed but started as a canary beside the
 scope's stable spec: each serving node runs --canary-replicas replicas of it, and
