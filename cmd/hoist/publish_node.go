@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -64,17 +65,18 @@ func scoreAction(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, publishTimeout)
 	defer cancel()
 	what := fmt.Sprintf("%s scored %d", a[1], n)
-	if !events.IsSlot(a[1]) && !c.Bool("by-address") {
-		slot, err := slotOf(ctx, st, scope, a[1])
-		switch {
-		case err != nil:
-			return err
-		case slot == "":
-			fmt.Fprintf(c.App.ErrWriter, "hoist: warning: no node of %s reports %s as a backend now; the score stays with that address (score a slot NODE#INDEX to have it follow rollouts)\n", scope, a[1])
-		default:
-			score.Backend = slot
-			what = fmt.Sprintf("%s (slot %s) scored %d; the slot keeps it across rollouts", a[1], slot, n)
-		}
+	reports, err := st.BackendReports(ctx, scope)
+	if err != nil {
+		return fmt.Errorf("read the backends of %s: %w", scope, err)
+	}
+	bs := backendsOf(reports)
+	switch slot, known := bs.find(a[1]); {
+	case !known:
+		// Still published: a score may be set before its replica starts.
+		fmt.Fprintf(c.App.ErrWriter, "hoist: warning: no node of %s reports a backend %s now; publishing the score anyway. Backends: %s\n", scope, a[1], bs)
+	case slot != "" && !c.Bool("by-address"):
+		score.Backend = slot
+		what = fmt.Sprintf("%s (slot %s) scored %d; the slot keeps it across rollouts", a[1], slot, n)
 	}
 	stored, err := st.Append(ctx, ev, store.AppendOptions{})
 	if err != nil {
@@ -83,19 +85,55 @@ func scoreAction(c *cli.Context) error {
 	return printPublished(c, stored, what)
 }
 
-// slotOf is the slot NODE#INDEX that a node of scope reports addr in, or
-// "" when none does.
-func slotOf(ctx context.Context, st *store.Store, scope events.Scope, addr string) (string, error) {
-	reports, err := st.BackendReports(ctx, scope)
-	if err != nil {
-		return "", fmt.Errorf("read the backends of %s: %w", scope, err)
-	}
+// backendList is what the nodes of a scope report: each address and the
+// slot NODE#INDEX it serves ("" when the report names none).
+type backendList []struct{ addr, slot string }
+
+func backendsOf(reports []*events.BackendsReport) backendList {
+	var bs backendList
 	for _, r := range reports {
-		if i, ok := r.Slots[addr]; ok {
-			return events.Slot(r.Node, i), nil
+		for _, addr := range r.Backends {
+			slot := ""
+			if i, ok := r.Slots[addr]; ok {
+				slot = events.Slot(r.Node, i)
+			}
+			if i, ok := r.Canary[addr]; ok {
+				slot = events.CanarySlot(r.Node, i)
+			}
+			bs = append(bs, struct{ addr, slot string }{addr, slot})
 		}
 	}
-	return "", nil
+	return bs
+}
+
+// find says whether backend (an address or a slot) is reported, and for an
+// address the slot it serves.
+func (bs backendList) find(backend string) (slot string, known bool) {
+	for _, b := range bs {
+		switch backend {
+		case b.slot:
+			return "", true
+		case b.addr:
+			return b.slot, true
+		}
+	}
+	return "", false
+}
+
+// String lists the backends as "node-1#0 (127.0.0.1:31001), …" for a
+// message, or says there are none.
+func (bs backendList) String() string {
+	if len(bs) == 0 {
+		return "none reported (is an agent running the scope? see 'hoist status')"
+	}
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		parts[i] = b.addr
+		if b.slot != "" {
+			parts[i] = b.slot + " (" + b.addr + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func drainCommand() *cli.Command {

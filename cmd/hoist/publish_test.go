@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"net"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -158,7 +161,8 @@ func TestRefusalsThatDependOnTheState(t *testing.T) {
 	}
 }
 
-// A deploy keeps what it does not mention: scale and env survive a new image.
+// A deploy keeps what it does not mention: scale and env survive a new
+// image, and the image survives a new command (which overrides its own).
 func TestDeployKeepsWhatItDoesNotSet(t *testing.T) {
 	url := natstest.Start(t).URL()
 	const s = "acme.prod.web"
@@ -168,7 +172,7 @@ func TestDeployKeepsWhatItDoesNotSet(t *testing.T) {
 	mustRun(t, 0, hoistAt(url, "deploy", s, "--command", `sh -c 'echo "hi there"'`, "--env", "B=2", "--cache-ttl", "30s"))
 	st := decodeJSON[stateJSON](t, mustRun(t, 0, hoistAt(url, "state", s, "--json")).stdout)
 	want := stateJSON{
-		Scope: s, Revision: 4, Command: []string{"sh", "-c", `echo "hi there"`}, Replicas: 4, Port: 8080,
+		Scope: s, Revision: 4, Image: "web:1", Command: []string{"sh", "-c", `echo "hi there"`}, Replicas: 4, Port: 8080,
 		Env: map[string]string{"LIST": "a,b", "MODE": "fast", "B": "2"}, Secrets: map[string]stateSecret{}, Hosts: []string{"a.example.com"}, HealthPath: "/up",
 		Surge: 1, HealthTimeout: st.HealthTimeout, Cache: st.Cache, Time: st.Time, Actor: st.Actor,
 	}
@@ -176,7 +180,7 @@ func TestDeployKeepsWhatItDoesNotSet(t *testing.T) {
 		t.Fatalf("state:\n%+v\nwant\n%+v", st, want)
 	}
 	r := mustRun(t, 0, hoistAt(url, "log", s))
-	if !strings.Contains(r.stdout, `deployed command='sh -c '\''echo "hi there"'\''' replicas=4`) {
+	if !strings.Contains(r.stdout, `deployed image=web:1 command='sh -c '\''echo "hi there"'\''' replicas=4`) {
 		t.Errorf("log should quote the command:\n%s", r.stdout)
 	}
 }
@@ -264,4 +268,39 @@ func deadURL(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return "nats://" + addr
+}
+
+// A score of a backend no node reports is published with a warning that
+// lists the backends there are; a reported one, slot or address, is not
+// warned about.
+func TestScoreWarnsOfUnknownBackend(t *testing.T) {
+	srv := natstest.Start(t)
+	const s = "acme.prod.web"
+	mustRun(t, 0, hoistAt(srv.URL(), "deploy", s, "--image", "web:1"))
+	st := srv.Store(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := st.PublishBackends(ctx, &events.BackendsReport{
+		Node: "node-1", Scope: events.MustParseScope(s), Revision: 1, Time: time.Now(),
+		Backends: []string{"127.0.0.1:31001"}, Slots: map[string]int{"127.0.0.1:31001": 0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const listed = "Backends: node-1#0 (127.0.0.1:31001)"
+	for _, tt := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"node-1#0", "50"}, false},
+		{[]string{"127.0.0.1:31001", "50"}, false},
+		{[]string{"127.0.0.1:31001", "50", "--by-address"}, false},
+		{[]string{"node-9#3", "50"}, true},
+		{[]string{"10.0.0.1:80", "50"}, true},
+		{[]string{"10.0.0.1:80", "50", "--by-address"}, true},
+	} {
+		r := mustRun(t, 0, hoistAt(srv.URL(), append([]string{"score", s}, tt.args...)...))
+		if got := strings.Contains(r.stderr, "warning: no node of "+s+" reports a backend "+tt.args[0]) && strings.Contains(r.stderr, listed); got != tt.warn {
+			t.Errorf("score %v: warned %v, want %v; stderr %q", tt.args, got, tt.warn, r.stderr)
+		}
+	}
 }
