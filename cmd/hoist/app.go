@@ -33,7 +33,10 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	app := newApp(stdout, stderr)
 	app.Reader = stdin
-	err := app.RunContext(ctx, reorderArgs(app, args))
+	args, err := helpArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, reorderArgs(app, args))
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -93,10 +96,6 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
-
-func onUsageError(c *cli.Context, err error, _ bool) error {
-	return usagef("%v (see 'hoist %s --help')", err, c.Command.FullName())
 }
 
 // exitErr carries an explicit exit code and message (e.g. from wait).

@@ -1,6 +1,19 @@
 package main
 
+// What urfave/cli v2 does not do the way hoist's contract needs, and how
+// hoist makes up for it, all here so the next urfave/cli upgrade has one
+// file to check (urfave_test.go pins each behaviour):
+//   - flags after positional arguments (reorderArgs), shell completion
+//     included;
+//   - "hoist help CMD" and unknown command names (helpArgs): with the help
+//     command hidden, urfave/cli answers both with "No help topic for
+//     'help'" and exit 1;
+//   - a usage error at the top level names "hoist --help", not
+//     "hoist hoist --help" (onUsageError);
+//   - an environment variable for every flag (bindEnvVars).
+
 import (
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -123,4 +136,74 @@ func splitFlags(flags []cli.Flag, args []string) (flagArgs, positional []string)
 		}
 	}
 	return flagArgs, positional
+}
+
+// helpArgs turns "hoist help CMD…" into "hoist CMD… --help" and refuses, as
+// bad usage, a command name that no command has. It leaves alone the
+// arguments of a command that takes them, and completion requests.
+func helpArgs(app *cli.App, args []string) ([]string, error) {
+	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
+		return args, nil
+	}
+	i := 1 + leadingFlags(app.Flags, args[1:])
+	if i >= len(args) {
+		return args, nil
+	}
+	rest := args[i:]
+	help := rest[0] == "help" || rest[0] == "h"
+	if help {
+		rest = rest[1:]
+	}
+	var path []string
+	cmds, takesArgs := app.Commands, false
+	for _, name := range rest {
+		if len(cmds) == 0 || strings.HasPrefix(name, "-") {
+			break
+		}
+		i := slices.IndexFunc(cmds, func(c *cli.Command) bool { return c.HasName(name) })
+		if i < 0 {
+			if takesArgs && !help {
+				break // a positional argument of that command
+			}
+			return nil, usagef("unknown command %q (see '%s --help')", strings.Join(append(path, name), " "), strings.Join(append([]string{app.Name}, path...), " "))
+		}
+		path = append(path, cmds[i].Name)
+		cmds, takesArgs = cmds[i].Subcommands, cmds[i].Action != nil
+	}
+	if !help {
+		return args, nil
+	}
+	return slices.Concat(args[:i], path, []string{"--help"}), nil
+}
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	// Command.FullName names a subcommand without its parent, and the top
+	// level as the app: build the path from the contexts instead.
+	var path []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
+			path = append([]string{ctx.Command.Name}, path...)
+		}
+	}
+	path = slices.Compact(path)
+	return usagef("%v (see '%s --help')", err, strings.Join(append([]string{c.App.Name}, path...), " "))
+}
+
+// bindEnvVars gives every flag without one an environment variable,
+// HOIST_<NAME>: "--expect-revision" reads HOIST_EXPECT_REVISION. The
+// contract promises that every flag can be set from the environment.
+// urfave/cli's flag types share no setter, but each has an EnvVars field.
+func bindEnvVars(flags []cli.Flag) {
+	for _, f := range flags {
+		v := reflect.ValueOf(f)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		ev := v.Elem().FieldByName("EnvVars")
+		if !ev.IsValid() || ev.Len() > 0 || ev.Type() != reflect.TypeFor[[]string]() {
+			continue
+		}
+		name := "HOIST_" + strings.ToUpper(strings.ReplaceAll(f.Names()[0], "-", "_"))
+		ev.Set(reflect.ValueOf([]string{name}))
+	}
 }
