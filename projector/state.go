@@ -198,12 +198,14 @@ func ApplyEnv(env map[string]string, change *events.EnvChanged) map[string]strin
 
 // PreviousRevision is the target of a plain "rollback": the latest revision
 // before the head whose spec differs from the current one and that was not
-// a removal. ok is false when there is nothing to roll back to.
+// a removal. On a removed scope that is the spec it ran before the remove:
+// the rollback revives it. ok is false when there is nothing to roll back
+// to.
 func (h *History) PreviousRevision() (rev uint64, ok bool) {
-	cur := h.state.Spec
+	cur, removed := h.state.Spec, h.state.Removed
 	for r := len(h.snaps) - 1; r >= 1; r-- {
 		snap := h.snaps[r-1]
-		if snap.removed || snap.spec == nil || snap.spec == cur {
+		if snap.removed || snap.spec == nil || (snap.spec == cur && !removed) {
 			continue
 		}
 		// Name the revision that made that spec, not a later one that

@@ -169,6 +169,9 @@ func TestPreviousRevision(t *testing.T) {
 		{name: "scale counts as a change", events: history(deployed("web:1", 1), &events.Scaled{Replicas: 3}), want: 1, ok: true},
 		{name: "skips the removal", events: history(deployed("web:1", 1), &events.Removed{}, deployed("web:2", 1)), want: 1, ok: true},
 		{name: "after a rollback, back again", events: history(deployed("web:1", 1), deployed("web:2", 1), &events.RolledBack{To: 1}), want: 2, ok: true},
+		{name: "after a remove, the spec before it", events: history(deployed("web:1", 1), deployed("web:2", 1), &events.Scaled{Replicas: 3}, &events.Removed{}), want: 3, ok: true},
+		{name: "after a remove of the first deploy", events: history(deployed("web:1", 1), &events.Removed{}), want: 1, ok: true},
+		{name: "after two removes", events: history(deployed("web:1", 1), &events.Removed{}, &events.Removed{}), want: 1, ok: true},
 		{name: "names the revision that made the spec, not one that kept it", events: history(deployed("web:1", 1), &events.RolledBack{To: 99}, deployed("web:2", 1)), want: 1, ok: true},
 	}
 	for _, tt := range tests {

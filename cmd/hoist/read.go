@@ -216,9 +216,15 @@ func readScope(c *cli.Context) (*store.History, events.Scope, error) {
 	}
 	warnRejected(c, hist)
 	if len(hist.Records) == 0 {
-		return nil, scope, fmt.Errorf("no such scope %s ('hoist scopes' lists them)", scope)
+		return nil, scope, errNoScope(scope)
 	}
 	return hist, scope, nil
+}
+
+// errNoScope refuses a scope without events: bad input for every read
+// command alike (exit 2).
+func errNoScope(scope events.Scope) error {
+	return usagef("no such scope %s: it has no events ('hoist scopes' lists them)", scope)
 }
 
 // parseScopePattern checks a scope pattern: three tokens, each a valid

@@ -12,10 +12,15 @@ import (
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
+// Every read command refuses a scope without events alike: bad input,
+// exit 2.
 func TestUnknownScope(t *testing.T) {
 	url := natstest.Start(t).URL()
-	for _, a := range [][]string{{"log", "acme.prod.nope"}, {"log", "acme.prod.nope", "--json"}, {"state", "acme.prod.nope", "--json"}} {
-		r := mustRun(t, 1, hoistAt(url, a...))
+	for _, a := range [][]string{
+		{"log", "acme.prod.nope"}, {"log", "acme.prod.nope", "--json"}, {"state", "acme.prod.nope", "--json"},
+		{"status", "acme.prod.nope"}, {"status", "acme.prod.nope", "--json"}, {"wait", "acme.prod.nope"}, {"wait", "acme.prod.nope", "--json"},
+	} {
+		r := mustRun(t, exitUsage, hoistAt(url, a...))
 		if r.stdout != "" || !strings.Contains(r.stderr, "no such scope acme.prod.nope") {
 			t.Errorf("hoist %s: %s", strings.Join(a, " "), r)
 		}
@@ -125,5 +130,37 @@ func TestLogMarksEventsTheFoldSkips(t *testing.T) {
 	r = mustRun(t, 0, hoistAt(url, "log", scope, "--json"))
 	if !strings.Contains(r.stdout, `"skipped": "rolls back to revision 99`) {
 		t.Errorf("log --json does not mark the skipped event:\n%s", r.stdout)
+	}
+}
+
+// wait --json says how the wait ended on stdout, with the exit code.
+func TestWaitJSON(t *testing.T) {
+	url := natstest.Start(t).URL()
+	const s = "acme.prod.web"
+	mustRun(t, 0, hoistAt(url, "deploy", s, "--image", "web:1"))
+	r := mustRun(t, exitWait, hoistAt(url, "wait", s, "--timeout", "300ms", "--json"))
+	got := decodeJSON[waitJSON](t, r.stdout)
+	if got.Scope != s || got.Revision != 1 || got.Result != "timeout" || !strings.Contains(got.Reason, "timed out") || got.Nodes == nil {
+		t.Fatalf("wait --json = %+v", got)
+	}
+}
+
+// A plain rollback after a remove revives the scope with the spec it ran
+// before, as 'hoist state' says it would.
+func TestRollbackRevivesRemovedScope(t *testing.T) {
+	url := natstest.Start(t).URL()
+	const s = "acme.prod.web"
+	mustRun(t, 0, hoistAt(url, "deploy", s, "--image", "web:1"))
+	mustRun(t, 0, hoistAt(url, "scale", s, "3"))
+	mustRun(t, 0, hoistAt(url, "remove", s))
+	if r := mustRun(t, 0, hoistAt(url, "state", s)); !strings.Contains(r.stdout, "a deploy or rollback revives it") {
+		t.Fatalf("state of a removed scope:\n%s", r.stdout)
+	}
+	if r := mustRun(t, 0, hoistAt(url, "rollback", s)); !strings.Contains(r.stdout, "revision 4") {
+		t.Fatalf("rollback: %s", r)
+	}
+	st := decodeJSON[stateJSON](t, mustRun(t, 0, hoistAt(url, "state", s, "--json")).stdout)
+	if st.Removed || st.Image != "web:1" || st.Replicas != 3 {
+		t.Fatalf("after the rollback: %+v, want web:1 with 3 replicas, not removed", st)
 	}
 }

@@ -67,6 +67,13 @@ func showStatus(c *cli.Context) error {
 		return fmt.Errorf("read node statuses: %w", err)
 	}
 	views := projector.StatusView(statuses, scope, time.Now())
+	if len(views) == 0 && !scope.IsZero() {
+		// A scope no node reports may still exist; one without events
+		// is a typo, as for log, state and wait.
+		if head, err := st.ScopeHead(ctx, scope); err == nil && head.Revision == 0 {
+			return errNoScope(scope)
+		}
+	}
 	if !scope.IsZero() && !c.Bool("json") {
 		if ts, err := readTrafficStanding(ctx, st, scope); err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "hoist: warning: cannot tell whether %s is paused or in maintenance: %v\n", scope, err)
@@ -172,12 +179,16 @@ func waitCommand() *cli.Command {
 the scope's head) and all its replicas are healthy. Exits 4 when a node reports
 that the rollout failed (with its reason), or on timeout (with what is still
 pending). Without any live node serving the scope it keeps waiting, and says so.
+With --json it prints {"scope","revision","result","reason","nodes"} on stdout
+whichever way it ends: result is converged, failed or timeout (the exit code
+says the same).
 
 Example:
    hoist deploy acme.prod.web --image web:2 && hoist wait acme.prod.web`,
 		Flags: []cli.Flag{
 			&cli.Uint64Flag{Name: "revision", EnvVars: []string{"HOIST_WAIT_REVISION"}, DefaultText: "the scope's head", Usage: "wait for `REVISION`"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, EnvVars: []string{"HOIST_WAIT_TIMEOUT"}, Usage: "give up after `DURATION` (exit 4)"},
+			jsonFlag(),
 		},
 		Action: waitRollout,
 	}
@@ -214,7 +225,7 @@ func waitRollout(c *cli.Context) error {
 		return fmt.Errorf("read head of %s: %w", scope, err)
 	}
 	if head.Revision == 0 {
-		return usagef("%s has no events: nothing to wait for ('hoist scopes' lists them)", scope)
+		return errNoScope(scope)
 	}
 	rev := head.Revision
 	if c.IsSet("revision") {
@@ -225,11 +236,46 @@ func waitRollout(c *cli.Context) error {
 	}
 	w := &waiter{store: st, scope: scope, rev: rev, timeout: timeout, progress: c.App.ErrWriter}
 	r, err := w.run(c.Context)
-	if err != nil {
+	if c.Bool("json") {
+		if jerr := writeWaitJSON(c, scope, rev, r, err); jerr != nil {
+			return jerr
+		}
+	}
+	if err != nil || c.Bool("json") {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "%s revision %d is converged and healthy on %s\n", scope, rev, strings.Join(r.Nodes, ", "))
 	return nil
+}
+
+// waitJSON is what wait --json prints.
+type waitJSON struct {
+	Scope    string   `json:"scope"`
+	Revision uint64   `json:"revision"`
+	Result   string   `json:"result"` // converged, failed, timeout
+	Reason   string   `json:"reason,omitempty"`
+	Nodes    []string `json:"nodes"`
+}
+
+// writeWaitJSON prints how a wait ended; an error that is not the rollout's
+// failure or a timeout (a lost connection, Ctrl-C) prints nothing.
+func writeWaitJSON(c *cli.Context, scope events.Scope, rev uint64, r projector.Rollout, err error) error {
+	out := waitJSON{Scope: scope.String(), Revision: rev, Result: "converged", Reason: r.Reason, Nodes: r.Nodes}
+	if out.Nodes == nil {
+		out.Nodes = []string{}
+	}
+	var ee *exitErr
+	switch {
+	case err == nil:
+		out.Reason = ""
+	case !errors.As(err, &ee) || ee.code != exitWait:
+		return nil
+	case r.Failed:
+		out.Result = "failed"
+	default:
+		out.Result, out.Reason = "timeout", ee.Error()
+	}
+	return writeJSON(c.App.Writer, out)
 }
 
 // waiter watches node statuses until RolloutState says done or failed.
