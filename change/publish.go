@@ -61,7 +61,7 @@ func Publish(ctx context.Context, st *store.Store, req Request) (*events.Event, 
 			return nil, err
 		}
 		if err := h.Check(ev); err != nil {
-			return nil, refusef("", "%s: cannot publish %s at revision %d: %v; nothing was published", req.Scope, payload.Kind(), head.Revision+1, err)
+			return nil, refusef("", "%s: cannot publish %s at revision %d: %w; nothing was published", req.Scope, payload.Kind(), head.Revision+1, err)
 		}
 		return ev, nil
 	}

@@ -1,6 +1,7 @@
 package change
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/hoist-dev/hoist/events"
@@ -12,14 +13,19 @@ import (
 type Refusal struct {
 	Field string
 	Msg   string
+	// Err is the cause the message wraps with %w (projector.ErrNoDeploy,
+	// say), for errors.Is and errors.As.
+	Err error
 }
 
 func (r *Refusal) Error() string { return r.Msg }
+func (r *Refusal) Unwrap() error { return r.Err }
 
 // Is makes errors.Is(err, events.ErrInvalid) true, so every front end maps
 // a refusal as it maps other bad input.
 func (r *Refusal) Is(target error) bool { return target == events.ErrInvalid }
 
 func refusef(field, format string, args ...any) error {
-	return &Refusal{Field: field, Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	return &Refusal{Field: field, Msg: err.Error(), Err: errors.Unwrap(err)}
 }

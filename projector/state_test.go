@@ -184,3 +184,19 @@ func TestPreviousRevision(t *testing.T) {
 		})
 	}
 }
+
+// A change to a scope never deployed is skipped with ErrNoDeploy that
+// errors.Is finds, from the fold and from Check alike.
+func TestErrNoDeployIsWrapped(t *testing.T) {
+	h := projector.NewHistory(web)
+	for _, d := range []events.Payload{&events.Scaled{Replicas: 2}, &events.EnvChanged{Set: map[string]string{"A": "1"}}} {
+		e := history(d)[0]
+		if err := h.Check(e); !errors.Is(err, projector.ErrNoDeploy) {
+			t.Errorf("Check(%T) = %v, want ErrNoDeploy", d, err)
+		}
+	}
+	_, skips := projector.FoldEvents(web, history(&events.Scaled{Replicas: 2}))
+	if len(skips) != 1 || !errors.Is(skips[0], projector.ErrNoDeploy) {
+		t.Fatalf("skips = %v, want one that is ErrNoDeploy", skips)
+	}
+}
