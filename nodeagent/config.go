@@ -7,9 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -54,18 +54,22 @@ func (e *ConfigError) Is(target error) bool { return target == events.ErrInvalid
 // nodeFile is the TOML form of node.toml. The typed fields validate
 // themselves while decoding, so their errors carry the line.
 type nodeFile struct {
-	Version     string        `toml:"version"`
+	Version     tomlString    `toml:"version"`
 	Name        nodeName      `toml:"name"`
 	Client      scopeToken    `toml:"client"`
 	Environment scopeToken    `toml:"environment"`
 	Solution    scopeToken    `toml:"solution"`
-	Scopes      []scopeString `toml:"scopes"`
+	Scopes      scopeList     `toml:"scopes"`
 	Advertise   advertiseHost `toml:"advertise"`
 }
 
 type nodeName string
 
-func (n *nodeName) UnmarshalText(b []byte) error {
+func (n *nodeName) UnmarshalTOML(v any) error {
+	b, err := tomlText(v)
+	if err != nil {
+		return err
+	}
 	if err := events.ValidateNodeName(string(b)); err != nil {
 		return err
 	}
@@ -75,7 +79,11 @@ func (n *nodeName) UnmarshalText(b []byte) error {
 
 type scopeToken string
 
-func (t *scopeToken) UnmarshalText(b []byte) error {
+func (t *scopeToken) UnmarshalTOML(v any) error {
+	b, err := tomlText(v)
+	if err != nil {
+		return err
+	}
 	// A token is valid when it makes a valid scope in any position.
 	if _, err := events.ParseScope(string(b) + ".x.x"); err != nil {
 		var se *events.ScopeError
@@ -90,8 +98,12 @@ func (t *scopeToken) UnmarshalText(b []byte) error {
 
 type scopeString struct{ events.Scope }
 
-func (s *scopeString) UnmarshalText(b []byte) error {
-	sc, err := events.ParseScope(string(b))
+func (s *scopeString) UnmarshalTOML(v any) error {
+	b, err := tomlText(v)
+	if err != nil {
+		return err
+	}
+	sc, err := events.ParseScope(b)
 	if err != nil {
 		return err
 	}
@@ -101,12 +113,73 @@ func (s *scopeString) UnmarshalText(b []byte) error {
 
 type advertiseHost string
 
-func (a *advertiseHost) UnmarshalText(b []byte) error {
-	if err := ValidateAdvertise(string(b)); err != nil {
+func (a *advertiseHost) UnmarshalTOML(v any) error {
+	b, err := tomlText(v)
+	if err != nil {
+		return err
+	}
+	if err := ValidateAdvertise(b); err != nil {
 		return err
 	}
 	*a = advertiseHost(b)
 	return nil
+}
+
+// scopeList is scopes = [...]: an array of scope strings.
+type scopeList []scopeString
+
+func (l *scopeList) UnmarshalTOML(v any) error {
+	arr, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("must be an array of scopes, not %s", tomlType(v))
+	}
+	out := make(scopeList, len(arr))
+	for i, e := range arr {
+		if err := out[i].UnmarshalTOML(e); err != nil {
+			return fmt.Errorf("entry %d: %w", i+1, err)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// tomlString is a string that refuses any other TOML type.
+type tomlString string
+
+func (t *tomlString) UnmarshalTOML(v any) error {
+	s, err := tomlText(v)
+	*t = tomlString(s)
+	return err
+}
+
+// tomlText is the string a TOML value must be. Every field of the config
+// files decodes itself through it (toml.Unmarshaler), so a value of another
+// type fails inside the decoder as a toml.ParseError with the key and its
+// line: tomlError never has to read the line out of a message.
+func tomlText(v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("must be a string, not %s", tomlType(v))
+	}
+	return s, nil
+}
+
+func tomlType(v any) string {
+	switch v.(type) {
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case time.Time:
+		return "a date or time"
+	}
+	return fmt.Sprintf("a %T", v)
 }
 
 // ValidateAdvertise checks an advertise host: an IP address or a DNS name,
@@ -127,7 +200,7 @@ func ParseNode(file string, data []byte, hostname string) (Node, error) {
 	var nf nodeFile
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&nf)
 	if err != nil {
-		return Node{}, tomlError(file, data, err)
+		return Node{}, tomlError(file, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		key := und[0].String()
@@ -136,11 +209,6 @@ func ParseNode(file string, data []byte, hostname string) (Node, error) {
 	}
 	fail := func(key, problem string) (Node, error) {
 		return Node{}, &ConfigError{File: file, Line: lineOf(data, toml.Key{key}), Field: key, Problem: problem}
-	}
-	for _, key := range []string{"version", "name", "client", "environment", "solution", "advertise"} {
-		if md.IsDefined(key) && md.Type(key) != "String" {
-			return fail(key, fmt.Sprintf("must be a string, not %s", strings.ToLower(md.Type(key))))
-		}
 	}
 	if md.IsDefined("version") && nf.Version != "1" {
 		return fail("version", fmt.Sprintf("is %q; this hoist reads version \"1\"", nf.Version))
@@ -209,7 +277,7 @@ type AgentFile struct {
 }
 
 type agentFile struct {
-	ReferenceFilePath string `toml:"reference_file_path"`
+	ReferenceFilePath tomlString `toml:"reference_file_path"`
 }
 
 // ParseAgentConfig parses a config.toml. A relative reference_file_path is
@@ -218,13 +286,13 @@ func ParseAgentConfig(file string, data []byte) (AgentFile, error) {
 	var af agentFile
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&af)
 	if err != nil {
-		return AgentFile{}, tomlError(file, data, err)
+		return AgentFile{}, tomlError(file, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return AgentFile{}, &ConfigError{File: file, Line: lineOf(data, und[0]), Field: strconvQuote(und[0].String()),
 			Problem: "is not a known key (known: reference_file_path)"}
 	}
-	p := af.ReferenceFilePath
+	p := string(af.ReferenceFilePath)
 	if md.IsDefined("reference_file_path") {
 		if strings.TrimSpace(p) == "" || strings.ContainsRune(p, 0) {
 			return AgentFile{}, &ConfigError{File: file, Line: lineOf(data, toml.Key{"reference_file_path"}),
@@ -256,33 +324,15 @@ func LoadAgentConfig(path string) (AgentFile, error) {
 	return ParseAgentConfig(path, data)
 }
 
-var lineInMessage = regexp.MustCompile(`^toml: line (\d+)`)
-
-// tomlError turns a decoder error into a ConfigError with the line.
-func tomlError(file string, data []byte, err error) error {
+// tomlError turns a decoder error into a ConfigError with the key and its
+// line. Every error the decoder returns here is a toml.ParseError: syntax,
+// and (through tomlText) types and values too.
+func tomlError(file string, err error) error {
 	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		field := ""
-		if pe.LastKey != "" {
-			field = pe.LastKey
-		}
-		return &ConfigError{File: file, Line: pe.Position.Line, Field: field, Problem: problemText(field, pe.Message)}
+	if !errors.As(err, &pe) {
+		return &ConfigError{File: file, Problem: err.Error()}
 	}
-	msg := err.Error()
-	line := 0
-	if m := lineInMessage.FindStringSubmatch(msg); m != nil {
-		fmt.Sscan(m[1], &line)
-	}
-	// Type mismatches read "toml: line 3 (last key "name"): incompatible
-	// types: ..."; keep only what follows.
-	if i := strings.Index(msg, "): "); i >= 0 && strings.HasPrefix(msg, "toml:") {
-		key := ""
-		if j := strings.Index(msg, `(last key "`); j >= 0 && j < i {
-			key = strings.TrimSuffix(msg[j+len(`(last key "`):i], `"`)
-		}
-		return &ConfigError{File: file, Line: line, Field: key, Problem: problemText(key, msg[i+3:])}
-	}
-	return &ConfigError{File: file, Line: line, Problem: strings.TrimPrefix(msg, "toml: ")}
+	return &ConfigError{File: file, Line: pe.Position.Line, Field: pe.LastKey, Problem: problemText(pe.LastKey, pe.Message)}
 }
 
 func problemText(field, msg string) string {

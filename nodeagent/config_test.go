@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/hoist-dev/hoist/events"
 )
 
@@ -34,7 +36,7 @@ func TestParseNode(t *testing.T) {
 		{name: "uppercase name", in: "name = \"Node-1\"\nscopes = [\"a.b.c\"]\n", wantErr: true,
 			want: `node.toml:1: name is invalid: invalid node name "Node-1": must be lowercase`},
 		{name: "bad scope in list", in: "name = \"n\"\nscopes = [\"a.b.c\",\n  \"acme.Prod.web\"]\n", wantErr: true,
-			want: `node.toml:2: scopes is invalid: invalid scope "acme.Prod.web": environment "Prod" must be lowercase`},
+			want: `node.toml:2: scopes is invalid: entry 2: invalid scope "acme.Prod.web": environment "Prod" must be lowercase`},
 		{name: "bad token", in: "name = \"n\"\nclient = \"acme\"\nenvironment = \"pr_od\"\nsolution = \"web\"\n", wantErr: true,
 			want: `node.toml:3: environment is invalid: "pr_od" has '_' at byte 3`},
 		{name: "partial triple", in: "name = \"n\"\nclient = \"acme\"\nsolution = \"web\"\n", wantErr: true,
@@ -47,7 +49,15 @@ func TestParseNode(t *testing.T) {
 		{name: "advertise with port", in: "name = \"n\"\nscopes = [\"a.b.c\"]\nadvertise = \"10.0.0.1:80\"\n", wantErr: true,
 			want: `node.toml:3: advertise is invalid: "10.0.0.1:80" must be a host without a port`},
 		{name: "wrong type", in: "name = 5\nscopes = [\"a.b.c\"]\n", wantErr: true,
-			want: `node.toml:1: name must be a string, not integer`},
+			want: `node.toml:1: name is invalid: must be a string, not an integer`},
+		{name: "wrong type of version", in: "version = 1\nname = \"n\"\nscopes = [\"a.b.c\"]\n", wantErr: true,
+			want: `node.toml:1: version is invalid: must be a string, not an integer`},
+		{name: "wrong type, a later line", in: "name = \"n\"\nclient = \"a\"\nenvironment = true\nsolution = \"c\"\n", wantErr: true,
+			want: `node.toml:3: environment is invalid: must be a string, not a boolean`},
+		{name: "scopes not an array", in: "name = \"n\"\nscopes = \"a.b.c\"\n", wantErr: true,
+			want: `node.toml:2: scopes is invalid: must be an array of scopes, not `},
+		{name: "a scope not a string", in: "name = \"n\"\nscopes = [\"a.b.c\", 7]\n", wantErr: true,
+			want: `node.toml:2: scopes is invalid: entry 2: must be a string, not an integer`},
 		{name: "syntax error", in: "name = \"n\nscopes = []\n", wantErr: true, want: `node.toml:1: `},
 		{name: "bad hostname", in: "scopes = [\"a.b.c\"]\n", host: "my_host", wantErr: true,
 			want: `node.toml: name is not set and the hostname "my_host" does not make a valid node name`},
@@ -106,7 +116,7 @@ func TestParseAgentConfig(t *testing.T) {
 	for in, want := range map[string]string{
 		"reference_file = \"x\"\n":           file + `:1: "reference_file" is not a known key`,
 		"\nreference_file_path = \"\"\n":     file + `:2: reference_file_path must be a file path`,
-		"reference_file_path = 3\n":          file + `:1: reference_file_path is invalid: incompatible types`,
+		"reference_file_path = 3\n":          file + `:1: reference_file_path is invalid: must be a string, not an integer`,
 		"reference_file_path = \"a\"\nx = [": file + `:2: `,
 	} {
 		_, err := ParseAgentConfig(file, []byte(in))
@@ -155,4 +165,30 @@ func FuzzParseNode(f *testing.F) {
 			t.Fatalf("accepted an invalid advertise host %q: %v", n.Advertise, err)
 		}
 	})
+}
+
+// tomlError reads the key and the line from a toml.ParseError, whether the
+// decoder made it (syntax) or a field's own decoding did (a type).
+func TestTomlError(t *testing.T) {
+	for in, want := range map[string]string{
+		"a = 1\nb = \"x":       "f.toml:2: ",
+		"\n\nname = [1]\n":     "f.toml:3: name is invalid: must be a string, not an array",
+		"name = 2024-01-01\n":  "f.toml:1: name is invalid: must be a string, not a date or time",
+		"version = \"1\"\nx=[": "f.toml:2: ",
+	} {
+		var nf nodeFile
+		_, err := toml.Decode(in, &nf)
+		var pe toml.ParseError
+		if !errors.As(err, &pe) {
+			t.Fatalf("%q: decoder error %v is not a toml.ParseError", in, err)
+		}
+		got := tomlError("f.toml", err)
+		var ce *ConfigError
+		if !errors.As(got, &ce) || !strings.HasPrefix(got.Error(), want) || ce.Line != pe.Position.Line {
+			t.Errorf("%q: %v (line %d), want prefix %q at line %d", in, got, ce.Line, want, pe.Position.Line)
+		}
+	}
+	if got := tomlError("f.toml", errors.New("boom")); got.Error() != "f.toml: boom" {
+		t.Errorf("another error: %v", got)
+	}
 }
