@@ -81,7 +81,7 @@ func NewReconciler(cfg Config) (*Reconciler, error) {
 		cfg.ProbeHost = cfg.Advertise
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

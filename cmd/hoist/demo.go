@@ -17,7 +17,13 @@ func demoBackendCommand() *cli.Command {
 		Description: "Answers GET / with its replica identity (HOIST_NODE, HOIST_REPLICA, HOIST_SCOPE, HOIST_REVISION),\n" +
 			"GET /up with 200 (or 503 when DEMO_FAIL_HEALTH=1), and GET /slow?ms=N after N ms.",
 		Action: func(c *cli.Context) error {
-			return demoapp.Run(c.Context, demoapp.ConfigFromEnv())
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			cfg := demoapp.ConfigFromEnv()
+			cfg.Logger = log
+			return demoapp.Run(c.Context, cfg)
 		},
 	}
 }

@@ -80,7 +80,7 @@ func New(cfg Config) (*Runtime, error) {
 		d.hostIP = "0.0.0.0"
 	}
 	if d.log == nil {
-		d.log = slog.Default()
+		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("runtime", "docker")
 	if d.timeout <= 0 {

@@ -63,7 +63,7 @@ func New(cfg Config) (*Runtime, error) {
 		}
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second

@@ -39,7 +39,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after ctx is cancelled. 0 means 10s.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// Logger is the caller's; nil means slog.Default, for the standalone
+	// demoapp binary, which stays free of hoist's logging setup. hoist
+	// demo-backend passes the one hoist's flags build.
+	Logger *slog.Logger
 
 	// slowStarted, when set, is told that a /slow request is in flight.
 	slowStarted func()
