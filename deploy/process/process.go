@@ -41,7 +41,11 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	exits map[string]string // id → how the child this agent started exited
-	subs  map[chan deploy.Change]struct{}
+	// reaped is closed when the child's exit is in exits: a child found
+	// dead before reap recorded it is waited for, so a replica that exits
+	// at once still reports its exit status.
+	reaped map[string]chan struct{}
+	subs   map[chan deploy.Change]struct{}
 }
 
 var _ deploy.Runtime = (*Runtime)(nil)
@@ -69,12 +73,13 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.PollInterval = time.Second
 	}
 	return &Runtime{
-		node:  cfg.Node,
-		dir:   cfg.DataDir,
-		log:   cfg.Logger.With("runtime", "process"),
-		poll:  cfg.PollInterval,
-		exits: map[string]string{},
-		subs:  map[chan deploy.Change]struct{}{},
+		node:   cfg.Node,
+		dir:    cfg.DataDir,
+		log:    cfg.Logger.With("runtime", "process"),
+		poll:   cfg.PollInterval,
+		exits:  map[string]string{},
+		reaped: map[string]chan struct{}{},
+		subs:   map[chan deploy.Change]struct{}{},
 	}, nil
 }
 
@@ -113,11 +118,21 @@ func (p *Runtime) replica(rec processRecord) (deploy.Replica, bool) {
 
 func (p *Runtime) exitDetail(id string) string {
 	p.mu.Lock()
+	reaped := p.reaped[id]
+	p.mu.Unlock()
+	if reaped != nil {
+		// Our child, dead: Wait returns at once, reap is about to record it.
+		select {
+		case <-reaped:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
 	if d, ok := p.exits[id]; ok {
-		return d
+		return "exited: " + d
 	}
-	return "process is gone"
+	return "process is gone (started by an earlier agent, so its exit status is unknown; see its log)"
 }
 
 // Start runs rs.Spec.Command. A spec with only an image cannot run here.
@@ -187,7 +202,11 @@ func (p *Runtime) Start(ctx context.Context, rs deploy.ReplicaSpec) (deploy.Repl
 		_ = cmd.Wait()
 		return deploy.Replica{}, err
 	}
-	go p.reap(cmd, rec)
+	reaped := make(chan struct{})
+	p.mu.Lock()
+	p.reaped[rec.ID] = reaped
+	p.mu.Unlock()
+	go p.reap(cmd, rec, reaped)
 	rep, _ := p.replica(rec)
 	rep.State = deploy.StateRunning // even if it died already: Health will tell
 	return rep, nil
@@ -195,14 +214,17 @@ func (p *Runtime) Start(ctx context.Context, rs deploy.ReplicaSpec) (deploy.Repl
 
 // reap waits for a child this agent started, so it leaves no zombie, and
 // tells watchers. The goroutine ends with the child.
-func (p *Runtime) reap(cmd *exec.Cmd, rec processRecord) {
+func (p *Runtime) reap(cmd *exec.Cmd, rec processRecord, reaped chan struct{}) {
 	err := cmd.Wait()
 	detail := "exit status 0"
 	if err != nil {
 		detail = err.Error()
 	}
 	p.mu.Lock()
-	p.exits[rec.ID] = detail
+	if p.reaped[rec.ID] == reaped { // not a later replica of the same id
+		p.exits[rec.ID] = detail
+	}
+	close(reaped)
 	p.mu.Unlock()
 	rep, _ := deploy.ReplicaFromLabels(rec.Labels, p.node)
 	p.notify(deploy.Change{ID: rec.ID, Scope: rep.Scope, Index: rep.Index, Action: "exit"})
@@ -288,6 +310,7 @@ func (p *Runtime) Remove(ctx context.Context, id string) error {
 	}
 	p.mu.Lock()
 	delete(p.exits, id)
+	delete(p.reaped, id)
 	p.mu.Unlock()
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/imagetest"
+	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // web is the scope the tests deploy.
@@ -278,4 +279,41 @@ func TestProcessRejectsImageOnlySpec(t *testing.T) {
 		t.Errorf("image-only spec: err %v, phase %s; want ErrUnsupported, failed", err, res.Phase)
 	}
 	t.Logf("reason: %s", res.Reason)
+}
+
+// A replica that exits at once reports how: its exit status or signal,
+// never a bare "process is gone".
+func TestProcessExitDetail(t *testing.T) {
+	node := deploytest.Node(t)
+	f := newProcessFixture(t, node, t.TempDir())
+	t.Cleanup(func() { stopAll(t, f.rt) })
+	for i, tt := range []struct{ script, want string }{
+		{"exit 3", "exited: exit status 3"},
+		{"kill -9 $$", "exited: signal: killed"},
+	} {
+		spec := &events.Spec{Command: []string{"sh", "-c", tt.script}, Replicas: 1}
+		rep, err := f.rt.Start(t.Context(), deploy.ReplicaSpec{Scope: web, Index: i, Revision: 1, SpecHash: deploy.SpecHash(spec), Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got deploy.Replica
+		if err := natstest.Poll(10*time.Second, func() error {
+			reps, err := f.rt.List(t.Context())
+			if err != nil {
+				return err
+			}
+			for _, r := range reps {
+				if r.ID == rep.ID && r.State == deploy.StateExited {
+					got = r
+					return nil
+				}
+			}
+			return fmt.Errorf("%s has not exited", rep.ID)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got.Detail != tt.want {
+			t.Errorf("%q: detail %q, want %q", tt.script, got.Detail, tt.want)
+		}
+	}
 }
