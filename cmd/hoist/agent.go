@@ -65,7 +65,7 @@ Example:
 			&cli.StringFlag{Name: "advertise", EnvVars: env("advertise"), DefaultText: "node.toml's advertise", Usage: "`HOST` at which balancers reach this node's replicas"},
 			&cli.DurationFlag{Name: "heartbeat", Value: nodeagent.DefaultHeartbeat, EnvVars: env("heartbeat"), Usage: "status heartbeat `INTERVAL`"},
 			&cli.DurationFlag{Name: "resync", Value: nodeagent.DefaultResync, EnvVars: env("resync"), Usage: "periodic reconcile `INTERVAL`"},
-			&cli.DurationFlag{Name: "drain-delay", Value: defaultDrainDelay, EnvVars: env("drain-delay"), Usage: "how long a replica leaving a rollout is withdrawn from balancers before it is stopped (`D`)"},
+			&cli.DurationFlag{Name: "drain-delay", Value: defaultDrainDelay, EnvVars: env("drain-delay"), Usage: "how long a replica that leaves (rollout, scale-down, remove) is withdrawn from balancers before it is stopped, so no new request reaches it (`D`; 0 stops at once; see docs/config.md)"},
 			&cli.StringFlag{Name: "metrics", EnvVars: env("metrics"), Usage: "`ADDR` for /metrics (Prometheus text) and /healthz (off when empty)"},
 		},
 		Action: runAgent,

@@ -64,6 +64,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	}{
 		{[]string{"help", "deploy"}, 0, "hoist deploy - deploy an image"},
 		{[]string{"help", "auth", "issue"}, 0, "hoist auth issue"},
+		{[]string{"help", "agent"}, 0, "--drain-delay D"},
 		{[]string{"bogus-cmd"}, exitUsage, `unknown command "bogus-cmd" (see 'hoist --help')`},
 		{[]string{"help", "bogus"}, exitUsage, `unknown command "bogus"`},
 		{[]string{"--bogus", "scopes"}, exitUsage, "(see 'hoist --help')"},
