@@ -159,6 +159,11 @@ func Start(cfg Config) (*Server, error) {
 		}
 		opts.TLSConfig, opts.TLS, opts.TLSVerify = tc, true, verify
 	}
+	// nats-server logs a port it cannot bind and keeps going; the wait
+	// below would take its full 10s to notice. Ask the kernel first.
+	if err := probeListen(opts.Host, opts.Port); err != nil {
+		return nil, fmt.Errorf("start nats server: %w", err)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start nats server: %w", err)
@@ -170,6 +175,20 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start nats server: not accepting connections on %s within 10s (is the port in use?)", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	return &Server{ns: ns, log: cfg.Logger}, nil
+}
+
+// probeListen fails at once when host:port cannot be listened on (in use,
+// or not an address of this machine). A random port (0 or -1) is not
+// probed.
+func probeListen(host string, port int) error {
+	if port <= 0 {
+		return nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }
 
 // secureRoutes sets the routes' authentication and mutual TLS.
