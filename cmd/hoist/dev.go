@@ -133,6 +133,9 @@ func runDev(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if rtName == "process" {
+		removeDockerReplicas(ctx, devNode, log)
+	}
 	scopes, err := ensureDemo(ctx, st, workload, log)
 	if err != nil {
 		return err
@@ -313,6 +316,28 @@ func waitDemo(ctx context.Context, agent *nodeagent.Agent, log *slog.Logger) {
 		case <-tick.C:
 		}
 	}
+}
+
+// removeDockerReplicas removes node's Docker containers when hoist dev
+// runs processes: a start with Docker leaves its replicas running for the
+// next start to adopt, and a start with processes would otherwise serve
+// beside them while nothing manages them. Only containers with hoist's
+// labels for node are touched.
+func removeDockerReplicas(ctx context.Context, node string, log *slog.Logger) {
+	if pingDocker(ctx) != nil {
+		return
+	}
+	d, err := deployrt.NewDocker(deployrt.DockerConfig{Node: node, Logger: log})
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	reps, err := d.List(ctx)
+	if err != nil || len(reps) == 0 {
+		return
+	}
+	log.Info("removing the Docker replicas an earlier hoist dev left running: this one runs local processes", "count", len(reps))
+	stopReplicas(d, true, log)
 }
 
 // stopReplicas stops this node's replicas: always for local processes (no
