@@ -226,7 +226,7 @@ func TestAgentRejectsBadConfig(t *testing.T) {
 	bad := filepath.Join(dir, "node.toml")
 	agtWriteFile(t, bad, "name = \"n1\"\nscopes = [\"acme.Prod.web\"]\n")
 	r := mustRun(t, 2, hoist("agent", "--node-config", bad))
-	if !strings.Contains(r.stderr, bad+":2: scopes is invalid: invalid scope \"acme.Prod.web\": environment \"Prod\" must be lowercase") {
+	if !strings.Contains(r.stderr, bad+":2: scopes is invalid: entry 1: invalid scope \"acme.Prod.web\": environment \"Prod\" must be lowercase") {
 		t.Errorf("bad node.toml: %s", r)
 	}
 	r = mustRun(t, 2, hoist("agent", "--node-config", filepath.Join(dir, "missing.toml")))

@@ -130,9 +130,9 @@ func (p *Runtime) exitDetail(id string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if d, ok := p.exits[id]; ok {
-		return "exited: " + d
+		return d
 	}
-	return "process is gone (started by an earlier agent, so its exit status is unknown; see its log)"
+	return "exit status unknown (an earlier agent started it; see its log)"
 }
 
 // Start runs rs.Spec.Command. A spec with only an image cannot run here.

@@ -288,8 +288,8 @@ func TestProcessExitDetail(t *testing.T) {
 	f := newProcessFixture(t, node, t.TempDir())
 	t.Cleanup(func() { stopAll(t, f.rt) })
 	for i, tt := range []struct{ script, want string }{
-		{"exit 3", "exited: exit status 3"},
-		{"kill -9 $$", "exited: signal: killed"},
+		{"exit 3", "exit status 3"},
+		{"kill -9 $$", "signal: killed"},
 	} {
 		spec := &events.Spec{Command: []string{"sh", "-c", tt.script}, Replicas: 1}
 		rep, err := f.rt.Start(t.Context(), deploy.ReplicaSpec{Scope: web, Index: i, Revision: 1, SpecHash: deploy.SpecHash(spec), Spec: spec})
