@@ -17,6 +17,7 @@ import (
 
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy/docker"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/natsd"
 	"github.com/hoist-dev/hoist/events/store"
@@ -327,7 +328,7 @@ func removeDockerReplicas(ctx context.Context, node string, log *slog.Logger) {
 	if pingDocker(ctx) != nil {
 		return
 	}
-	d, err := deployrt.NewDocker(deployrt.DockerConfig{Node: node, Logger: log})
+	d, err := docker.New(docker.Config{Node: node, Logger: log})
 	if err != nil {
 		return
 	}

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package events
+package natsd
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// A client port in use fails StartServer at once with the kernel's reason,
+// A client port in use fails Start at once with the kernel's reason,
 // where nats-server alone would leave it to a 10 s readiness wait.
 func TestStartServerPortInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -17,7 +17,7 @@ func TestStartServerPortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	srv, err := StartServer(ServerConfig{DataDir: t.TempDir(), Listen: ln.Addr().String()})
+	srv, err := Start(Config{DataDir: t.TempDir(), Listen: ln.Addr().String()})
 	if err == nil {
 		srv.Shutdown()
 		t.Fatal("started on a port in use")
