@@ -15,6 +15,11 @@ const (
 	scoresStream   = "HOIST_SCORES"
 	backendsStream = "HOIST_BACKENDS"
 	reportsStream  = "HOIST_REPORTS"
+	statsStream    = "HOIST_STATS"
+	// leasesStream backs the leases bucket (HOIST_LEASES): who runs a
+	// canary's analysis.
+	leasesBucket = "HOIST_LEASES"
+	leasesStream = "KV_" + leasesBucket
 )
 
 // InboxPrefix is the inbox prefix of a credential: its clients must
@@ -56,6 +61,7 @@ func Permissions(r Role) (jwt.Permissions, error) {
 			read(scoresStream, "hoist.score."+p+".>")
 			read(backendsStream, "hoist.backends."+p+".>")
 			read(reportsStream, "hoist.status.*."+p)
+			read(statsStream, "hoist.stats."+p+".>")
 		}
 		read(eventsStream, "hoist.node.>")
 	case KindAgent:
@@ -72,14 +78,27 @@ func Permissions(r Role) (jwt.Permissions, error) {
 			for _, k := range analysisKinds {
 				pub = append(pub, "hoist.scope."+s+"."+k+"."+r.Name)
 			}
+			// The analysis's owner holds the scope's lease: it takes,
+			// renews and releases it by publishing on the key's subject,
+			// and reads who holds it with a direct get of that subject.
+			key := "$KV." + leasesBucket + ".canary." + s
+			pub = append(pub, key, "$JS.API.DIRECT.GET."+leasesStream+"."+key)
+		}
+		if len(r.Scopes) > 0 {
+			// Opening the bucket reads its config (the lease TTL); the
+			// stream holds nothing but leases.
+			pub = append(pub, "$JS.API.STREAM.INFO."+leasesStream)
 		}
 		for _, s := range r.Scopes {
 			read(eventsStream, "hoist.scope."+s+".>")
 			read(scoresStream, "hoist.score."+s+".>")
 			read(backendsStream, "hoist.backends."+s+"."+n)
+			read(statsStream, "hoist.stats."+s+".>")
 		}
 		read(eventsStream, "hoist.node."+n+".>")
 	case KindBalancer:
+		// Its request statistics, under its own name only.
+		pub = append(pub, "hoist.stats.*.*.*."+r.Name)
 		read(backendsStream, "hoist.backends.>")
 		read(scoresStream, "hoist.score.>")
 		read(eventsStream, "hoist.node.>")
@@ -89,6 +108,7 @@ func Permissions(r Role) (jwt.Permissions, error) {
 			read(reportsStream, "hoist.status.*."+p)
 			read(backendsStream, "hoist.backends."+p+".>")
 			read(scoresStream, "hoist.score."+p+".>")
+			read(statsStream, "hoist.stats."+p+".>")
 		}
 		read(eventsStream, "hoist.node.>")
 	}

@@ -32,6 +32,9 @@ type Balancer struct {
 	certs     *certStore
 	// retryAfter is the precomputed Retry-After value.
 	retryAfter []string
+	// boot is random per start: readers of the canary statistics tell a
+	// restart (counters reset) by it.
+	boot string
 
 	// Counters that belong to no scope.
 	unrouted    codeCounts
@@ -87,6 +90,10 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Balancer, error) {
 		pages:      pages,
 		certs:      certs,
 		retryAfter: []string{strconv.Itoa(max(1, int((cfg.RetryAfter+time.Second-1)/time.Second)))},
+		boot:       newBoot(),
+	}
+	if b.cfg.Name == "" {
+		b.cfg.Name = "balancer-" + b.boot[:8]
 	}
 	b.attempts.New = func() any { return new(attempt) }
 	b.transport = newTransport(cfg)
@@ -120,6 +127,9 @@ func (b *Balancer) Start(_ context.Context) error {
 	b.goRun(b.sweepCaches)
 	if b.cfg.ActiveCheckInterval > 0 {
 		b.goRun(b.activeChecks)
+	}
+	if b.cfg.StatsInterval > 0 {
+		b.goRun(b.publishStats)
 	}
 	return nil
 }

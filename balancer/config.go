@@ -84,6 +84,14 @@ type Config struct {
 	// AccessLog logs every request at info level.
 	AccessLog bool
 
+	// Name names the balancer in the canary statistics it publishes (its
+	// credential's name under auth); "" picks one at random per start.
+	Name string
+	// StatsInterval is how often the balancer publishes the request
+	// statistics of scopes that run a canary (0: DefaultStatsInterval;
+	// negative: never, and no canary analysis sees this balancer).
+	StatsInterval time.Duration
+
 	// Now is the clock (time.Now when nil); tests inject one.
 	Now func() time.Time
 }
@@ -140,6 +148,12 @@ func (c *Config) normalize() error {
 	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setDur(&c.KeepAliveGrace, d.KeepAliveGrace)
 	setDur(&c.CacheSweepInterval, d.CacheSweepInterval)
+	setDur(&c.StatsInterval, DefaultStatsInterval)
+	if c.Name != "" {
+		if err := events.ValidateBalancerName(c.Name); err != nil {
+			return fmt.Errorf("balancer name: %w", err)
+		}
+	}
 	if c.ResponseHeaderTimeout < 0 {
 		c.ResponseHeaderTimeout = 0
 	}

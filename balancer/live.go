@@ -56,6 +56,10 @@ type scopeLive struct {
 	cachePolicy events.CachePolicy
 
 	hold holdQueue // the requests held while the scope is paused
+
+	// canary counts the running canary's requests per side (canarystats.go).
+	// Builder-owned; pools carry it to the requests.
+	canary *canaryCounts
 }
 
 // registry holds the live state of every scope in the current table.

@@ -143,7 +143,11 @@ func (b *Balancer) finish(r *http.Request, a *attempt, start time.Time) {
 	}
 	a.backend.st.codes.inc(a.status)
 	if a.status != http.StatusSwitchingProtocols {
-		a.pool.live.latency.observe(b.cfg.Now().Sub(start))
+		d := b.cfg.Now().Sub(start)
+		a.pool.live.latency.observe(d)
+		if c := a.pool.stats; c != nil {
+			c.observe(a.backend.Canary, a.status, d)
+		}
 	}
 	b.accessLog(r, a.backend, a.status, start)
 }

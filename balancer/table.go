@@ -46,6 +46,8 @@ type Pool struct {
 	CanaryID uint64
 	// sides says which sides have backends; see pickSide.
 	sides sides
+	// stats counts the canary's requests per side; nil without a canary.
+	stats *canaryCounts
 	// Paused holds new requests; Maintenance answers them with a page
 	// (pause.go). Neither is set on a removed pool.
 	Paused      *events.Pause
@@ -138,6 +140,7 @@ func (t *Table) addPool(f *folded, sc events.Scope, opts buildOptions, now time.
 	p.live.setCache(p.Cache)
 	p.cache = p.live.cache
 	p.setTraffic(rt.traffic)
+	p.stats = p.live.canaryCounts(p.CanaryID, now)
 	if !removed {
 		p.Backends = t.backends(f, sc, opts, now, p.live)
 		p.sides = sidesOf(p.Backends)

@@ -63,10 +63,11 @@ type Record struct {
 	Duplicate bool
 
 	// What the message says, when it is accepted (Err is nil): Event for
-	// scope, node and score events, Backends or Status for reports.
+	// scope, node and score events, Backends or Status for reports, Stats for request statistics.
 	Event    *Event
 	Backends *BackendsReport
 	Status   *NodeStatus
+	Stats    *RequestStats
 
 	// Err is a *Rejection when the message is not accepted.
 	Err error
@@ -89,7 +90,7 @@ func Interpret(m Message) Record {
 		err = r.decode()
 	}
 	if err != nil {
-		r.Event, r.Backends, r.Status = nil, nil, nil
+		r.Event, r.Backends, r.Status, r.Stats = nil, nil, nil, nil
 		r.Err = &Rejection{Subject: m.Subject, Sequence: m.Sequence, Reason: err}
 	}
 	return r
@@ -125,6 +126,16 @@ func (r *Record) decode() error {
 		}
 		if len(s.Scopes) != 1 || s.Scopes[0].Scope != r.Scope {
 			return fmt.Errorf("%w: the body must report exactly scope %s", ErrDisagrees, r.Scope)
+		}
+		return r.checkTime(s.Time)
+	case FamilyStats:
+		s, err := DecodeRequestStats(r.Data)
+		if err != nil {
+			return err
+		}
+		r.Stats = s
+		if s.Balancer != r.Balancer {
+			return fmt.Errorf("%w: the body is balancer %s's statistics, the subject balancer %s's", ErrDisagrees, s.Balancer, r.Balancer)
 		}
 		return r.checkTime(s.Time)
 	}

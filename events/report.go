@@ -82,6 +82,21 @@ type ScopeStatus struct {
 	// reader can check that the stream still holds it (Store.Holds), and
 	// so that the node's revisions are the stream's.
 	Head *Mark `json:"head,omitempty"`
+	// Analysis is the scope's canary analysis as this node sees it, when
+	// the canary has one.
+	Analysis *AnalysisStatus `json:"analysis,omitempty"`
+}
+
+// AnalysisStatus says who runs a canary's analysis and what it waits for.
+type AnalysisStatus struct {
+	Canary uint64 `json:"canary"` // the canary's ID
+	// Owner is the node that runs the analysis; "" when none holds it.
+	Owner string `json:"owner,omitempty"`
+	// Detail says, on the owner, what the analysis waits for:
+	// "analysis waiting: 57 of 200 requests", or why it cannot go on.
+	Detail string `json:"detail,omitempty"`
+	// Next is when the owner decides next, at the earliest.
+	Next time.Time `json:"next,omitzero"`
 }
 
 // ReplicaStatus is one running (or failing) replica.
@@ -152,6 +167,9 @@ func (s *NodeStatus) Validate() error {
 		}
 		if sc.Head != nil && (sc.Head.Sequence == 0 || len(sc.Head.Digest) > 64) {
 			return &FieldError{Field: fmt.Sprintf("scopes[%d].head", i), Problem: "needs a sequence and a digest of at most 64 characters"}
+		}
+		if a := sc.Analysis; a != nil && (len(a.Detail) > maxCanaryReasonLen || hasControl(a.Detail) || (a.Owner != "" && ValidateNodeName(a.Owner) != nil)) {
+			return &FieldError{Field: fmt.Sprintf("scopes[%d].analysis", i), Problem: fmt.Sprintf("needs a node name as owner and a detail of at most %d printable characters", maxCanaryReasonLen)}
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 //	HOIST_SCORES   hoist.score.<client>.<env>.<solution>.<backend>       bounded history per backend
 //	HOIST_BACKENDS hoist.backends.<client>.<env>.<solution>.<node>       latest backends per node
 //	HOIST_REPORTS  hoist.status.<node>.<client>.<env>.<solution>         a node's view of one scope
+//	HOIST_STATS    hoist.stats.<client>.<env>.<solution>.<balancer>      a balancer's canary counts (stats.go)
 //
 // Stores written before the actor joined the subject also hold
 // hoist.scope.<c>.<e>.<s>.<kind> and hoist.node.<node>.<kind>: they are
@@ -104,16 +105,18 @@ const (
 	FamilyScore
 	FamilyBackends
 	FamilyStatus
+	FamilyStats // a balancer's request statistics of a scope's canary
 )
 
 // Address is everything a subject says about its message.
 type Address struct {
-	Family  Family
-	Scope   Scope
-	Node    string
-	Kind    Kind   // scope and node events
-	Actor   string // scope and node events; "" on subjects written before actors joined them
-	Backend string // scores: host:port, or a slot NODE#INDEX
+	Family   Family
+	Scope    Scope
+	Node     string
+	Kind     Kind   // scope and node events
+	Actor    string // scope and node events; "" on subjects written before actors joined them
+	Backend  string // scores: host:port, or a slot NODE#INDEX
+	Balancer string // request statistics
 }
 
 // History names the history a scope or node event belongs to: the key its
@@ -188,6 +191,19 @@ func ParseSubject(subject string) (Address, error) {
 			return Address{}, bad(err)
 		}
 		a.Family, a.Scope, a.Node = FamilyBackends, sc, t[5]
+		return a, nil
+	case "stats":
+		sc, err := scopeAt(2)
+		if err != nil {
+			return Address{}, err
+		}
+		if len(t) != 6 {
+			return Address{}, fmt.Errorf("subject %q is not hoist.stats.<scope>.<balancer>", subject)
+		}
+		if err := ValidateBalancerName(t[5]); err != nil {
+			return Address{}, bad(err)
+		}
+		a.Family, a.Scope, a.Balancer = FamilyStats, sc, t[5]
 		return a, nil
 	case "status":
 		if len(t) != 6 {

@@ -36,6 +36,8 @@ func TestParseSubject(t *testing.T) {
 			want: events.Address{Family: events.FamilyBackends, Scope: web, Node: "node-1"}},
 		{subject: "hoist.status.node-1.acme.prod.web",
 			want: events.Address{Family: events.FamilyStatus, Scope: web, Node: "node-1"}},
+		{subject: "hoist.stats.acme.prod.web.lb-1",
+			want: events.Address{Family: events.FamilyStats, Scope: web, Balancer: "lb-1"}},
 
 		// Invalid, but the subject names a scope's or node's history: the
 		// message is counted in it.
@@ -56,6 +58,9 @@ func TestParseSubject(t *testing.T) {
 		{subject: "nats.scope.acme.prod.web.deployed.ci", bad: true},
 		{subject: "hoist.other.acme.prod.web", bad: true},
 		{subject: "hoist.scope", bad: true},
+		{subject: "hoist.stats.acme.prod.web", bad: true},
+		{subject: "hoist.stats.acme.prod.web.lb-1.x", bad: true},
+		{subject: "hoist.stats.acme.prod.web.bad!name", bad: true},
 		{subject: "hoist.scope.acme.prod", bad: true},
 		{subject: "hoist.scope.ACME.prod.web.deployed.ci", bad: true},
 		{subject: "hoist.scope.acme.prod.-web.deployed.ci", bad: true},

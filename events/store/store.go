@@ -45,7 +45,10 @@ type Options struct {
 	ScoreHistory int64
 	// ReportsMaxAge drops the status reports of nodes that went silent.
 	ReportsMaxAge time.Duration
-	Logger        *slog.Logger
+	// LeaseTTL is how long a lease of the leases bucket lasts unrenewed
+	// (default DefaultLeaseTTL); its holders renew at a third of it.
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
 }
 
 // Defaults for Options.
@@ -98,7 +101,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// setup creates or updates the four streams.
+// setup creates or updates the streams and the leases bucket.
 func (s *Store) setup(ctx context.Context, opts Options) error {
 	keepReplicas := opts.Replicas <= 0
 	if keepReplicas {
@@ -156,7 +159,7 @@ func (s *Store) setup(ctx context.Context, opts Options) error {
 		MaxMsgsPerSubject: 4,
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
-	}}
+	}, statsStreamConfig(opts.Replicas)}
 	for _, cfg := range configs {
 		gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO."+cfg.Name, "$JS.API.STREAM.CREATE."+cfg.Name, "$JS.API.STREAM.UPDATE."+cfg.Name)
 		err := ensureStream(gctx, s.js, keepReplicas, cfg)
@@ -166,7 +169,13 @@ func (s *Store) setup(ctx context.Context, opts Options) error {
 			return unanswered(noQuorum(err))
 		}
 	}
-	return nil
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	kvStream := "KV_" + LeasesBucket
+	gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO."+kvStream, "$JS.API.STREAM.CREATE."+kvStream, "$JS.API.STREAM.UPDATE."+kvStream)
+	defer release()
+	return unanswered(noQuorum(denied(gctx, s.ensureLeases(gctx, keepReplicas, opts.Replicas, opts.LeaseTTL))))
 }
 
 // leaderless asks the server for its JetStream account info (every role
