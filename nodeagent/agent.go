@@ -80,6 +80,8 @@ type Agent struct {
 	feed   *feed
 	vault  *vault
 	keeper *keeper
+	// analyst runs the canary analyses this node owns (analysis.go).
+	analyst *analyst
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -144,6 +146,7 @@ func Open(opts Options) (*Agent, error) {
 	a.vault = newVault(opts.Node.Name, key)
 	a.keeper = newKeeper(a.vault, opts.Actor, log, a.currentStore)
 	a.st = newState(opts.Node.Name, opts.Node.Advertise, opts.RuntimeName, opts.Version, opts.Heartbeat, opts.Now())
+	a.analyst = newAnalyst(opts.Node.Name, opts.Actor, log, opts.Now, a.st.setAnalysis)
 
 	dc := opts.Deploy
 	dc.Runtime, dc.Node, dc.Advertise, dc.Logger = opts.Runtime, opts.Node.Name, opts.Node.Advertise, opts.Logger
@@ -254,6 +257,7 @@ func (a *Agent) connect(ctx context.Context) {
 			a.keeper.poke()
 			r := &reporter{st: a.st, pub: st, interval: a.opts.Heartbeat, now: a.now, log: a.log}
 			a.wg.Go(func() { r.run(ctx) })
+			a.wg.Go(func() { a.analyst.run(ctx, store) })
 			return
 		}
 		if ctx.Err() != nil {
@@ -369,6 +373,7 @@ func (a *Agent) watch(ctx context.Context) {
 // scopes (their replicas keep running).
 func (a *Agent) setScopes(scopes []events.Scope) {
 	a.st.setScopes(scopes)
+	a.analyst.keep(scopes)
 	a.mu.Lock()
 	var stop []*worker
 	for sc, w := range a.workers {

@@ -272,6 +272,8 @@ func (f *feed) commit() bool {
 				f.a.opts.OnApplied(sc, d.Revision)
 			}
 		}
+		v, ok := f.book.analysisView(sc)
+		f.a.analyst.offer(sc, v, ok)
 	}
 	clear(f.notify)
 	if f.nodeDirty && f.book.nodeSt.Synced {

@@ -63,6 +63,7 @@ type scopeState struct {
 	eventErr   string      // last skipped event of the scope
 	head       events.Mark // the last message of the history read
 	paused     string      // why a rollout waits for its backends to be acknowledged
+	analysis   *events.AnalysisStatus
 }
 
 func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
@@ -125,6 +126,16 @@ func (s *state) setDesired(d deploy.Desired) {
 			st.backendsRev, st.backendsD = d.Revision, d
 		}
 	})
+}
+
+// setAnalysis records what the scope's canary analysis does on this node
+// (nil: it runs none).
+func (s *state) setAnalysis(sc events.Scope, a *events.AnalysisStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.scopes[sc]; st != nil {
+		st.analysis = a
+	}
 }
 
 // forgetScopes marks every scope's desired state as not read: nothing
@@ -309,6 +320,10 @@ func (s *state) nodeStatus(now time.Time) *events.NodeStatus {
 		if st.head.Sequence > 0 {
 			head := st.head
 			status.Head = &head
+		}
+		if st.analysis != nil {
+			an := *st.analysis
+			status.Analysis = &an
 		}
 		ns.Scopes = append(ns.Scopes, status)
 	}
