@@ -25,6 +25,8 @@ type NodeView struct {
 	Total    int           `json:"total"`
 	Error    string        `json:"error,omitempty"`
 	Replicas []ReplicaView `json:"replicas,omitempty"`
+	// Analysis is the scope's canary analysis as the node sees it.
+	Analysis *events.AnalysisStatus `json:"analysis,omitempty"`
 }
 
 // ReplicaView is one replica in a NodeView.
@@ -58,7 +60,7 @@ func StatusView(statuses []*events.NodeStatus, scope events.Scope, now time.Time
 			if v.Error == "" {
 				v.Error = st.Error
 			}
-			v.Replicas = sc.Replicas
+			v.Replicas, v.Analysis = sc.Replicas, sc.Analysis
 			v.Total = len(sc.Replicas)
 			for _, r := range sc.Replicas {
 				if r.Healthy {

@@ -186,6 +186,11 @@ func runBalancer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.String("nats-creds") != "" {
+		// Under auth a balancer publishes its canary statistics under its
+		// credential's name only.
+		cfg.Name = actorOf(c)
+	}
 	if cfg.Listeners, err = passedListeners(cfg, log); err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func canaryCommand() *cli.Command {
 		Name:      "canary",
 		Category:  "publish",
 		Usage:     "set the share of new requests a scope's running canary gets",
-		ArgsUsage: "SCOPE SHARE",
+		ArgsUsage: "SCOPE SHARE | SCOPE [SHARE] --auto [--steps 10,25,50,100] [--interval 1m] [--max-error-rate 1%] [--max-p99 D] [--min-requests N]",
 		Description: `Publishes a "canary_shifted" event: balancers send SHARE percent (0-100) of the
 scope's new requests to its canary's replicas, and the rest to the stable ones.
 Balancers choose the side first, by share, then a backend within it by score;
@@ -43,24 +43,37 @@ Start a canary with 'hoist deploy SCOPE --image IMAGE --canary SHARE', end it wi
 'hoist promote SCOPE' (its spec becomes the scope's, rolled out health-gated) or
 'hoist abort SCOPE' (its replicas drain and stop). 'hoist status SCOPE' shows it.
 
+With --auto, the agents that serve the scope run the canary's analysis: at
+each of --steps, once --interval passed and the canary served --min-requests,
+its 5xx rate and p99 latency (as the balancers counted them) decide: over
+--max-error-rate or --max-p99 it is aborted, else it goes to the next step,
+and after the last it is promoted. Each decision is an event in the scope's
+history with its figures ('hoist log SCOPE'); 'hoist status SCOPE' shows which
+node runs the analysis and what it waits for. A shift by hand (without --auto)
+stops the analysis.
+
 Example:
    hoist deploy acme.prod.web --image registry.local/web:2 --canary 10
    hoist canary acme.prod.web 50
-   hoist promote acme.prod.web`,
+   hoist promote acme.prod.web
+
+   hoist canary acme.prod.web --auto --steps 10,25,50,100 --interval 1m \
+       --max-error-rate 1% --max-p99 300ms --min-requests 200`,
 		Flags:  append(canaryShiftFlags(), expectRevisionFlag(), jsonFlag()),
 		Action: canaryAction,
 	}
 }
 
-func canaryShiftFlags() []cli.Flag { return nil }
+func canaryShiftFlags() []cli.Flag { return canaryAutoFlags() }
 
-// canaryShift is the shift 'hoist canary' publishes: by hand, to share.
-func canaryShift(_ *cli.Context, share int) (*events.CanaryShifted, error) {
-	return &events.CanaryShifted{Share: share}, nil
+// canaryShift is the shift 'hoist canary' publishes: by hand, to share,
+// or with --auto to the analysis (canary_auto.go).
+func canaryShift(c *cli.Context, share int) (*events.CanaryShifted, error) {
+	return canaryAutoShift(c, share)
 }
 
 func canaryAction(c *cli.Context) error {
-	a, err := args(c, 2, 2, "SCOPE SHARE")
+	a, err := args(c, canaryMinArgs(c), 2, "SCOPE SHARE")
 	if err != nil {
 		return err
 	}
@@ -68,12 +81,14 @@ func canaryAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	share, err := parseInt("share", a[1])
-	if err != nil {
-		return err
-	}
-	if err := events.ValidateShare(share); err != nil {
-		return err
+	share := -1 // with --auto and no SHARE: the analysis's first step
+	if len(a) == 2 {
+		if share, err = parseInt("share", a[1]); err != nil {
+			return err
+		}
+		if err := events.ValidateShare(share); err != nil {
+			return err
+		}
 	}
 	shift, err := canaryShift(c, share)
 	if err != nil {

@@ -102,13 +102,13 @@ func showStatus(c *cli.Context) error {
 	if err := printReplicas(c.App.Writer, views); err != nil {
 		return err
 	}
-	return printCanary(ctx, c, st, scope)
+	return printCanary(ctx, c, st, scope, views)
 }
 
 // printCanary adds the scope's running canary, if any, to its status: what
 // it runs, its share and how it moves. The node statuses say only which
 // replicas are the canary's; its policy is in the scope's history.
-func printCanary(ctx context.Context, c *cli.Context, st *store.Store, scope events.Scope) error {
+func printCanary(ctx context.Context, c *cli.Context, st *store.Store, scope events.Scope, views []projector.NodeView) error {
 	hist, err := st.ScopeHistory(ctx, scope, 0)
 	switch {
 	case errors.Is(err, store.ErrPermission):
@@ -119,6 +119,9 @@ func printCanary(ctx context.Context, c *cli.Context, st *store.Store, scope eve
 	h, _ := projector.Fold(scope, hist.Records)
 	if cn := view.NewCanary(h.State().Canary); cn != nil {
 		_, err = fmt.Fprintf(c.App.Writer, "\ncanary  %s\n", view.DescribeCanary(cn))
+		if err == nil && cn.Auto != nil {
+			_, err = fmt.Fprintf(c.App.Writer, "analysis  %s\n", describeAnalysisOwner(cn.ID, views))
+		}
 	}
 	return err
 }
