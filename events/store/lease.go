@@ -36,8 +36,9 @@ var ErrLeaseHeld = errors.New("the lease is held by another")
 
 // Leases is the leases bucket.
 type Leases struct {
-	kv  jetstream.KeyValue
-	ttl time.Duration
+	kv      jetstream.KeyValue
+	ttl     time.Duration
+	denials *denials
 }
 
 // leasesConfig is the bucket OpenStore sets up.
@@ -92,7 +93,16 @@ func (s *Store) Leases(ctx context.Context) (*Leases, error) {
 	if st.TTL() <= 0 {
 		return nil, fmt.Errorf("bucket %s has no TTL: a lease would never expire; set it up again with hoist server or an admin", LeasesBucket)
 	}
-	return &Leases{kv: kv, ttl: st.TTL()}, nil
+	return &Leases{kv: kv, ttl: st.TTL(), denials: s.denials}, nil
+}
+
+// guard bounds one request on key, and ends it at once when the server
+// denies this credential the key's subject.
+func (l *Leases) guard(ctx context.Context, key string) (context.Context, context.CancelFunc) {
+	subj := "$KV." + LeasesBucket + "." + key
+	gctx, release := l.denials.guard(ctx, subj, "$JS.API.DIRECT.GET.KV_"+LeasesBucket+"."+subj)
+	tctx, cancel := context.WithTimeout(gctx, requestTimeout)
+	return tctx, func() { cancel(); release() }
 }
 
 // TTL is how long a lease lasts without a renewal.
@@ -101,14 +111,14 @@ func (l *Leases) TTL() time.Duration { return l.ttl }
 // Take takes key, if nobody holds it, with value; it returns the revision
 // to renew on, or ErrLeaseHeld.
 func (l *Leases) Take(ctx context.Context, key string, value []byte) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := l.guard(ctx, key)
 	defer cancel()
 	rev, err := l.kv.Create(ctx, key, value)
 	if errors.Is(err, jetstream.ErrKeyExists) || isWrongLastSequence(err) {
 		return 0, ErrLeaseHeld
 	}
 	if err != nil {
-		return 0, fmt.Errorf("take lease %s: %w", key, err)
+		return 0, fmt.Errorf("take lease %s: %w", key, denied(ctx, err))
 	}
 	return rev, nil
 }
@@ -116,28 +126,28 @@ func (l *Leases) Take(ctx context.Context, key string, value []byte) (uint64, er
 // Renew keeps key, held since revision rev, for another TTL; it returns
 // the new revision, or ErrLeaseHeld when someone else wrote the key since.
 func (l *Leases) Renew(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := l.guard(ctx, key)
 	defer cancel()
 	next, err := l.kv.Update(ctx, key, value, rev)
 	if isWrongLastSequence(err) {
 		return 0, ErrLeaseHeld
 	}
 	if err != nil {
-		return 0, fmt.Errorf("renew lease %s: %w", key, err)
+		return 0, fmt.Errorf("renew lease %s: %w", key, denied(ctx, err))
 	}
 	return next, nil
 }
 
 // Holder returns the value of key and whether anybody holds it.
 func (l *Leases) Holder(ctx context.Context, key string) ([]byte, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := l.guard(ctx, key)
 	defer cancel()
 	e, err := l.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil, false, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("read lease %s: %w", key, err)
+		return nil, false, fmt.Errorf("read lease %s: %w", key, denied(ctx, err))
 	}
 	return e.Value(), true, nil
 }
@@ -145,14 +155,14 @@ func (l *Leases) Holder(ctx context.Context, key string) ([]byte, bool, error) {
 // Release gives key up, if it is still held at revision rev, so that
 // another may take it at once instead of after the TTL.
 func (l *Leases) Release(ctx context.Context, key string, rev uint64) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := l.guard(ctx, key)
 	defer cancel()
 	err := l.kv.Delete(ctx, key, jetstream.LastRevision(rev))
 	if isWrongLastSequence(err) {
 		return ErrLeaseHeld
 	}
 	if err != nil {
-		return fmt.Errorf("release lease %s: %w", key, err)
+		return fmt.Errorf("release lease %s: %w", key, denied(ctx, err))
 	}
 	return nil
 }
