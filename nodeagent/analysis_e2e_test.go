@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -28,26 +27,7 @@ func TestCanaryAnalysisEndToEnd(t *testing.T) {
 	rev := h.append(&events.Deployed{Spec: spec("one", "0")})
 	waitConverged(t, a, scopeWeb, rev, 1)
 
-	cfg := balancer.DefaultConfig()
-	cfg.Listen, cfg.TLSListen, cfg.ShutdownTimeout = "127.0.0.1:0", "", 5*time.Second
-	cfg.StatsInterval = 200 * time.Millisecond
-	bal, err := balancer.New(cfg, h.nats.Store(t), h.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bal.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- bal.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-runErr
-	})
-	if err := bal.WaitReady(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bal := runBalancer(t, h, func(c *balancer.Config) { c.StatsInterval = 200 * time.Millisecond })
 	startLoad(t, "http://"+bal.Addr("http").String(), "web.example.com", 4)
 
 	auto := &events.Analysis{Steps: []int{50, 100}, Interval: events.Duration(time.Second), MaxErrorRate: 0.01,

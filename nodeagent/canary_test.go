@@ -71,6 +71,35 @@ func (l *load) one(client *http.Client) {
 	}
 }
 
+// runBalancer runs a balancer of h's server on a free port until the test
+// ends, and waits until its first table is in use.
+func runBalancer(t *testing.T, h *harness, mutate func(*balancer.Config)) *balancer.Balancer {
+	t.Helper()
+	cfg := balancer.DefaultConfig()
+	cfg.Listen, cfg.TLSListen, cfg.ShutdownTimeout = "127.0.0.1:0", "", 5*time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	bal, err := balancer.New(cfg, h.nats.Store(t), h.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bal.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- bal.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-runErr
+	})
+	if err := bal.WaitReady(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return bal
+}
+
 func (l *load) end() {
 	select {
 	case <-l.stop:
@@ -106,25 +135,7 @@ func TestCanaryPromoteAndAbortUnderLoad(t *testing.T) {
 	rev := h.append(&events.Deployed{Spec: spec("one")})
 	waitConverged(t, a, scopeWeb, rev, 2)
 
-	cfg := balancer.DefaultConfig()
-	cfg.Listen, cfg.TLSListen, cfg.ShutdownTimeout = "127.0.0.1:0", "", 5*time.Second
-	bal, err := balancer.New(cfg, h.nats.Store(t), h.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bal.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- bal.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-runErr
-	})
-	if err := bal.WaitReady(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bal := runBalancer(t, h, nil)
 	l := startLoad(t, "http://"+bal.Addr("http").String(), "web.example.com", 4)
 	// seen waits until the load has had answers of each of msgs, and of
 	// no other, since the last reset.
