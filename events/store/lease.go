@@ -58,15 +58,15 @@ func (s *Store) ensureLeases(ctx context.Context, keepReplicas bool, replicas in
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cfg := leasesConfig(replicas, ttl)
-	if kv, err := s.js.KeyValue(ctx, LeasesBucket); err == nil {
-		st, err := kv.Status(ctx)
-		if err == nil && st.TTL() == ttl {
+	// One stream info, as for the streams: every process that opens the
+	// store comes here.
+	if st, err := s.js.Stream(ctx, "KV_"+LeasesBucket); err == nil {
+		have := st.CachedInfo().Config
+		if have.MaxAge == ttl && (keepReplicas || have.Replicas == max(replicas, 1)) {
 			return nil // as it should be: no update for every start
 		}
-		if err == nil && keepReplicas {
-			if info, ok := st.(*jetstream.KeyValueBucketStatus); ok {
-				cfg.Replicas = info.StreamInfo().Config.Replicas
-			}
+		if keepReplicas {
+			cfg.Replicas = have.Replicas
 		}
 	}
 	if _, err := s.js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
