@@ -264,12 +264,10 @@ func TestAnalysisHandsOverFromADeadOwner(t *testing.T) {
 	stale := canaryView{Scope: canaryScopeName, ID: 2, Share: 25, Revision: evs[0].Revision - 1,
 		Auto: events.Analysis{Steps: []int{25, 50, 100}, Interval: events.Duration(time.Second), MaxErrorRate: 0.01, MinRequests: 100}}
 
-	// node-1 dies: its connection goes first, so it cannot release.
+	// node-1 dies: its connection goes first, so it cannot release, and
+	// node-2 waits for the lease to expire.
 	ncA.Close()
 	a.stop()
-	if v, ok, err := holderOf(t, st); err != nil || !ok || !strings.HasPrefix(v, "node-1 ") {
-		t.Fatalf("lease after node-1 died: %q held %v (%v), want node-1's until it expires", v, ok, err)
-	}
 
 	evs = waitEvents(t, st, "shifted 50, shifted 100, promoted")
 	if evs[1].Actor != "hoist-agent@node-2" || evs[2].Actor != "hoist-agent@node-2" {
@@ -286,13 +284,4 @@ func TestAnalysisHandsOverFromADeadOwner(t *testing.T) {
 	if got, _ := canaryEvents(t, st); strings.Join(got, ", ") != "shifted 50, shifted 100, promoted" {
 		t.Errorf("after the stale publish: %v", got)
 	}
-}
-
-func holderOf(t *testing.T, st *events.Store) (string, bool, error) {
-	l, err := st.Leases(t.Context())
-	if err != nil {
-		return "", false, err
-	}
-	v, ok, err := l.Holder(t.Context(), events.LeaseKey(canaryScopeName))
-	return string(v), ok, err
 }
