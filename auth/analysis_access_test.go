@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // The canary analysis under auth, through hoist's own store: a balancer
@@ -18,16 +19,16 @@ func TestCanaryAnalysisAccess(t *testing.T) {
 	srv := startServer(t, dir, serverOpts{})
 	waitJetStream(t, srv)
 	url := srv.ClientURL()
-	open := func(creds string) *events.Store {
+	open := func(creds string) *store.Store {
 		t.Helper()
-		nc, err := events.Connect(events.ConnectOptions{URL: url, CredsFile: creds})
+		nc, err := store.Connect(store.ConnectOptions{URL: url, CredsFile: creds})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
-		st, err := events.OpenStore(ctx, nc, events.StoreOptions{LeaseTTL: 3 * time.Second})
+		st, err := store.Open(ctx, nc, store.Options{LeaseTTL: 3 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,10 +49,10 @@ func TestCanaryAnalysisAccess(t *testing.T) {
 	if err := lb.PublishRequestStats(ctx, web, stats("lb-1")); err != nil {
 		t.Fatalf("a balancer's own statistics: %v", err)
 	}
-	if err := lb.PublishRequestStats(ctx, web, stats("lb-2")); !errors.Is(err, events.ErrPermission) {
+	if err := lb.PublishRequestStats(ctx, web, stats("lb-2")); !errors.Is(err, store.ErrPermission) {
 		t.Errorf("statistics under another balancer's name: %v, want a permission error", err)
 	}
-	if err := agent.PublishRequestStats(ctx, web, stats("node-1")); !errors.Is(err, events.ErrPermission) {
+	if err := agent.PublishRequestStats(ctx, web, stats("node-1")); !errors.Is(err, store.ErrPermission) {
 		t.Errorf("an agent's statistics: %v, want a permission error", err)
 	}
 
@@ -59,7 +60,7 @@ func TestCanaryAnalysisAccess(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Balancer != "lb-1" {
 		t.Fatalf("the agent reads its scope's statistics: %v, %v", got, err)
 	}
-	if _, err := agent.RequestStats(ctx, staging); !errors.Is(err, events.ErrPermission) {
+	if _, err := agent.RequestStats(ctx, staging); !errors.Is(err, store.ErrPermission) {
 		t.Errorf("another scope's statistics: %v, want a permission error", err)
 	}
 
@@ -70,18 +71,18 @@ func TestCanaryAnalysisAccess(t *testing.T) {
 	if leases.TTL() != 3*time.Second {
 		t.Errorf("lease TTL %s, want the bucket's 3s", leases.TTL())
 	}
-	key := events.LeaseKey(web)
+	key := store.LeaseKey(web)
 	rev, err := leases.Take(ctx, key, []byte("node-1 2"))
 	if err != nil {
 		t.Fatalf("take its scope's lease: %v", err)
 	}
-	if _, err := leases.Take(ctx, key, []byte("node-1 2")); !errors.Is(err, events.ErrLeaseHeld) {
+	if _, err := leases.Take(ctx, key, []byte("node-1 2")); !errors.Is(err, store.ErrLeaseHeld) {
 		t.Errorf("take a held lease: %v, want ErrLeaseHeld", err)
 	}
 	if rev, err = leases.Renew(ctx, key, []byte("node-1 2"), rev); err != nil {
 		t.Fatalf("renew: %v", err)
 	}
-	if _, err := leases.Renew(ctx, key, []byte("node-1 2"), rev-1); !errors.Is(err, events.ErrLeaseHeld) {
+	if _, err := leases.Renew(ctx, key, []byte("node-1 2"), rev-1); !errors.Is(err, store.ErrLeaseHeld) {
 		t.Errorf("renew on a stale revision: %v, want ErrLeaseHeld", err)
 	}
 	if v, ok, err := leases.Holder(ctx, key); err != nil || !ok || string(v) != "node-1 2" {
@@ -93,7 +94,7 @@ func TestCanaryAnalysisAccess(t *testing.T) {
 	if _, err := leases.Take(ctx, key, []byte("node-1 2")); err != nil {
 		t.Errorf("take after the release: %v", err)
 	}
-	if _, err := leases.Take(ctx, events.LeaseKey(staging), []byte("node-1 2")); !errors.Is(err, events.ErrPermission) {
+	if _, err := leases.Take(ctx, store.LeaseKey(staging), []byte("node-1 2")); !errors.Is(err, store.ErrPermission) {
 		t.Errorf("the lease of a scope the agent does not serve: %v, want a permission error", err)
 	}
 }

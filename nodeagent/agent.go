@@ -257,7 +257,7 @@ func (a *Agent) connect(ctx context.Context) {
 			a.keeper.poke()
 			r := &reporter{st: a.st, pub: st, interval: a.opts.Heartbeat, now: a.now, log: a.log}
 			a.wg.Go(func() { r.run(ctx) })
-			a.wg.Go(func() { a.analyst.run(ctx, store) })
+			a.wg.Go(func() { a.analyst.run(ctx, st) })
 			return
 		}
 		if ctx.Err() != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 )
 
 // The canary analysis runs in the agents that serve a scope, one of them
@@ -101,21 +102,21 @@ type leaseBucket interface {
 	Release(ctx context.Context, key string, rev uint64) error
 }
 
-var _ leaseBucket = (*events.Leases)(nil)
+var _ leaseBucket = (*store.Leases)(nil)
 
 // analysisStore is what the analyst needs of the store.
 type analysisStore interface {
 	RequestStats(ctx context.Context, scope events.Scope) ([]*events.RequestStats, error)
-	Append(ctx context.Context, e *events.Event, opts events.AppendOptions) (*events.Event, error)
+	Append(ctx context.Context, e *events.Event, opts store.AppendOptions) (*events.Event, error)
 }
 
 // run runs the analyses until ctx ends, then releases its leases.
-func (an *analyst) run(ctx context.Context, store *events.Store) {
-	var leases *events.Leases
+func (an *analyst) run(ctx context.Context, st *store.Store) {
+	var leases *store.Leases
 	pause := 250 * time.Millisecond
 	for {
 		var err error
-		if leases, err = store.Leases(ctx); err == nil {
+		if leases, err = st.Leases(ctx); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -129,10 +130,10 @@ func (an *analyst) run(ctx context.Context, store *events.Store) {
 		}
 		pause = min(2*pause, 10*time.Second)
 	}
-	an.loop(ctx, store, leases)
+	an.loop(ctx, st, leases)
 }
 
-func (an *analyst) loop(ctx context.Context, store analysisStore, leases leaseBucket) {
+func (an *analyst) loop(ctx context.Context, st analysisStore, leases leaseBucket) {
 	tick := an.tick
 	if tick <= 0 {
 		tick = leases.TTL() / 3
@@ -150,7 +151,7 @@ func (an *analyst) loop(ctx context.Context, store analysisStore, leases leaseBu
 			}
 		}
 		for _, sc := range slices.SortedFunc(maps.Keys(views), func(a, b events.Scope) int { return strings.Compare(a.String(), b.String()) }) {
-			an.step(ctx, store, leases, own, views[sc])
+			an.step(ctx, st, leases, own, views[sc])
 		}
 		select {
 		case <-ctx.Done():
@@ -162,9 +163,9 @@ func (an *analyst) loop(ctx context.Context, store analysisStore, leases leaseBu
 }
 
 // step keeps or takes v's lease and, as its owner, decides and acts.
-func (an *analyst) step(ctx context.Context, store analysisStore, leases leaseBucket, own map[events.Scope]*held, v canaryView) {
+func (an *analyst) step(ctx context.Context, es analysisStore, leases leaseBucket, own map[events.Scope]*held, v canaryView) {
 	sc := v.Scope
-	key, value := events.LeaseKey(sc), []byte(an.node+" "+strconv.FormatUint(v.ID, 10))
+	key, value := store.LeaseKey(sc), []byte(an.node+" "+strconv.FormatUint(v.ID, 10))
 	h := own[sc]
 	if h != nil {
 		rev, err := leases.Renew(ctx, key, value, h.rev)
@@ -179,7 +180,7 @@ func (an *analyst) step(ctx context.Context, store analysisStore, leases leaseBu
 	if h == nil {
 		rev, err := leases.Take(ctx, key, value)
 		switch {
-		case errors.Is(err, events.ErrLeaseHeld):
+		case errors.Is(err, store.ErrLeaseHeld):
 			an.status(sc, &events.AnalysisStatus{Canary: v.ID, Owner: an.holder(ctx, leases, key)})
 			return
 		case err != nil:
@@ -196,7 +197,7 @@ func (an *analyst) step(ctx context.Context, store analysisStore, leases leaseBu
 		st.Detail = fmt.Sprintf("decided on revision %d; waiting to read the decision", v.Revision)
 		return
 	}
-	stats, err := store.RequestStats(ctx, sc)
+	stats, err := es.RequestStats(ctx, sc)
 	if err != nil {
 		st.Detail = fmt.Sprintf("analysis waiting: cannot read the request statistics: %v", err)
 		return
@@ -207,8 +208,8 @@ func (an *analyst) step(ctx context.Context, store analysisStore, leases leaseBu
 		return
 	}
 	h.decided = v.Revision
-	ev, err := an.publish(ctx, store, v, vd)
-	var conflict *events.ConflictError
+	ev, err := an.publish(ctx, es, v, vd)
+	var conflict *store.ConflictError
 	switch {
 	case errors.As(err, &conflict):
 		// The scope moved on (a hand, or another owner): decide on what
@@ -226,11 +227,11 @@ func (an *analyst) step(ctx context.Context, store analysisStore, leases leaseBu
 }
 
 // publish appends vd's event on the head v was folded at, and nowhere else.
-func (an *analyst) publish(ctx context.Context, store analysisStore, v canaryView, vd verdict) (*events.Event, error) {
+func (an *analyst) publish(ctx context.Context, es analysisStore, v canaryView, vd verdict) (*events.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rev := v.Revision
-	return store.Append(ctx, &events.Event{Scope: v.Scope, Actor: an.actor, Data: vd.payload()}, events.AppendOptions{ExpectRevision: &rev})
+	return es.Append(ctx, &events.Event{Scope: v.Scope, Actor: an.actor, Data: vd.payload()}, store.AppendOptions{ExpectRevision: &rev})
 }
 
 // holder names the node holding key, "" when none (or unreadable).
@@ -247,7 +248,7 @@ func (an *analyst) holder(ctx context.Context, leases leaseBucket, key string) s
 }
 
 func (an *analyst) release(ctx context.Context, leases leaseBucket, sc events.Scope, h *held) {
-	if err := leases.Release(ctx, events.LeaseKey(sc), h.rev); err != nil {
+	if err := leases.Release(ctx, store.LeaseKey(sc), h.rev); err != nil {
 		an.log.Debug("cannot release a canary analysis's lease; it expires", "scope", sc, "err", err)
 	}
 	an.status(sc, nil)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -53,7 +54,7 @@ func BenchmarkAnalysisStep(b *testing.B) {
 	next.Image = "web:2"
 	var head uint64
 	for _, p := range []events.Payload{&events.Deployed{Spec: spec}, &events.CanaryStarted{Spec: next, Share: 10, Replicas: 1}} {
-		e, err := st.Append(ctx, &events.Event{Scope: sc, Actor: "ci", Data: p}, events.AppendOptions{})
+		e, err := st.Append(ctx, &events.Event{Scope: sc, Actor: "ci", Data: p}, store.AppendOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -27,12 +28,12 @@ var canaryScopeName = events.MustParseScope("acme.prod.web")
 
 // openStore opens a store of its own connection, with the tests' short
 // lease TTL (every store of a test sets the bucket up alike).
-func openStore(t *testing.T, srv *natstest.Server) (*events.Store, *nats.Conn) {
+func openStore(t *testing.T, srv *natstest.Server) (*store.Store, *nats.Conn) {
 	t.Helper()
 	nc := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	st, err := events.OpenStore(ctx, nc, events.StoreOptions{LeaseTTL: leaseTTL})
+	st, err := store.Open(ctx, nc, store.Options{LeaseTTL: leaseTTL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +42,14 @@ func openStore(t *testing.T, srv *natstest.Server) (*events.Store, *nats.Conn) {
 
 // startCanary deploys the scope and starts a canary at share 25 with an
 // analysis of steps 25, 50, 100 at 1s.
-func startCanary(t *testing.T, st *events.Store) {
+func startCanary(t *testing.T, st *store.Store) {
 	t.Helper()
 	spec := events.Spec{Image: "web:1", Replicas: 1, Port: 8080}
 	next := spec
 	next.Image = "web:2"
 	auto := &events.Analysis{Steps: []int{25, 50, 100}, Interval: events.Duration(time.Second), MaxErrorRate: 0.01, MinRequests: 100}
 	for _, p := range []events.Payload{&events.Deployed{Spec: spec}, &events.CanaryStarted{Spec: next, Share: 25, Replicas: 1, Auto: auto}} {
-		if _, err := st.Append(t.Context(), &events.Event{Scope: canaryScopeName, Actor: "ci", Data: p}, events.AppendOptions{}); err != nil {
+		if _, err := st.Append(t.Context(), &events.Event{Scope: canaryScopeName, Actor: "ci", Data: p}, store.AppendOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +57,7 @@ func startCanary(t *testing.T, st *events.Store) {
 
 // fakeBalancer publishes, every 50ms, counters that grow by 50 canary
 // requests, errPct percent of them 5xx, all answered in about 5ms.
-func fakeBalancer(t *testing.T, st *events.Store, name string, canaryID uint64, errPct uint64) {
+func fakeBalancer(t *testing.T, st *store.Store, name string, canaryID uint64, errPct uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -95,7 +96,7 @@ type runner struct {
 	status *events.AnalysisStatus
 }
 
-func startRunner(t *testing.T, st *events.Store, node string) *runner {
+func startRunner(t *testing.T, st *store.Store, node string) *runner {
 	t.Helper()
 	r := &runner{done: make(chan struct{})}
 	log := slog.New(slog.DiscardHandler)
@@ -141,7 +142,7 @@ func (r *runner) analysis() *events.AnalysisStatus {
 }
 
 // canaryEvents returns the canary events after the start, as "kind share".
-func canaryEvents(t *testing.T, st *events.Store) ([]string, []*events.Event) {
+func canaryEvents(t *testing.T, st *store.Store) ([]string, []*events.Event) {
 	t.Helper()
 	h, err := st.ScopeHistory(t.Context(), canaryScopeName, 0)
 	if err != nil {
@@ -165,7 +166,7 @@ func canaryEvents(t *testing.T, st *events.Store) ([]string, []*events.Event) {
 	return out, evs
 }
 
-func waitEvents(t *testing.T, st *events.Store, want string) []*events.Event {
+func waitEvents(t *testing.T, st *store.Store, want string) []*events.Event {
 	t.Helper()
 	var evs []*events.Event
 	natstest.Eventually(t, 30*time.Second, func() error {
@@ -277,7 +278,7 @@ func TestAnalysisHandsOverFromADeadOwner(t *testing.T) {
 	// The stale owner's decision, on the head before its own step.
 	an := newAnalyst("node-1", "hoist-agent@node-1", slog.New(slog.DiscardHandler), time.Now, func(events.Scope, *events.AnalysisStatus) {})
 	_, err := an.publish(t.Context(), st, stale, verdict{kind: verdictShift, share: 50, reason: "stale", figures: events.Figures{Requests: 100}})
-	var conflict *events.ConflictError
+	var conflict *store.ConflictError
 	if !errors.As(err, &conflict) {
 		t.Fatalf("a stale owner's publish: %v, want a revision conflict", err)
 	}
