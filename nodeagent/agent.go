@@ -18,6 +18,7 @@ import (
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/backoff"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/secrets"
 )
@@ -74,7 +75,7 @@ type Agent struct {
 	opts   Options
 	log    *slog.Logger
 	now    func() time.Time
-	st     *state
+	st     *statusBook
 	rec    *deploy.Reconciler
 	ln     net.Listener
 	feed   *feed
@@ -83,9 +84,10 @@ type Agent struct {
 	// analyst runs the canary analyses this node owns (analysis.go).
 	analyst *analyst
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// life owns the agent's goroutines: the feed, the keeper, the NATS
+	// dialler, the drift watch, the agent-check server and the reporter.
+	// Each worker owns its own (worker.go).
+	life   *lifecycle.Group
 	stores chan *store.Store
 
 	mu      sync.Mutex
@@ -94,6 +96,7 @@ type Agent struct {
 	nc      *nats.Conn
 
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open loads the reference file, binds the agent-check listener and starts
@@ -145,7 +148,7 @@ func Open(opts Options) (*Agent, error) {
 	}
 	a.vault = newVault(opts.Node.Name, key)
 	a.keeper = newKeeper(a.vault, opts.Actor, log, a.currentStore)
-	a.st = newState(opts.Node.Name, opts.Node.Advertise, opts.RuntimeName, opts.Version, opts.Heartbeat, opts.Now())
+	a.st = newStatusBook(opts.Node.Name, opts.Node.Advertise, opts.RuntimeName, opts.Version, opts.Heartbeat, opts.Now())
 	a.analyst = newAnalyst(opts.Node.Name, opts.Actor, log, opts.Now, a.st.setAnalysis)
 
 	dc := opts.Deploy
@@ -158,8 +161,12 @@ func Open(opts Options) (*Agent, error) {
 	a.rec = rec
 
 	b := a.loadBook()
-	a.feed = &feed{a: a, book: b, path: opts.ReferenceFile, log: log, reload: make(chan reloadReq),
-		persist: make(chan struct{}, 1), notify: map[events.Scope]bool{}}
+	a.feed = &feed{book: b, path: opts.ReferenceFile, log: log, status: a.st, reload: make(chan reloadReq),
+		persist: make(chan struct{}, 1), notify: map[events.Scope]bool{}, hooks: feedHooks{
+			now: a.now, failures: a.rec.Failures, deliver: a.deliver, setScopes: a.setScopes,
+			offerKey: a.keeper.offer, nodeKey: a.keeper.nodeKeyIs, offerAnalysis: a.analyst.offer,
+			onFolded: opts.OnFolded, onApplied: opts.OnApplied,
+		}}
 
 	if opts.AgentCheck != "" {
 		if a.ln, err = listenCheck(opts.AgentCheck); err != nil {
@@ -167,12 +174,12 @@ func Open(opts Options) (*Agent, error) {
 		}
 	}
 
-	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.life = lifecycle.New(context.Background(), log, stopBound)
 	a.setScopes(b.scopeList())
 	for _, sc := range b.scopeList() {
 		if d, ok := b.desired(sc); ok {
 			a.st.setHead(sc, b.after(sc))
-			a.deliver(a.withKeys(d, b.keyring(sc)))
+			a.deliver(d, b.keyring(sc))
 		}
 	}
 	if b.nodeSt.Synced {
@@ -180,14 +187,19 @@ func Open(opts Options) (*Agent, error) {
 	}
 	if a.ln != nil {
 		cs := &checkServer{ln: a.ln, view: a.st.checkView, log: log}
-		a.wg.Go(func() { cs.serve(a.ctx) })
+		a.life.Go("agent check", cs.serve)
 	}
-	a.wg.Go(func() { a.feed.run(a.ctx, a.stores) })
-	a.wg.Go(func() { a.keeper.run(a.ctx) })
-	a.wg.Go(func() { a.connect(a.ctx) })
-	a.wg.Go(func() { a.watch(a.ctx) })
+	a.life.Go("feed", func(ctx context.Context) { a.feed.run(ctx, a.stores) })
+	a.life.Go("keeper", a.keeper.run)
+	a.life.Go("connect", a.connect)
+	a.life.Go("drift watch", a.watch)
 	return a, nil
 }
+
+// stopBound is how long Close waits for each owner's goroutines (the
+// agent's, then each worker's, whose rollout in flight takes back its
+// unproven replicas) before it names the ones still running and returns.
+const stopBound = time.Minute
 
 // loadBook reads the reference file. A missing one starts an empty book; a
 // corrupt one is set aside and reported, and the book is rebuilt from the
@@ -219,25 +231,28 @@ func (a *Agent) loadBook() *desiredBook {
 	return b
 }
 
-// Close stops the agent and waits for every goroutine it started. Replicas
-// keep running. It is safe to call twice.
+// Close stops the agent and waits for every goroutine it started, at most
+// stopBound for each owner: one still running then is named in the error
+// (and the log). Replicas keep running. It is safe to call twice.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
-		a.cancel()
-		a.wg.Wait()
+		errs := []error{a.life.Stop()}
 		a.mu.Lock()
 		workers := slices.Collect(maps.Values(a.workers))
 		a.workers = map[events.Scope]*worker{}
 		nc := a.nc
 		a.mu.Unlock()
 		for _, w := range workers {
-			w.stopAndWait()
+			errs = append(errs, w.stopAndWait())
 		}
 		if nc != nil {
 			nc.Close()
 		}
+		if err := errors.Join(errs...); err != nil {
+			a.closeErr = fmt.Errorf("close agent: %w", err)
+		}
 	})
-	return nil
+	return a.closeErr
 }
 
 // connect dials NATS until it succeeds and opens the store, then hands the
@@ -256,19 +271,19 @@ func (a *Agent) connect(ctx context.Context) {
 			a.stores <- st
 			a.keeper.poke()
 			r := &reporter{st: a.st, pub: st, interval: a.opts.Heartbeat, now: a.now, log: a.log}
-			a.wg.Go(func() { r.run(ctx) })
-			a.wg.Go(func() { a.analyst.run(ctx, st) })
+			a.life.Go("reporter", r.run)
+			a.life.Go("analyst", func(ctx context.Context) { a.analyst.run(ctx, st) })
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		msg := fmt.Sprintf("desired state unreadable from the stream: %v", err)
-		if unknown := a.unknownScopes(); len(unknown) > 0 {
+		if unknown := a.st.unknownScopes(); len(unknown) > 0 {
 			msg += fmt.Sprintf("; running replicas of %v are left untouched until it can be read", unknown)
 		}
 		if msg != lastErr {
-			a.log.Error("cannot reach NATS; retrying", "err", err, "untouched_scopes", a.unknownScopes())
+			a.log.Error("cannot reach NATS; retrying", "err", err, "untouched_scopes", a.st.unknownScopes())
 			lastErr = msg
 		}
 		a.st.setNodeError(errNATS, msg)
@@ -326,29 +341,8 @@ func (a *Agent) currentStore() *store.Store {
 	return a.store
 }
 
-// withKeys lets d's rollouts open its secrets with ring, a keyring no one
-// else changes.
-func (a *Agent) withKeys(d deploy.Desired, ring *projector.Keyring) deploy.Desired {
-	if ring != nil {
-		d.Secrets = opener{v: a.vault, ring: ring}
-	}
-	return d
-}
-
 // NodeKey is the public key the node's grants are made for.
 func (a *Agent) NodeKey() string { return a.vault.key.Public().String() }
-
-func (a *Agent) unknownScopes() []string {
-	a.st.mu.Lock()
-	defer a.st.mu.Unlock()
-	var out []string
-	for _, sc := range sortedScopes(a.st.scopes) {
-		if !a.st.scopes[sc].known {
-			out = append(out, sc.String())
-		}
-	}
-	return out
-}
 
 // watch turns the runtime's drift hints into reconciles of their scope.
 func (a *Agent) watch(ctx context.Context) {
@@ -384,18 +378,22 @@ func (a *Agent) setScopes(scopes []events.Scope) {
 	}
 	for _, sc := range scopes {
 		if a.workers[sc] == nil {
-			a.workers[sc] = startWorker(a.ctx, &worker{scope: sc, rec: a.rec, rt: a.opts.Runtime, st: a.st, log: a.log,
+			a.workers[sc] = startWorker(a.life.Context(), &worker{scope: sc, rec: a.rec, rt: a.opts.Runtime, st: a.st, log: a.log,
 				resync: a.opts.Resync, persist: a.feed.requestPersist})
 		}
 	}
 	a.mu.Unlock()
 	for _, w := range stop {
-		w.stopAndWait()
+		_ = w.stopAndWait() // one still running is logged
 	}
 }
 
-// deliver hands a scope's new desired state to its worker.
-func (a *Agent) deliver(d deploy.Desired) {
+// deliver hands a scope's new desired state to its worker. A ring lets
+// d's rollouts open its secrets with it, a keyring no one else changes.
+func (a *Agent) deliver(d deploy.Desired, ring *projector.Keyring) {
+	if ring != nil {
+		d.Secrets = opener{v: a.vault, ring: ring}
+	}
 	a.mu.Lock()
 	w := a.workers[d.Scope]
 	a.mu.Unlock()
@@ -416,13 +414,13 @@ func (a *Agent) Reload(n Node) error {
 	req := reloadReq{scopes: slices.Clone(n.Scopes), done: make(chan struct{})}
 	select {
 	case a.feed.reload <- req:
-	case <-a.ctx.Done():
+	case <-a.life.Context().Done():
 		return errors.New("reload: the agent is stopped")
 	}
 	select {
 	case <-req.done:
 		return nil
-	case <-a.ctx.Done():
+	case <-a.life.Context().Done():
 		return errors.New("reload: the agent is stopped")
 	}
 }

@@ -40,6 +40,9 @@
 //     this), or replicas of a scope dropped from node.toml: those are left
 //     running and logged.
 //
-// Ownership and shutdown: Open starts every goroutine the agent needs, and
-// Close stops them and waits for them all. Replicas keep running.
+// Ownership and shutdown: Open starts every goroutine the agent needs, each
+// owned by a lifecycle.Group (the agent's, each worker's, each reading
+// session's), and Close stops them and waits for them all, at most a
+// minute per owner: one that does not end is named in Close's error.
+// Replicas keep running.
 package nodeagent

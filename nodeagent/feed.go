@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
+	"github.com/hoist-dev/hoist/projector"
 )
 
 // Feed tuning.
@@ -27,10 +29,13 @@ var errResubscribe = errors.New("scopes changed")
 // message, writes the reference file, and then hands the changes to the
 // workers. Nothing is acted on before it is on disk.
 type feed struct {
-	a       *Agent
-	book    *desiredBook
-	path    string
-	log     *slog.Logger
+	book *desiredBook
+	path string
+	log  *slog.Logger
+	// status is where the feed reports what it read: errors, heads and
+	// the drain standing.
+	status  *statusBook
+	hooks   feedHooks
 	reload  chan reloadReq
 	persist chan struct{} // cap 1: write the reference file soon
 
@@ -41,6 +46,30 @@ type feed struct {
 	// rebuilding is set from a divergence until every history was read
 	// again.
 	rebuilding bool
+}
+
+// feedHooks are the feed's only ways into the rest of the agent, declared
+// here so that what the feed may do there is written in one place.
+type feedHooks struct {
+	now func() time.Time
+	// failures are the reconciler's remembered rollout failures, which the
+	// reference file keeps.
+	failures func() []deploy.Failure
+	// deliver hands a scope's new desired state, and the keyring its
+	// secrets open with (nil without secrets), to the scope's worker.
+	deliver func(d deploy.Desired, ring *projector.Keyring)
+	// setScopes makes the workers serve scopes, after a reload.
+	setScopes func(scopes []events.Scope)
+	// offerKey and nodeKey tell the keeper (secrets.go) a scope's folded
+	// keyring and the key the node's history announces.
+	offerKey func(scope events.Scope, revision uint64, ring *projector.Keyring, spec *events.Spec)
+	nodeKey  func(public string)
+	// offerAnalysis tells the analyst (analysis.go) a scope's canary, or
+	// that it has none.
+	offerAnalysis func(scope events.Scope, v canaryView, ok bool)
+	// onFolded and onApplied are Options.OnFolded and OnApplied; either
+	// may be nil.
+	onFolded, onApplied func(scope events.Scope, revision uint64)
 }
 
 type reloadReq struct {
@@ -86,7 +115,7 @@ func (f *feed) run(ctx context.Context, stores <-chan *store.Store) {
 			f.log.Error("cannot read the node's events; retrying", "err", err)
 			f.lastErr = msg
 		}
-		f.a.st.setNodeError(errNATS, "desired state unreadable: "+err.Error())
+		f.status.setNodeError(errNATS, "desired state unreadable: "+err.Error())
 		select {
 		case <-ctx.Done():
 			return
@@ -109,15 +138,18 @@ type feedItem struct {
 // own stream reader starting right after what the book holds, and folds
 // what they deliver until the scopes change, a read is refused or ctx ends.
 func (f *feed) session(ctx context.Context, st *store.Store) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	readers := lifecycle.New(ctx, f.log, 0)
+	defer readers.Stop() // a reader still running is logged by Stop
+	sctx := readers.Context()
 
 	items := make(chan feedItem, batchMax)
 	refused := make(chan error, len(f.book.scopes)+1)
 	follow := func(scope events.Scope, spec store.Follow) {
-		wg.Go(func() {
+		name := "follow node " + f.book.node
+		if !scope.IsZero() {
+			name = "follow " + scope.String()
+		}
+		readers.Go(name, func(sctx context.Context) {
 			send := func(it feedItem) {
 				select {
 				case items <- it:
@@ -135,11 +167,11 @@ func (f *feed) session(ctx context.Context, st *store.Store) error {
 		follow(sc, store.Follow{Stream: events.EventsStream, Filter: events.ScopeFilter(sc), After: f.book.after(sc)})
 	}
 	follow(events.Scope{}, store.Follow{Stream: events.EventsStream, Filter: events.NodeFilter(f.book.node), After: f.book.nodeAfter()})
-	stopScores := f.a.readScores(sctx, st, f.book.scopeList())
+	stopScores := readScores(sctx, st, f.book.scopeList(), f.status, f.log)
 	defer stopScores()
 
 	f.lastErr = ""
-	f.a.st.setNodeError(errNATS, "")
+	f.status.setNodeError(errNATS, "")
 	pending := 0 // folded, not yet written
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
@@ -206,20 +238,20 @@ func (f *feed) fold(m events.Message) (trafficOnly bool) {
 	case res.skipped != nil:
 		f.dirty = true // it holds its revision
 		f.log.Warn("skipping a message that cannot be applied", "seq", m.Sequence, "subject", m.Subject, "err", res.skipped)
-		f.a.st.setEventError(res.scope, res.skipped)
+		f.status.setEventError(res.scope, res.skipped)
 		if !res.scope.IsZero() {
 			f.notify[res.scope] = true // the revision moved
 		}
 	case res.node:
 		f.dirty, f.nodeDirty = true, true
-		f.a.st.setNodeError(errEvent, "") // a good node event ends a rejected one's report
+		f.status.setNodeError(errEvent, "") // a good node event ends a rejected one's report
 	case res.changed:
 		f.dirty = true
 		f.notify[res.scope] = true
-		f.a.st.clearEventError(res.scope)
-		if f.a.opts.OnFolded != nil {
+		f.status.clearEventError(res.scope)
+		if f.hooks.onFolded != nil {
 			if l := f.book.scopes[res.scope]; l != nil && l.synced {
-				f.a.opts.OnFolded(res.scope, l.hist.Revision())
+				f.hooks.onFolded(res.scope, l.hist.Revision())
 			}
 		}
 		return res.kind == events.KindCanaryShifted || res.kind.IsTrafficKind()
@@ -251,34 +283,34 @@ func (f *feed) caughtUp(scope events.Scope) {
 // then, and the caller retries.
 func (f *feed) commit() bool {
 	if f.dirty {
-		ref := f.book.reference(f.a.rec.Failures(), f.a.now())
+		ref := f.book.reference(f.hooks.failures(), f.hooks.now())
 		if err := writeReference(f.path, ref); err != nil {
-			f.a.st.setNodeError(errReference, fmt.Sprintf("cannot write the reference file: %v", err))
+			f.status.setNodeError(errReference, fmt.Sprintf("cannot write the reference file: %v", err))
 			f.log.Error("cannot write the reference file; not acting on new events", "path", f.path, "err", err)
 			return false
 		}
-		f.a.st.setNodeError(errReference, "")
+		f.status.setNodeError(errReference, "")
 		f.dirty = false
 	}
 	for sc := range f.notify {
 		if d, ok := f.book.desired(sc); ok {
 			ring := f.book.keyring(sc)
-			f.a.st.setHead(sc, f.book.after(sc))
-			f.a.deliver(f.a.withKeys(d, ring))
+			f.status.setHead(sc, f.book.after(sc))
+			f.hooks.deliver(d, ring)
 			if ring != nil {
-				f.a.keeper.offer(sc, d.Revision, ring, d.Spec)
+				f.hooks.offerKey(sc, d.Revision, ring, d.Spec)
 			}
-			if f.a.opts.OnApplied != nil {
-				f.a.opts.OnApplied(sc, d.Revision)
+			if f.hooks.onApplied != nil {
+				f.hooks.onApplied(sc, d.Revision)
 			}
 		}
 		v, ok := f.book.analysisView(sc)
-		f.a.analyst.offer(sc, v, ok)
+		f.hooks.offerAnalysis(sc, v, ok)
 	}
 	clear(f.notify)
 	if f.nodeDirty && f.book.nodeSt.Synced {
-		f.a.st.setDrained(f.book.nodeSt.Drained, f.book.nodeSt.Reason)
-		f.a.keeper.nodeKeyIs(f.book.nodeSt.Key)
+		f.status.setDrained(f.book.nodeSt.Drained, f.book.nodeSt.Reason)
+		f.hooks.nodeKey(f.book.nodeSt.Key)
 		f.nodeDirty = false
 	}
 	return true
@@ -291,12 +323,12 @@ func (f *feed) commit() bool {
 // nothing reports converged on the old reading and 'hoist wait' waits.
 func (f *feed) diverged(err error) {
 	msg := fmt.Sprintf("the stream no longer holds what this node read (%v); rebuilding the desired state from the stream, which is the truth", err)
-	if aside, aerr := setAside(f.path, "diverged", f.a.now()); aerr == nil {
+	if aside, aerr := setAside(f.path, "diverged", f.hooks.now()); aerr == nil {
 		msg += "; the old reference file is kept as " + aside
 	}
 	f.log.Error(msg)
-	f.a.st.setNodeError(errDiverged, msg)
-	f.a.st.forgetScopes()
+	f.status.setNodeError(errDiverged, msg)
+	f.status.forgetScopes()
 	f.book = newDesiredBook(f.book.node, f.book.scopeList())
 	f.dirty, f.rebuilding = true, true
 	clear(f.notify)
@@ -313,7 +345,7 @@ func (f *feed) rebuilt() {
 		}
 	}
 	f.rebuilding = false
-	f.a.st.setNodeError(errDiverged, "")
+	f.status.setNodeError(errDiverged, "")
 	f.log.Warn("rebuilt the desired state from the stream after it diverged; acting on it now")
 }
 
@@ -331,5 +363,5 @@ func (f *feed) applyReload(req reloadReq) {
 		f.log.Info("scopes added: replaying their history", "scopes", added)
 	}
 	f.dirty = true
-	f.a.setScopes(req.scopes)
+	f.hooks.setScopes(req.scopes)
 }

@@ -22,7 +22,7 @@ type publisher interface {
 // and each scope's backends whenever the set changes and with every
 // heartbeat, so a restarted balancer or an aged-out report is refreshed.
 type reporter struct {
-	st       *state
+	st       *statusBook
 	pub      publisher
 	interval time.Duration
 	now      func() time.Time

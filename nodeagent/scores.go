@@ -2,36 +2,33 @@ package nodeagent
 
 import (
 	"context"
-	"sync"
+	"log/slog"
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
-// readScores folds the latest score of every backend of scopes into the
-// state, for agent-check weights, until ctx ends or the returned stop is
+// readScores folds the latest score of every backend of scopes into
+// status, for agent-check weights, until ctx ends or the returned stop is
 // called (which waits for it). A read the server refuses is logged once;
 // checks then answer unscored (100%).
-func (a *Agent) readScores(ctx context.Context, st *store.Store, scopes []events.Scope) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
+func readScores(ctx context.Context, st *store.Store, scopes []events.Scope, status *statusBook, log *slog.Logger) (stop func()) {
+	readers := lifecycle.New(ctx, log, 0)
 	for _, sc := range scopes {
-		wg.Go(func() {
+		readers.Go("scores "+sc.String(), func(ctx context.Context) {
 			err := st.Follow(ctx, store.Follow{Stream: events.ScoresStream, Filter: events.ScoreFilter(sc)},
 				func(m events.Message) {
-					if err := a.st.takeScore(events.Interpret(m)); err != nil {
-						a.log.Warn("skipping a score", "subject", m.Subject, "seq", m.Sequence, "err", err)
+					if err := status.takeScore(events.Interpret(m)); err != nil {
+						log.Warn("skipping a score", "subject", m.Subject, "seq", m.Sequence, "err", err)
 						return
 					}
-					a.st.poke()
+					status.poke()
 				}, nil)
 			if err != nil && ctx.Err() == nil {
-				a.log.Warn("cannot read scores; agent checks answer unscored", "scope", sc, "err", err)
+				log.Warn("cannot read scores; agent checks answer unscored", "scope", sc, "err", err)
 			}
 		})
 	}
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return func() { _ = readers.Stop() } // a reader still running is logged by Stop
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
 // reconciler is what a worker needs of deploy.Reconciler.
@@ -42,7 +43,7 @@ type worker struct {
 	scope  events.Scope
 	rec    reconciler
 	rt     lister
-	st     *state
+	st     *statusBook
 	log    *slog.Logger
 	resync time.Duration
 	wake   chan struct{} // cap 1
@@ -57,33 +58,27 @@ type worker struct {
 	inflightD  deploy.Desired // what the reconcile in flight is for
 	driftTimer *time.Timer
 
-	stop context.CancelFunc
-	done chan struct{}
+	life *lifecycle.Group
 }
 
 func startWorker(parent context.Context, w *worker) *worker {
 	w.wake = make(chan struct{}, 1)
-	w.done = make(chan struct{})
-	ctx, cancel := context.WithCancel(parent)
-	w.stop = cancel
-	go func() {
-		defer close(w.done)
-		w.run(ctx)
-	}()
+	w.life = lifecycle.New(parent, w.log, stopBound)
+	w.life.Go("worker "+w.scope.String(), w.run)
 	w.poke()
 	return w
 }
 
-// stopAndWait stops the worker and returns once its goroutine is gone. A
-// rollout in flight takes back its unproven replicas first.
-func (w *worker) stopAndWait() {
-	w.stop()
+// stopAndWait stops the worker and returns once its goroutine is gone, or
+// after stopBound with an error naming it. A rollout in flight takes back
+// its unproven replicas first.
+func (w *worker) stopAndWait() error {
 	w.mu.Lock()
 	if w.driftTimer != nil {
 		w.driftTimer.Stop()
 	}
 	w.mu.Unlock()
-	<-w.done
+	return w.life.Stop()
 }
 
 // drift asks for a reconcile once the runtime's hints have settled.

@@ -12,11 +12,13 @@ import (
 	"github.com/hoist-dev/hoist/projector"
 )
 
-// state is what the agent knows and shows: each scope's desired and applied
-// revision, phase, replicas and backends, the node's drain standing and
-// scores. Workers, the feed and the score reader write it; the reporter and
-// the agent-check listener read it. Every change pokes changed.
-type state struct {
+// statusBook is the agent's status model: what it knows and shows. It holds
+// each scope's desired and applied revision, phase, replicas and backends,
+// the node's drain standing and scores. Workers, the feed and the score
+// reader write it; the reporter and the agent-check listener read it.
+// Every change pokes changed. (The desired state itself is the feed's
+// desiredBook, book.go.)
+type statusBook struct {
 	mu        sync.Mutex
 	node      string
 	advertise string
@@ -28,13 +30,14 @@ type state struct {
 	drained     bool
 	drainReason string
 	nodeErrs    map[string]string // by source: errNATS, errReference, errEvent
-	scopes      map[events.Scope]*scopeState
+	scopes      map[events.Scope]*scopeEntry
 	scores      *projector.Scores
 
 	changed chan struct{} // cap 1
 }
 
-type scopeState struct {
+// scopeEntry is one scope's page of the status book.
+type scopeEntry struct {
 	known       bool // desired state read
 	desired     uint64
 	deployed    bool // the desired state has a spec or a removal
@@ -66,17 +69,17 @@ type scopeState struct {
 	analysis   *events.AnalysisStatus
 }
 
-func newState(node, advertise, runtime, version string, interval time.Duration, now time.Time) *state {
-	return &state{
+func newStatusBook(node, advertise, runtime, version string, interval time.Duration, now time.Time) *statusBook {
+	return &statusBook{
 		node: node, advertise: advertise, runtime: runtime, version: version, interval: interval, started: now,
-		scopes:   map[events.Scope]*scopeState{},
+		scopes:   map[events.Scope]*scopeEntry{},
 		nodeErrs: map[string]string{},
 		scores:   projector.NewScores(),
 		changed:  make(chan struct{}, 1),
 	}
 }
 
-func (s *state) poke() {
+func (s *statusBook) poke() {
 	select {
 	case s.changed <- struct{}{}:
 	default:
@@ -84,20 +87,20 @@ func (s *state) poke() {
 }
 
 // update runs fn under the lock and pokes the reporter.
-func (s *state) update(fn func()) {
+func (s *statusBook) update(fn func()) {
 	s.mu.Lock()
 	fn()
 	s.mu.Unlock()
 	s.poke()
 }
 
-func (s *state) setScopes(scopes []events.Scope) {
+func (s *statusBook) setScopes(scopes []events.Scope) {
 	s.update(func() {
 		keep := map[events.Scope]bool{}
 		for _, sc := range scopes {
 			keep[sc] = true
 			if s.scopes[sc] == nil {
-				s.scopes[sc] = &scopeState{}
+				s.scopes[sc] = &scopeEntry{}
 			}
 		}
 		for sc := range s.scopes {
@@ -108,16 +111,16 @@ func (s *state) setScopes(scopes []events.Scope) {
 	})
 }
 
-func (s *state) scope(sc events.Scope) *scopeState {
+func (s *statusBook) scope(sc events.Scope) *scopeEntry {
 	st := s.scopes[sc]
 	if st == nil {
-		st = &scopeState{}
+		st = &scopeEntry{}
 		s.scopes[sc] = st
 	}
 	return st
 }
 
-func (s *state) setDesired(d deploy.Desired) {
+func (s *statusBook) setDesired(d deploy.Desired) {
 	s.update(func() {
 		st := s.scope(d.Scope)
 		st.known, st.desired, st.deployed = true, d.Revision, d.Spec != nil || d.Removed
@@ -130,7 +133,7 @@ func (s *state) setDesired(d deploy.Desired) {
 
 // setAnalysis records what the scope's canary analysis does on this node
 // (nil: it runs none).
-func (s *state) setAnalysis(sc events.Scope, a *events.AnalysisStatus) {
+func (s *statusBook) setAnalysis(sc events.Scope, a *events.AnalysisStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st := s.scopes[sc]; st != nil {
@@ -140,7 +143,7 @@ func (s *state) setAnalysis(sc events.Scope, a *events.AnalysisStatus) {
 
 // forgetScopes marks every scope's desired state as not read: nothing
 // reports converged until it is read again.
-func (s *state) forgetScopes() {
+func (s *statusBook) forgetScopes() {
 	s.update(func() {
 		for _, st := range s.scopes {
 			st.known, st.head = false, events.Mark{}
@@ -148,17 +151,31 @@ func (s *state) forgetScopes() {
 	})
 }
 
+// unknownScopes names the scopes whose desired state was not read yet:
+// their running replicas are left alone until it is.
+func (s *statusBook) unknownScopes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, sc := range sortedScopes(s.scopes) {
+		if !s.scopes[sc].known {
+			out = append(out, sc.String())
+		}
+	}
+	return out
+}
+
 // setHead records the last message of sc's history that was read.
-func (s *state) setHead(sc events.Scope, m events.Mark) {
+func (s *statusBook) setHead(sc events.Scope, m events.Mark) {
 	s.update(func() { s.scope(sc).head = m })
 }
 
-func (s *state) setReconciling(sc events.Scope, on bool) {
+func (s *statusBook) setReconciling(sc events.Scope, on bool) {
 	s.update(func() { s.scope(sc).reconciling = on })
 }
 
 // setResult records a finished reconcile of d.
-func (s *state) setResult(d deploy.Desired, res deploy.Result, err error) {
+func (s *statusBook) setResult(d deploy.Desired, res deploy.Result, err error) {
 	s.update(func() {
 		st := s.scope(d.Scope)
 		st.reconciled, st.phase, st.resultRev = true, res.Phase, d.Revision
@@ -197,7 +214,7 @@ func (s *state) setResult(d deploy.Desired, res deploy.Result, err error) {
 
 // setObserved records replicas seen without reconciling (desired state
 // unknown): the status shows what runs, and nothing is changed.
-func (s *state) setObserved(sc events.Scope, reps []deploy.Replica) {
+func (s *statusBook) setObserved(sc events.Scope, reps []deploy.Replica) {
 	res := deploy.Result{Replicas: reps}
 	s.update(func() {
 		st := s.scope(sc)
@@ -206,7 +223,7 @@ func (s *state) setObserved(sc events.Scope, reps []deploy.Replica) {
 }
 
 // setBackends records a rollout's change of a scope's serving backends.
-func (s *state) setBackends(sc events.Scope, b deploy.Backends) {
+func (s *statusBook) setBackends(sc events.Scope, b deploy.Backends) {
 	s.update(func() {
 		st := s.scope(sc)
 		st.backends, st.slots, st.canary = slices.Clone(b.Addrs), maps.Clone(b.Slots), maps.Clone(b.Canary)
@@ -214,7 +231,7 @@ func (s *state) setBackends(sc events.Scope, b deploy.Backends) {
 	})
 }
 
-func (s *state) setEventError(sc events.Scope, err error) {
+func (s *statusBook) setEventError(sc events.Scope, err error) {
 	s.update(func() {
 		if sc.IsZero() || s.scopes[sc] == nil {
 			s.nodeErrs[errEvent] = err.Error()
@@ -227,7 +244,7 @@ func (s *state) setEventError(sc events.Scope, err error) {
 // clearEventError is called for every event folded: it pokes the reporter
 // only when there was an error to clear, or a catch-up would publish a
 // status per event.
-func (s *state) clearEventError(sc events.Scope) {
+func (s *statusBook) clearEventError(sc events.Scope) {
 	s.mu.Lock()
 	st := s.scopes[sc]
 	changed := st != nil && st.eventErr != ""
@@ -248,7 +265,7 @@ const (
 	errEvent     = "event"
 )
 
-func (s *state) setNodeError(source, msg string) {
+func (s *statusBook) setNodeError(source, msg string) {
 	s.update(func() {
 		if msg == "" {
 			delete(s.nodeErrs, source)
@@ -258,7 +275,7 @@ func (s *state) setNodeError(source, msg string) {
 	})
 }
 
-func (s *state) nodeError() string {
+func (s *statusBook) nodeError() string {
 	var msgs []string
 	for _, src := range []string{errReference, errNATS, errEvent} {
 		if m := s.nodeErrs[src]; m != "" {
@@ -268,18 +285,18 @@ func (s *state) nodeError() string {
 	return strings.Join(msgs, "; ")
 }
 
-func (s *state) setDrained(drained bool, reason string) {
+func (s *statusBook) setDrained(drained bool, reason string) {
 	s.update(func() { s.drained, s.drainReason = drained, reason })
 }
 
-func (s *state) takeScore(r events.Record) error {
+func (s *statusBook) takeScore(r events.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.scores.Take(r)
 }
 
 // status is the phase and error the status shows for a scope.
-func (st *scopeState) status() (events.Phase, string) {
+func (st *scopeEntry) status() (events.Phase, string) {
 	errMsg := st.err
 	if errMsg == "" {
 		errMsg = st.eventErr
@@ -302,7 +319,7 @@ func (st *scopeState) status() (events.Phase, string) {
 }
 
 // nodeStatus is the heartbeat the reporter publishes.
-func (s *state) nodeStatus(now time.Time) *events.NodeStatus {
+func (s *statusBook) nodeStatus(now time.Time) *events.NodeStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ns := &events.NodeStatus{
@@ -331,7 +348,7 @@ func (s *state) nodeStatus(now time.Time) *events.NodeStatus {
 }
 
 // backendsReports returns one report per scope whose backends are known.
-func (s *state) backendsReports(now time.Time) []*events.BackendsReport {
+func (s *statusBook) backendsReports(now time.Time) []*events.BackendsReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*events.BackendsReport
@@ -345,13 +362,13 @@ func (s *state) backendsReports(now time.Time) []*events.BackendsReport {
 
 // backendsReport is the report of sc's backends, or nil while they are
 // not known.
-func (s *state) backendsReport(sc events.Scope, now time.Time) *events.BackendsReport {
+func (s *statusBook) backendsReport(sc events.Scope, now time.Time) *events.BackendsReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.backendsReportLocked(sc, now)
 }
 
-func (s *state) backendsReportLocked(sc events.Scope, now time.Time) *events.BackendsReport {
+func (s *statusBook) backendsReportLocked(sc events.Scope, now time.Time) *events.BackendsReport {
 	st := s.scopes[sc]
 	if st == nil || !st.reconciled {
 		return nil
@@ -378,12 +395,12 @@ func (s *state) backendsReportLocked(sc events.Scope, now time.Time) *events.Bac
 }
 
 // setPaused records why a rollout of sc waits, "" when it goes on.
-func (s *state) setPaused(sc events.Scope, reason string) {
+func (s *statusBook) setPaused(sc events.Scope, reason string) {
 	s.update(func() { s.scope(sc).paused = reason })
 }
 
 // checkView is the state an agent-check answer is derived from.
-func (s *state) checkView() checkView {
+func (s *statusBook) checkView() checkView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := checkView{Node: s.node, Drained: s.drained, DrainReason: s.drainReason}
