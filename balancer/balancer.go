@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
 // Balancer is hoist's reverse proxy. New prepares it; Start follows the
@@ -53,11 +54,11 @@ type Balancer struct {
 	// closing is closed when Close begins: held requests are answered.
 	closing chan struct{}
 
-	mu       sync.Mutex
-	started  bool
-	ctx      context.Context // the goroutines' lifetime
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	started bool
+	// run owns the builder, the cache sweeper and the active checker
+	// from Start to Close; the feed owns its readers.
+	run      *lifecycle.Group
 	feed     *feed
 	servers  []*listener
 	handoff  *handoffServer
@@ -120,26 +121,18 @@ func (b *Balancer) Start(_ context.Context) error {
 	if b.store == nil {
 		return errors.New("balancer has no event store")
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	f := startFeed(b.ctx, b.store, b.log)
+	b.run = lifecycle.New(context.Background(), b.log, 0)
+	f := startFeed(b.run.Context(), b.store, b.log)
 	b.feed, b.started = f, true
-	b.goRun(func(ctx context.Context) { b.buildLoop(ctx, f) })
-	b.goRun(b.sweepCaches)
+	b.run.Go("builder", func(ctx context.Context) { b.buildLoop(ctx, f) })
+	b.run.Go("cache sweeper", b.sweepCaches)
 	if b.cfg.ActiveCheckInterval > 0 {
-		b.goRun(b.activeChecks)
+		b.run.Go("active checks", b.activeChecks)
 	}
 	if b.cfg.StatsInterval > 0 {
 		b.goRun(b.publishStats)
 	}
 	return nil
-}
-
-func (b *Balancer) goRun(fn func(context.Context)) {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		fn(b.ctx)
-	}()
 }
 
 // WaitReady waits until the first table, built from everything the streams
@@ -257,15 +250,20 @@ func (b *Balancer) Close() error {
 	}
 
 	b.mu.Lock()
-	cancel, f := b.cancel, b.feed
+	run, f := b.run, b.feed
 	b.mu.Unlock()
-	if cancel != nil {
-		cancel() // first: it unblocks consumer callbacks waiting on the builder
+	var stuck []error
+	if run != nil {
+		// First: its cancel also unblocks the readers' callbacks
+		// waiting on the builder.
+		stuck = append(stuck, run.Stop())
 	}
 	if f != nil {
-		f.stop()
+		stuck = append(stuck, f.stop())
 	}
-	b.wg.Wait()
+	if err := errors.Join(stuck...); err != nil {
+		b.log.Error("balancer closed with goroutines still running", "err", err)
+	}
 	b.transport.CloseIdleConnections()
 	b.mu.Lock()
 	b.closeErr = err

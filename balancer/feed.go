@@ -9,6 +9,7 @@ import (
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
 // source is one of the streams the balancer follows.
@@ -48,10 +49,9 @@ type feedMsg struct {
 // builder over msgs (blocking: the builder's pace is the feed's
 // backpressure), so all folding happens on one goroutine.
 type feed struct {
-	msgs   chan feedMsg
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	log    *slog.Logger
+	msgs    chan feedMsg
+	readers *lifecycle.Group
+	log     *slog.Logger
 
 	// dead is closed when a reader stopped for good (the server refuses
 	// the balancer a stream): the table would never again follow that
@@ -63,8 +63,7 @@ type feed struct {
 
 // startFeed starts the readers; they run until run ends or stop is called.
 func startFeed(run context.Context, st *store.Store, log *slog.Logger) *feed {
-	ctx, cancel := context.WithCancel(run)
-	f := &feed{msgs: make(chan feedMsg, 1024), cancel: cancel, log: log, dead: make(chan struct{})}
+	f := &feed{msgs: make(chan feedMsg, 1024), readers: lifecycle.New(run, log, 0), log: log, dead: make(chan struct{})}
 	// Every kept message, from the start, not only the last of each
 	// subject: a rejected report or score must not hide the accepted one
 	// before it (see the package doc).
@@ -75,7 +74,7 @@ func startFeed(run context.Context, st *store.Store, log *slog.Logger) *feed {
 	}
 	for i, spec := range specs {
 		src := source(i)
-		f.wg.Go(func() {
+		f.readers.Go("follow "+spec.Stream, func(ctx context.Context) {
 			send := func(m feedMsg) {
 				select {
 				case f.msgs <- m:
@@ -113,8 +112,6 @@ func (f *feed) fail(err error) {
 	})
 }
 
-// stop ends the readers and waits for them.
-func (f *feed) stop() {
-	f.cancel()
-	f.wg.Wait()
-}
+// stop ends the readers and waits for them; it names one that did not end
+// in time.
+func (f *feed) stop() error { return f.readers.Stop() }

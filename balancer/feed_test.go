@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -183,7 +184,7 @@ func TestWaitReadyFailsWhenAReaderStopsForGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &feed{cancel: func() {}, dead: make(chan struct{})}
+	f := &feed{readers: lifecycle.New(t.Context(), nil, 0), dead: make(chan struct{})}
 	b.feed = f
 	t.Cleanup(func() { b.Close() })
 	refused := errors.New("refused")

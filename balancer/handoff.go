@@ -1,12 +1,14 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
 // Handoff: a running balancer lends its listening sockets to the next one.
@@ -38,7 +40,9 @@ type handoffServer struct {
 	path string
 	ln   *net.UnixListener
 	fi   os.FileInfo // the socket file we made, so Close removes only ours
-	wg   sync.WaitGroup
+	// accept owns the accept loop, which ends when Close closes ln.
+	accept *lifecycle.Group
+	onErr  func(error)
 }
 
 // lendable is what a handoff sends: a name and a socket.
@@ -76,8 +80,8 @@ func serveHandoff(path string, ls []lendable, onErr func(error)) (*handoffServer
 		ln.Close()
 		return nil, err
 	}
-	h := &handoffServer{path: path, ln: ln, fi: fi}
-	h.wg.Go(func() {
+	h := &handoffServer{path: path, ln: ln, fi: fi, accept: lifecycle.New(context.Background(), nil, 0), onErr: onErr}
+	h.accept.Go("handoff accept", func(context.Context) {
 		for {
 			c, err := ln.AcceptUnix()
 			if err != nil {
@@ -104,5 +108,7 @@ func (h *handoffServer) Close() {
 			os.Remove(h.path)
 		}
 	}
-	h.wg.Wait()
+	if err := h.accept.Stop(); err != nil { // one exchange is bounded by handoffTimeout
+		h.onErr(err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
@@ -61,8 +62,8 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	fx := &fixture{b: b, f: newFolded(), reg: newRegistry()}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.goRun(b.sweepCaches)
+	b.run = lifecycle.New(context.Background(), testLogger(), 0)
+	b.run.Go("cache sweeper", b.sweepCaches)
 	fx.proxy = httptest.NewUnstartedServer(b.Handler())
 	fx.proxy.Config.BaseContext = func(net.Listener) context.Context { return b.reqCtx }
 	fx.proxy.Start()

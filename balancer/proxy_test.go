@@ -323,7 +323,7 @@ func TestDeadOn5xxRetriesElsewhere(t *testing.T) {
 
 func TestActiveHealthChecks(t *testing.T) {
 	fx := newFixture(t, func(c *Config) { c.ActiveCheckInterval = 10 * time.Millisecond })
-	fx.b.goRun(fx.b.activeChecks)
+	fx.b.run.Go("active checks", fx.b.activeChecks)
 	var sick atomic.Bool
 	sick.Store(true)
 	be := newBackend(t, "checked", func(w http.ResponseWriter, r *http.Request) {

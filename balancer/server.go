@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
+
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
 // Run listens (unless Listen was called), follows the streams and serves
@@ -38,10 +39,12 @@ func (b *Balancer) Run(ctx context.Context) error {
 	servers := b.servers
 	b.mu.Unlock()
 	errc := make(chan error, len(servers))
-	var wg sync.WaitGroup
+	// Serve ends when Close closes its listener and server, not with a
+	// context: serving is cancelled by Close, and Stop only waits.
+	serving := lifecycle.New(context.Background(), b.log, 0)
 	for _, l := range servers {
 		b.log.Info("balancer listening", "on", l.name, "addr", l.ln.Addr().String())
-		wg.Go(func() {
+		serving.Go("serve "+l.name, func(context.Context) {
 			var err error
 			if l.srv.TLSConfig != nil {
 				err = l.srv.ServeTLS(l.ln, "", "")
@@ -62,6 +65,5 @@ func (b *Balancer) Run(ctx context.Context) error {
 		runErr = b.feedErr()
 	}
 	closeErr := b.Close()
-	wg.Wait()
-	return errors.Join(runErr, closeErr)
+	return errors.Join(runErr, closeErr, serving.Stop())
 }
