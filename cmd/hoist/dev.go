@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +20,7 @@ import (
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/natsd"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 	"github.com/hoist-dev/hoist/nodeagent"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -172,17 +172,18 @@ func runDev(c *cli.Context) error {
 	if err := bal.Listen(); err != nil {
 		return fmt.Errorf("%w\n  Pick another balancer address with --listen", err)
 	}
+	// parts owns the balancer, the scope follower and the API: stopped
+	// (and waited for) before the agent closes, on every way out.
+	parts := lifecycle.New(c.Context, log, 0)
+	defer parts.Stop()
 	balDone := make(chan error, 1)
-	go func() { balDone <- bal.Run(c.Context) }()
+	parts.Go("balancer", func(ctx context.Context) { balDone <- bal.Run(ctx) })
+	followScopes(parts, st, agent, setup.node, log)
 
-	stopFollow := followScopes(st, agent, setup.node, log)
-	defer stopFollow()
-
-	apiAddr, stopAPI, err := startDevAPI(c, st, agent, bal, log)
+	apiAddr, err := startDevAPI(c, parts, st, agent, bal, log)
 	if err != nil {
 		return err
 	}
-	defer stopAPI()
 
 	waitDemo(c.Context, agent, log)
 	printDevBanner(c, url, addrString(bal.Addr("http")), addrString(agent.AgentCheckAddr()), apiAddr, rtName, dataDir)
@@ -195,7 +196,6 @@ func runDev(c *cli.Context) error {
 		}
 	}
 	log.Info("stopping hoist dev")
-	bal.Close()
 	return nil
 }
 
@@ -249,9 +249,8 @@ func ensureDemo(ctx context.Context, st *store.Store, w demoWorkload, log *slog.
 
 // followScopes widens the agent to every scope published while hoist dev
 // runs, so `hoist deploy acme.prod.web …` in a second terminal just works.
-// The returned stop ends it and waits for it.
-func followScopes(st *store.Store, agent *nodeagent.Agent, node nodeagent.Node, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+// It runs in parts until parts is stopped.
+func followScopes(parts *lifecycle.Group, st *store.Store, agent *nodeagent.Agent, node nodeagent.Node, log *slog.Logger) {
 	served := slices.Clone(node.Scopes)
 	serve := func(m events.Message) {
 		a, _ := events.ParseSubject(m.Subject)
@@ -268,8 +267,7 @@ func followScopes(st *store.Store, agent *nodeagent.Agent, node nodeagent.Node, 
 		}
 		log.Info("now serving a new scope", "scope", a.Scope)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	parts.Go("follow new scopes", func(ctx context.Context) {
 		for {
 			err := st.Follow(ctx, store.Follow{Stream: events.EventsStream, Filter: events.AllScopesFilter}, serve, nil)
 			switch {
@@ -284,10 +282,6 @@ func followScopes(st *store.Store, agent *nodeagent.Agent, node nodeagent.Node, 
 			return
 		}
 	})
-	return func() {
-		cancel()
-		wg.Wait()
-	}
 }
 
 // waitDemo waits (bounded) until the demo runs healthy, so the banner's

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/hoist-dev/hoist/balancer"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 	"github.com/hoist-dev/hoist/nodeagent"
 )
 
@@ -21,12 +21,12 @@ import (
 // the agent's and the balancer's metrics on its /metrics and the
 // balancer's counters for request rates. On loopback a request without a
 // token acts as admin, recorded as the local user (as the CLI's events
-// are); elsewhere it needs --api-tokens. It returns the address served
-// ("" when off) and a stop that waits for it.
-func startDevAPI(c *cli.Context, st *store.Store, agent *nodeagent.Agent, bal *balancer.Balancer, log *slog.Logger) (string, func(), error) {
+// are); elsewhere it needs --api-tokens. It serves in parts, until parts
+// is stopped, and returns the address served ("" when off).
+func startDevAPI(c *cli.Context, parts *lifecycle.Group, st *store.Store, agent *nodeagent.Agent, bal *balancer.Balancer, log *slog.Logger) (string, error) {
 	addr := c.String("api-listen")
 	if addr == "" {
-		return "", func() {}, nil
+		return "", nil
 	}
 	opts := api.Options{
 		Store:        st,
@@ -38,7 +38,7 @@ func startDevAPI(c *cli.Context, st *store.Store, agent *nodeagent.Agent, bal *b
 	if path := c.String("api-tokens"); path != "" {
 		t, err := api.OpenTokens(path)
 		if err != nil {
-			return "", nil, usagef("--api-tokens: %v", err)
+			return "", usagef("--api-tokens: %v", err)
 		}
 		opts.Tokens = t
 	}
@@ -46,27 +46,22 @@ func startDevAPI(c *cli.Context, st *store.Store, agent *nodeagent.Agent, bal *b
 		opts.Anonymous = &auth.Role{Kind: auth.KindAdmin, Name: "dev"}
 		opts.AnonymousActor = events.ActorName(defaultActor())
 	} else if opts.Tokens == nil {
-		return "", nil, usagef("--api-listen %s accepts requests from other hosts: give --api-tokens FILE (see 'hoist api token'), or listen on 127.0.0.1", addr)
+		return "", usagef("--api-listen %s accepts requests from other hosts: give --api-tokens FILE (see 'hoist api token'), or listen on 127.0.0.1", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("api: %w\n  Pick another address with --api-listen, or turn it off with --api-listen ''", err)
+		return "", fmt.Errorf("api: %w\n  Pick another address with --api-listen, or turn it off with --api-listen ''", err)
 	}
 	srv, err := api.Open(opts)
 	if err != nil {
 		ln.Close()
-		return "", nil, err
+		return "", err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	parts.Go("api", func(ctx context.Context) {
+		defer srv.Close()
 		if err := serveAPI(ctx, srv, ln); err != nil {
 			log.Error("api stopped", "err", err)
 		}
 	})
-	return ln.Addr().String(), func() {
-		cancel()
-		wg.Wait()
-		srv.Close()
-	}, nil
+	return ln.Addr().String(), nil
 }
