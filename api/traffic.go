@@ -50,10 +50,15 @@ func MetricsTraffic(urls []string) Traffic {
 func WriterTraffic(write func(io.Writer) error) Traffic {
 	return func(context.Context) (map[events.Scope]map[string]uint64, error) {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(write(pw)) }()
+		written := make(chan struct{})
+		go func() { // joined below: it ends once pr is closed, if not before
+			defer close(written)
+			pw.CloseWithError(write(pw))
+		}()
 		total := map[events.Scope]map[string]uint64{}
 		err := addRequestCounts(total, pr)
 		pr.Close()
+		<-written
 		return total, err
 	}
 }
