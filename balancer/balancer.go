@@ -130,7 +130,7 @@ func (b *Balancer) Start(_ context.Context) error {
 		b.run.Go("active checks", b.activeChecks)
 	}
 	if b.cfg.StatsInterval > 0 {
-		b.goRun(b.publishStats)
+		b.run.Go("request statistics", b.publishStats)
 	}
 	return nil
 }
