@@ -81,8 +81,31 @@ func (f *Figures) ErrorRate() float64 {
 // String writes the figures as an operator reads them:
 // "612 requests, 5xx 4.8%, p99 12ms over 1m0s from 2 balancers".
 func (f *Figures) String() string {
-	return fmt.Sprintf("%d requests, 5xx %.1f%%, p99 %s over %s from %d balancers",
-		f.Requests, 100*f.ErrorRate(), time.Duration(f.P99), time.Duration(f.Window), f.Balancers)
+	return fmt.Sprintf("%d requests, 5xx %.1f%%, p99 %s %s", f.Requests, 100*f.ErrorRate(), roundDuration(time.Duration(f.P99)), f.Span())
+}
+
+// Span writes where the figures come from: "over 1m0s from 2 balancers".
+func (f *Figures) Span() string {
+	b := "balancers"
+	if f.Balancers == 1 {
+		b = "balancer"
+	}
+	return fmt.Sprintf("over %s from %d %s", roundDuration(time.Duration(f.Window)), f.Balancers, b)
+}
+
+// roundDuration keeps two or three significant digits: 6.3s, 12ms, 990µs.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= 10*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
 }
 
 // CanaryShifted sets the canary's share.

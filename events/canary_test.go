@@ -78,3 +78,14 @@ func TestReportTrafficValidate(t *testing.T) {
 		t.Fatal("a canary with no ID was accepted")
 	}
 }
+
+func TestFiguresString(t *testing.T) {
+	f := &Figures{Requests: 80, Errors: 4, P99: Duration(6349 * time.Microsecond), Window: Duration(6349359351), Balancers: 1}
+	if got, want := f.String(), "80 requests, 5xx 5.0%, p99 6.3ms over 6.3s from 1 balancer"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	f.Balancers = 2
+	if got, want := f.Span(), "over 6.3s from 2 balancers"; got != want {
+		t.Errorf("Span() = %q, want %q", got, want)
+	}
+}

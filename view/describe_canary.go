@@ -10,8 +10,8 @@ import (
 )
 
 // describeCanary says what a canary event did, e.g. "the analysis shifted
-// the canary to 25%: within limits (612 requests, 5xx 0.2%, p99 12ms over
-// 1m0s from 2 balancers)". ok is false for any other event.
+// the canary to 25%: step 25%: canary 5xx 0.2% over 612 requests, p99 12ms
+// (over 1m0s from 2 balancers)". ok is false for any other event.
 func describeCanary(e *events.Event) (string, bool) {
 	switch d := e.Data.(type) {
 	case *events.CanaryStarted:
@@ -66,14 +66,15 @@ func DescribeAnalysis(a *events.Analysis) string {
 }
 
 func verdict(reason string, f *events.Figures) string {
-	var s string
-	if reason != "" {
-		s = ": " + reason
+	switch {
+	case reason != "" && f != nil: // the reason names the figures
+		return ": " + reason + " (" + f.Span() + ")"
+	case reason != "":
+		return ": " + reason
+	case f != nil:
+		return " (" + f.String() + ")"
 	}
-	if f != nil {
-		s += " (" + f.String() + ")"
-	}
-	return s
+	return ""
 }
 
 func plural(n int, word string) string {
