@@ -14,7 +14,7 @@ type Target struct {
 	Slot    string     // NODE#INDEX; "" for a backend no agent numbers
 	Addr    netip.Addr // Backend's host, resolved
 	Port    int
-	Weight  int // 0-100: its score, 0 on a drained node
+	Weight  int // 0-256: its score, 0 on a drained node; scaled by a canary's share (shareWeights)
 }
 
 // Change is one Runtime API command of a plan, with what it is for.

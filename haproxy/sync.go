@@ -226,7 +226,8 @@ func (s *Syncer) targets(ctx context.Context, sc events.Scope, t *balancer.Table
 		return nil, nil
 	}
 	out := make([]Target, 0, len(p.Backends))
-	for _, b := range p.Backends {
+	weights := shareWeights(p, p.Backends)
+	for i, b := range p.Backends {
 		host, port, err := net.SplitHostPort(b.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("backend %q of %s: %w", b.Addr, sc, err)
@@ -241,7 +242,7 @@ func (s *Syncer) targets(ctx context.Context, sc events.Scope, t *balancer.Table
 				return nil, fmt.Errorf("backend %q of %s: resolve %s: %w", b.Addr, sc, host, err)
 			}
 		}
-		tg := Target{Backend: b.Addr, Addr: addr.Unmap(), Port: pn, Weight: b.Weight}
+		tg := Target{Backend: b.Addr, Addr: addr.Unmap(), Port: pn, Weight: weights[i]}
 		if len(b.Slots) > 0 {
 			tg.Slot = b.Slots[0]
 		}
