@@ -88,9 +88,37 @@ func TestHAProxy(t *testing.T) {
 	took := s.publishAndWait(t, "scale", sc, "1")
 	step("scale down to 1 per node", took, c.backends(t, 2), rev)
 
+	// A canary at 50%: HAProxy's weights carry the split (hoist haproxy
+	// scales each side to its share), and an abort drops it.
+	s.lg.setStep("canary at 50%")
+	ref.setStep("canary at 50%")
+	start := time.Now()
+	c.hoist(t, 0, "deploy", sc, "--canary", "50", "--env", "VERSION=canary")
+	c.hoist(t, 0, "wait", sc, "--timeout", "90s")
+	canaryRev := c.revision(t)
+	waitServers(t, rt, c.backends(t, 4))
+	as := s.lg.collect(t, 400, time.Minute)
+	revs := count(as, func(a answer) string { return a.Revision })
+	if n := revs[canaryRev]; n < 160 || n > 240 || n+revs[rev] != len(as) {
+		t.Errorf("canary at 50%%: answers by revision %v, want about half of %d from the canary's %s, the rest from %s", revs, len(as), canaryRev, rev)
+	}
+	st := s.endStep(t, time.Since(start), "publish → wait 0", true)
+	total.sent, total.failed = total.sent+st.sent.Load(), total.failed+st.failed.Load()
+	s.lg.setStep("canary aborted")
+	ref.setStep("canary aborted")
+	start = time.Now()
+	c.hoist(t, 0, "abort", sc)
+	c.hoist(t, 0, "wait", sc, "--timeout", "90s")
+	waitServers(t, rt, c.backends(t, 2))
+	if revs := count(s.lg.collect(t, 200, time.Minute), func(a answer) string { return a.Revision }); revs[canaryRev] > 0 {
+		t.Errorf("after the abort: answers by revision %v, want none from the canary's %s", revs, canaryRev)
+	}
+	st = s.endStep(t, time.Since(start), "publish → wait 0", true)
+	total.sent, total.failed = total.sent+st.sent.Load(), total.failed+st.failed.Load()
+
 	s.lg.stop()
 	ref.stop()
-	t.Logf("synced HAProxy (hoist haproxy): %d requests, %d failed, over 5 rollouts and 1 scale-down", total.sent, total.failed)
+	t.Logf("synced HAProxy (hoist haproxy): %d requests, %d failed, over 5 rollouts, 1 scale-down, a canary at 50%% and its abort", total.sent, total.failed)
 	t.Logf("static HAProxy (server lines):  %d requests, %d failed, same steps", refTotal.sent, refTotal.failed)
 	changes := strings.Count(sync.log.String(), `"msg":"HAProxy server changed"`)
 	t.Logf("hoist haproxy made %d server changes; %s", changes, drainLag(t, c, sync))
