@@ -30,7 +30,7 @@ type Balancer struct {
 	proxy     *httputil.ReverseProxy
 	attempts  sync.Pool // of *attempt
 	pages     errorPages
-	certs     *certStore
+	certs     *certSet
 	// retryAfter is the precomputed Retry-After value.
 	retryAfter []string
 	// boot is random per start: readers of the canary statistics tell a
@@ -78,7 +78,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	certs, err := loadCerts(cfg.TLSCerts)
+	certs, err := loadCerts(cfg.TLSCerts, log)
 	if err != nil {
 		return nil, err
 	}
@@ -187,13 +187,13 @@ func (b *Balancer) Table() *Table { return b.table.Load() }
 // Handler is the proxy: it routes by Host and forwards to a backend.
 func (b *Balancer) Handler() http.Handler { return http.HandlerFunc(b.serveHTTP) }
 
-// TLSConfig is the TLS configuration with SNI certificate selection, nil
-// without certificates.
+// TLSConfig is the TLS configuration with SNI certificate selection
+// (tls.go), nil without certificates.
 func (b *Balancer) TLSConfig() *tls.Config {
 	if b.certs == nil {
 		return nil
 	}
-	return &tls.Config{GetCertificate: b.certs.get, MinVersion: tls.VersionTLS12}
+	return b.certs.config()
 }
 
 // publish swaps in a new table, pausing and releasing the scopes' held
