@@ -10,6 +10,17 @@ import (
 // X-Forwarded-Host (the Host the client asked for) and X-Forwarded-Proto on
 // the outbound header. The inbound forwarding headers were removed from out
 // by ReverseProxy; prior is the inbound X-Forwarded-For.
+//
+// It is not httputil.ProxyRequest.SetXForwarded, on purpose. That one drops
+// the earlier hops unless they are copied in first, and with them copied it
+// passes them on as the client wrote them: blank elements and tabs included,
+// and all of them dropped when RemoteAddr does not parse, where hoist keeps
+// the earlier hops (TestForwardedFor). Nor is it cheaper: measured 2026-12 on
+// the shared 2-core machine, medians of 8 interleaved runs, hoist then
+// SetXForwarded: BenchmarkHandlerOverhead 3.52 µs vs 3.83 µs (±30%, no
+// significant difference, 25 vs 27 allocs/op), BenchmarkHandler 37.9 µs vs
+// 41.8 µs (±14%, 84 vs 86 allocs/op), and the step alone
+// (BenchmarkForwarded) 250 ns vs 307 ns, 3 vs 4 allocs/op.
 func setForwarded(out http.Header, prior []string, remoteAddr, host string, tls bool) {
 	vals := new([3]string) // one allocation for the three header values
 	vals[0] = forwardedFor(prior, remoteAddr)

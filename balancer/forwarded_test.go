@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"strings"
 	"testing"
 )
@@ -60,6 +62,34 @@ func FuzzForwardedFor(f *testing.F) {
 		}
 		if len(h["X-Forwarded-For"]) > 1 {
 			t.Fatal("X-Forwarded-For must be one line")
+		}
+	})
+}
+
+// BenchmarkForwarded is the forwarding-header step alone, against
+// httputil.ProxyRequest.SetXForwarded with the prior hops copied in (what
+// hoist would need to keep them): the numbers behind the comment on
+// setForwarded.
+func BenchmarkForwarded(b *testing.B) {
+	in := httptest.NewRequest(http.MethodGet, "http://web.example.com/", nil)
+	in.RemoteAddr = "10.0.0.1:5555"
+	in.Header.Set("X-Forwarded-For", "203.0.113.9")
+	in.Header.Set("User-Agent", "bench")
+	out := in.Clone(in.Context())
+	b.Run("hoist", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(out.Header)
+			setForwarded(out.Header, in.Header["X-Forwarded-For"], in.RemoteAddr, in.Host, in.TLS != nil)
+		}
+	})
+	b.Run("SetXForwarded", func(b *testing.B) {
+		pr := &httputil.ProxyRequest{In: in, Out: out}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(out.Header)
+			out.Header["X-Forwarded-For"] = in.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
 		}
 	})
 }
