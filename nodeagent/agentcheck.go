@@ -41,6 +41,7 @@ type checkScope struct {
 
 type checkReplica struct {
 	Index   int
+	Canary  bool   // Index is the canary's
 	Backend string // advertise:hostport, "" without a port
 	Healthy bool
 	State   string
@@ -51,6 +52,8 @@ type checkReplica struct {
 //   - the node is drained: "drain";
 //   - payload host:port: that replica's health, its score as the weight
 //     ("ready up 80%"), or "down #why";
+//   - payload SCOPE@NODE#INDEX (a slot; NODE#cINDEX for a canary's): the
+//     replica that serves the slot now, whatever its port, as for host:port;
 //   - payload client.environment.solution: that scope on this node, up with
 //     the mean score of its healthy replicas while any is healthy (old ones
 //     keep serving a failed rollout), else "down #why";
@@ -65,6 +68,9 @@ func answer(v checkView, payload string) string {
 		if _, perr := strconv.Atoi(port); perr == nil {
 			return answerBackend(v, payload, port)
 		}
+	}
+	if scope, slot, ok := strings.Cut(payload, "@"); ok {
+		return answerSlot(v, scope, slot)
 	}
 	if sc, err := events.ParseScope(payload); err == nil {
 		for _, cs := range v.Scopes {
@@ -86,6 +92,41 @@ func answerBackend(v checkView, addr, port string) string {
 		return down(fmt.Sprintf("replica %d of %s is %s and not healthy", rep.Index, cs.Scope, rep.State))
 	}
 	return up(score(cs, rep.Backend))
+}
+
+// answerSlot answers for the replica at slot (NODE#INDEX) of scope: the
+// one a rollout's new replica takes over, so that an agent-send line in
+// HAProxy names what it checks across rollouts.
+func answerSlot(v checkView, scope, slot string) string {
+	sc, err := events.ParseScope(scope)
+	node, index, canary, ok := events.ParseSlot(slot)
+	if err != nil || !ok {
+		return down(fmt.Sprintf("%q is not SCOPE@NODE#INDEX", scope+"@"+slot))
+	}
+	if node != v.Node {
+		return down(fmt.Sprintf("slot %s is on node %s, not on node %s", slot, node, v.Node))
+	}
+	for _, cs := range v.Scopes {
+		if cs.Scope != sc {
+			continue
+		}
+		// Of two replicas at a slot (a rollout's old and new), the one
+		// that serves.
+		var found *checkReplica
+		for i, r := range cs.Replicas {
+			if r.Index == index && r.Canary == canary && (found == nil || r.Healthy && !found.Healthy) {
+				found = &cs.Replicas[i]
+			}
+		}
+		if found == nil {
+			return down(fmt.Sprintf("no replica at slot %s of %s", slot, sc))
+		}
+		if !found.Healthy || found.State != "running" {
+			return down(fmt.Sprintf("the replica at slot %s of %s is %s and not healthy", slot, sc, found.State))
+		}
+		return up(score(cs, found.Backend))
+	}
+	return down(fmt.Sprintf("scope %s is not served by node %s", sc, v.Node))
 }
 
 // findBackend matches a replica by its advertised address, else by port

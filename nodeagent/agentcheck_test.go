@@ -27,6 +27,8 @@ func TestAnswer(t *testing.T) {
 		Replicas: []checkReplica{healthy(0, "10.0.0.5:31001")}}
 	failing := checkScope{Scope: api, Phase: events.PhaseFailed, Reason: "image not found", Replicas: nil}
 	starting := checkScope{Scope: api, Phase: events.PhaseProgressing}
+	rolling := checkScope{Scope: web, Phase: events.PhaseProgressing, Replicas: []checkReplica{
+		sick(0, "10.0.0.5:31009"), healthy(0, "10.0.0.5:31001"), {Index: 0, Canary: true, Backend: "10.0.0.5:31005", Healthy: true, State: "running"}}}
 
 	tests := []struct {
 		name    string
@@ -54,6 +56,14 @@ func TestAnswer(t *testing.T) {
 		{"scope starting", checkView{Node: "n1", Scopes: []checkScope{starting}}, "acme.prod.api", "down #acme.prod.api has no replica on this node\n"},
 		{"scope not served", checkView{Node: "n1", Scopes: []checkScope{serving}}, "acme.prod.api", "down #scope acme.prod.api is not served by node n1\n"},
 		{"scope removed", checkView{Node: "n1", Scopes: []checkScope{{Scope: web, Phase: events.PhaseRemoved}}}, "acme.prod.web", "down #acme.prod.web is removed\n"},
+
+		{"slot", checkView{Node: "n1", Scopes: []checkScope{serving}}, "acme.prod.web@n1#1\n", "ready up 40%\n"},
+		{"slot mid-rollout: the healthy one of two", checkView{Node: "n1", Scopes: []checkScope{rolling}}, "acme.prod.web@n1#0", "ready up 100%\n"},
+		{"canary slot", checkView{Node: "n1", Scopes: []checkScope{rolling}}, "acme.prod.web@n1#c0", "ready up 100%\n"},
+		{"slot unhealthy", checkView{Node: "n1", Scopes: []checkScope{serving}}, "acme.prod.web@n1#2", "down #the replica at slot n1#2 of acme.prod.web is running and not healthy\n"},
+		{"slot empty", checkView{Node: "n1", Scopes: []checkScope{serving}}, "acme.prod.web@n1#7", "down #no replica at slot n1#7 of acme.prod.web\n"},
+		{"slot of another node", checkView{Node: "n1", Scopes: []checkScope{serving}}, "acme.prod.web@n2#0", "down #slot n2#0 is on node n2, not on node n1\n"},
+		{"slot malformed", checkView{Node: "n1", Scopes: []checkScope{serving}}, "acme.prod.web@n1", "down #\"acme.prod.web@n1\" is not SCOPE@NODE#INDEX\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -409,7 +409,7 @@ func (s *statusBook) checkView() checkView {
 		phase, reason := st.status()
 		cs := checkScope{Scope: sc, Phase: phase, Reason: reason, Scores: map[string]int{}}
 		for _, r := range st.replicas {
-			cs.Replicas = append(cs.Replicas, checkReplica{Index: r.Index, Backend: r.Backend, Healthy: r.Healthy, State: r.State})
+			cs.Replicas = append(cs.Replicas, checkReplica{Index: r.Index, Canary: r.Canary, Backend: r.Backend, Healthy: r.Healthy, State: r.State})
 			// The latest score of the replica's address or of its slot,
 			// as balancers weigh it.
 			addr, found := s.scores.Lookup(sc, r.Backend)
