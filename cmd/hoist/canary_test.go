@@ -78,6 +78,11 @@ func TestCanaryCommands(t *testing.T) {
 	// A canary of an env change alone runs the stable image.
 	r = mustRun(t, 0, hoistAt(url, "deploy", s, "--canary", "10", "--env", "B=2"))
 	wantLine(t, r.stdout, "acme.prod.web: revision 7 (started a canary at 10% (1 replica per node): image=web:3 replicas=3 port=8080 env=A,B)")
+	// A plain deploy ends a running canary, and says so.
+	r = mustRun(t, 0, hoistAt(url, "deploy", s, "--image", "web:4"))
+	if !strings.Contains(r.stderr, "this deploy ends the canary of acme.prod.web (revision 7, at 10%)") {
+		t.Errorf("deploy over a canary: stderr %q", r.stderr)
+	}
 	r = mustRun(t, 0, hoistAt(url, "log", s))
 	for _, want := range []string{"started a canary at 10%", "shifted the canary to 50%", "aborted the canary: p99 doubled", "promoted the canary"} {
 		if !strings.Contains(r.stdout, want) {

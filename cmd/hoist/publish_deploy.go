@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/hoist-dev/hoist/change"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/projector"
 )
 
 func deployCommand() *cli.Command {
@@ -86,7 +89,7 @@ func deployAction(c *cli.Context) error {
 		return err
 	}
 	warnPlainSecrets(c, scope, first.Env)
-	ev, err := publishScope(c, scope, build)
+	ev, err := publishScope(c, scope, warnEndsCanary(c, scope, build))
 	if err != nil {
 		return err
 	}
@@ -159,3 +162,17 @@ func specFlags(c *cli.Context) (*change.SpecChange, error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// warnEndsCanary warns, once, when the change build makes ends a running
+// canary: a deploy replaces both specs, so the canary's replicas stop.
+func warnEndsCanary(c *cli.Context, scope events.Scope, build change.Builder) change.Builder {
+	warned := false
+	return func(h *projector.History) (events.Payload, error) {
+		if cn := h.State().Canary; cn != nil && !warned {
+			warned = true
+			fmt.Fprintf(c.App.ErrWriter, "hoist: warning: this deploy ends the canary of %s (revision %d, at %d%%): its replicas stop; 'hoist promote %s' would have kept its spec\n",
+				scope, cn.ID, cn.Share, scope)
+		}
+		return build(h)
+	}
+}
