@@ -59,7 +59,9 @@ func showStatus(c *cli.Context) error {
 	defer closeStore()
 	ctx, cancel := context.WithTimeout(c.Context, readTimeout)
 	defer cancel()
-	statuses, err := st.NodeStatuses(ctx, scope, nil)
+	var unreadable unreadableReports
+	statuses, err := st.NodeStatuses(ctx, scope, unreadable.note)
+	defer unreadable.warn(c.App.ErrWriter)
 	switch {
 	case errors.Is(err, store.ErrPermission) && scope.IsZero():
 		return fmt.Errorf("read node statuses: %w\n  This credential reads the status of some scopes only: name one (hoist status SCOPE; 'hoist scopes' lists them)", err)
@@ -239,6 +241,7 @@ func waitRollout(c *cli.Context) error {
 	}
 	w := &waiter{store: st, scope: scope, rev: rev, timeout: timeout, progress: c.App.ErrWriter}
 	r, err := w.run(c.Context)
+	w.unreadable.warn(c.App.ErrWriter)
 	if c.Bool("json") {
 		if jerr := writeWaitJSON(c, scope, rev, r, err); jerr != nil {
 			return jerr
@@ -289,6 +292,8 @@ type waiter struct {
 	timeout  time.Duration
 	progress io.Writer
 	held     map[events.Mark]bool // what Holds said of each node's head
+	// unreadable are the reports skipped, warned about once at the end.
+	unreadable unreadableReports
 }
 
 // unheld checks that the stream still holds the last message of the
@@ -354,7 +359,8 @@ func (w *waiter) run(ctx context.Context) (projector.Rollout, error) {
 	take := func(m events.Message) {
 		r := events.Interpret(m)
 		if r.Err != nil {
-			return // reported by hoist status; never counted
+			w.unreadable.note(r) // never counted
+			return
 		}
 		reports[r.Node] = r
 	}
