@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +94,12 @@ func (r *Reconciler) waitHealthy(ctx context.Context, spec *events.Spec, rep Rep
 		case err != nil:
 			last = err.Error()
 		case !h.State.Alive():
+			// It is taken back, and its logs with it: its last lines go
+			// into the rollout's error, which the status and wait show.
+			rep.State = h.State
+			if out := r.lastWords(ctx, rep, h.Detail).Output; len(out) > 0 {
+				h.Detail = strings.TrimPrefix(h.Detail+"; last output: "+strings.Join(out, " | "), "; ")
+			}
 			if h.Detail != "" {
 				return fmt.Errorf("%w: %s: %s", ErrExited, h.State, h.Detail)
 			}

@@ -123,6 +123,9 @@ type Result struct {
 	Backends   []string  // Advertise:HostPort of healthy replicas, when the spec has a port
 	Slots      map[string]int
 	Canary     map[string]int // see Backends
+	// Exits are the replicas that had stopped on their own and were
+	// removed, with their last lines of output.
+	Exits []Exit
 }
 
 // Backends are a scope's serving backends on this node: Advertise:HostPort
@@ -187,7 +190,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, d Desired) (Result, error) {
 
 	ro := newRollout(r, d, mine)
 	err = ro.run(ctx, Plan(d, mine))
-	res.Actions = ro.done
+	res.Actions, res.Exits = ro.done, ro.exits
 	res = r.summarize(res, d, ro.replicas())
 
 	var rerr *RolloutError

@@ -18,6 +18,7 @@ import (
 // fakeRuntime keeps replicas in memory. A replica's health comes from its
 // spec's env: FAIL_INDEX=<i> makes replica i unhealthy, EXIT=1 makes every
 // replica exit at once, NOCHECK=1 gives replicas no health check at all.
+// OUTPUT=a|b is what a replica printed, for Tail.
 var (
 	web   = events.MustParseScope("acme.prod.web")
 	epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -111,6 +112,22 @@ func (f *fakeRuntime) Health(_ context.Context, id string) (deploy.Health, error
 		return deploy.Health{State: deploy.StateRunning, Check: "unhealthy", Detail: "boom"}, nil
 	}
 	return deploy.Health{State: deploy.StateRunning, Check: "healthy"}, nil
+}
+
+// Tail is the spec's OUTPUT, one line per "|"; it is not a call the tests
+// count.
+func (f *fakeRuntime) Tail(_ context.Context, id string, n int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.reps[id]; !ok {
+		return nil, deploy.ErrNotFound
+	}
+	out := f.envs[id]["OUTPUT"]
+	if out == "" {
+		return nil, nil
+	}
+	lines := strings.Split(out, "|")
+	return lines[len(lines)-min(n, len(lines)):], nil
 }
 
 func (f *fakeRuntime) Watch(ctx context.Context) <-chan deploy.Change {

@@ -22,6 +22,7 @@ type rollout struct {
 	verified map[slot]bool      // slots whose new replica passed its health check
 	opened   map[Track][]Secret // each track's secrets, opened at its first start
 	done     []Action
+	exits    []Exit // replicas that had exited on their own, removed
 }
 
 // slot is a replica's place within its scope on this node: a track and an
@@ -119,6 +120,10 @@ func (ro *rollout) step(ctx context.Context, a Action) error {
 		log.Info("stopped replica", "id", ShortID(a.Replica.ID), "reason", a.Reason)
 
 	case ActionRemove:
+		if a.Replica.State == StateExited || a.Replica.State == StateDead {
+			// Its logs go with it: keep its last lines first.
+			ro.exits = append(ro.exits, r.lastWords(ctx, a.Replica, a.Replica.Detail))
+		}
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 		defer cancel()
 		if err := r.rt.Remove(cctx, a.Replica.ID); err != nil && !errors.Is(err, ErrNotFound) {

@@ -18,6 +18,13 @@ type Runtime interface {
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Remove deletes a stopped replica and what the runtime keeps for it.
 	Remove(ctx context.Context, id string) error
+	// Tail returns up to n of a replica's last lines of output (stdout
+	// and stderr as they came), oldest first; nil from a runtime that
+	// keeps none. Removing a replica may remove its output with it (a
+	// Docker container's logs), so the reconciler reads the last lines of
+	// one that exited first: an operator then sees why it died in the
+	// agent's log and in `hoist status SCOPE`.
+	Tail(ctx context.Context, id string, n int) ([]string, error)
 	// Health reports the runtime's own view of a replica's health.
 	Health(ctx context.Context, id string) (Health, error)
 	// Watch streams hints that replicas changed behind the reconciler's

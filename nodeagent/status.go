@@ -67,6 +67,7 @@ type scopeEntry struct {
 	head       events.Mark // the last message of the history read
 	paused     string      // why a rollout waits for its backends to be acknowledged
 	analysis   *events.AnalysisStatus
+	exits      exitNotes // replicas that exited and were replaced, shown beside their replacements
 }
 
 func newStatusBook(node, advertise, runtime, version string, interval time.Duration, now time.Time) *statusBook {
@@ -180,6 +181,7 @@ func (s *statusBook) setResult(d deploy.Desired, res deploy.Result, err error) {
 		st := s.scope(d.Scope)
 		st.reconciled, st.phase, st.resultRev = true, res.Phase, d.Revision
 		st.replicas = res.ReplicaStatuses(s.advertise)
+		st.exits.show(res.Exits, st.replicas)
 		st.backends, st.slots, st.canary = slices.Clone(res.Backends), maps.Clone(res.Slots), maps.Clone(res.Canary)
 		// What balancers route comes from the same revision as the
 		// backends. A newer revision that runs the same replicas may have

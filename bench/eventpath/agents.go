@@ -29,8 +29,9 @@ func (noopRuntime) List(context.Context) ([]deploy.Replica, error) { return nil,
 func (noopRuntime) Start(context.Context, deploy.ReplicaSpec) (deploy.Replica, error) {
 	return deploy.Replica{}, errors.New("the benchmark runtime starts nothing")
 }
-func (noopRuntime) Stop(context.Context, string, time.Duration) error { return nil }
-func (noopRuntime) Remove(context.Context, string) error              { return nil }
+func (noopRuntime) Stop(context.Context, string, time.Duration) error   { return nil }
+func (noopRuntime) Remove(context.Context, string) error                { return nil }
+func (noopRuntime) Tail(context.Context, string, int) ([]string, error) { return nil, nil }
 func (noopRuntime) Health(context.Context, string) (deploy.Health, error) {
 	return deploy.Health{State: deploy.StateExited}, nil
 }

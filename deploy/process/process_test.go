@@ -317,3 +317,29 @@ func TestProcessExitDetail(t *testing.T) {
 		}
 	}
 }
+
+// The log of a replica that exited is read back from its file, stdout and
+// stderr in the order written, after the replica is gone too.
+func TestProcessTail(t *testing.T) {
+	node := deploytest.Node(t)
+	f := newProcessFixture(t, node, t.TempDir())
+	t.Cleanup(func() { stopAll(t, f.rt) })
+	spec := &events.Spec{Command: []string{"sh", "-c", "echo one; echo two >&2; echo; echo three; exit 3"}, Replicas: 1}
+	rep, err := f.rt.Start(t.Context(), deploy.ReplicaSpec{Scope: web, Revision: 1, SpecHash: deploy.SpecHash(spec), Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natstest.Poll(10*time.Second, func() error {
+		h, err := f.rt.Health(t.Context(), rep.ID)
+		if err != nil || h.State != deploy.StateExited {
+			return fmt.Errorf("state %s, err %v", h.State, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := f.rt.Tail(t.Context(), rep.ID, 2)
+	if err != nil || strings.Join(lines, "|") != "two|three" {
+		t.Errorf("tail %q, err %v; want two, three", lines, err)
+	}
+}
