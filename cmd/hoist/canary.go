@@ -119,17 +119,7 @@ Example:
 	}
 }
 
-func promoteAction(c *cli.Context) error {
-	a, err := args(c, 1, 1, "SCOPE")
-	if err != nil {
-		return err
-	}
-	scope, err := parseScope(a[0])
-	if err != nil {
-		return err
-	}
-	return publishPrinted(c, scope, change.Promote(scope))
-}
+var promoteAction = publishOnScope(change.Promote)
 
 func abortCommand() *cli.Command {
 	return &cli.Command{
@@ -166,6 +156,22 @@ func abortAction(c *cli.Context) error {
 		return err
 	}
 	return publishPrinted(c, scope, build)
+}
+
+// publishOnScope is the action of a command that takes a SCOPE alone and
+// publishes what the builder it makes for that scope decides.
+func publishOnScope(builder func(events.Scope) scopeChange) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		a, err := args(c, 1, 1, "SCOPE")
+		if err != nil {
+			return err
+		}
+		scope, err := parseScope(a[0])
+		if err != nil {
+			return err
+		}
+		return publishPrinted(c, scope, builder(scope))
+	}
 }
 
 // publishPrinted publishes what build decides and prints the stored event.

@@ -155,21 +155,7 @@ Example:
 	}
 }
 
-func removeAction(c *cli.Context) error {
-	a, err := args(c, 1, 1, "SCOPE")
-	if err != nil {
-		return err
-	}
-	scope, err := parseScope(a[0])
-	if err != nil {
-		return err
-	}
-	ev, err := publishScope(c, scope, change.Remove(scope))
-	if err != nil {
-		return err
-	}
-	return printPublished(c, ev, summarize(ev))
-}
+var removeAction = publishOnScope(change.Remove)
 
 // requireDeployed refuses a change to a scope that has no deploy yet.
 func requireDeployed(scope events.Scope, h *projector.History) error {

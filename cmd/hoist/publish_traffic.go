@@ -95,21 +95,7 @@ Example:
 	}
 }
 
-func resumeAction(c *cli.Context) error {
-	a, err := args(c, 1, 1, "SCOPE")
-	if err != nil {
-		return err
-	}
-	scope, err := parseScope(a[0])
-	if err != nil {
-		return err
-	}
-	ev, err := publishScope(c, scope, change.Resume(scope))
-	if err != nil {
-		return err
-	}
-	return printPublished(c, ev, summarize(ev))
-}
+var resumeAction = publishOnScope(change.Resume)
 
 func maintenanceCommand() *cli.Command {
 	return &cli.Command{
