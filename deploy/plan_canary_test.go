@@ -87,10 +87,7 @@ func TestPlanCanaryTrack(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := planString(Plan(tc.desired, tc.actual))
-			if got != tc.want {
-				t.Errorf("plan = %q\n want %q", got, tc.want)
-			}
+			checkPlan(t, tc.want, planString(Plan(tc.desired, tc.actual)))
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/hoist-dev/hoist/events"
 )
 
@@ -216,9 +218,7 @@ func TestPlan(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Plan(tc.desired, tc.actual)
-			if s := planString(got); s != tc.want {
-				t.Errorf("plan:\n got  %s\n want %s", s, tc.want)
-			}
+			checkPlan(t, tc.want, planString(got))
 			for _, a := range got {
 				if a.Kind == ActionStart && a.SpecHash != SpecHash(tc.desired.Spec) {
 					t.Errorf("%s has hash %q, want the desired hash", a, a.SpecHash)
@@ -234,6 +234,15 @@ func TestPlanDoesNotModifyInput(t *testing.T) {
 	Plan(Desired{Scope: web, Revision: 1, Spec: testSpec(1)}, actual)
 	if !slices.EqualFunc(actual, before, func(a, b Replica) bool { return a.ID == b.ID }) {
 		t.Errorf("Plan reordered its input")
+	}
+}
+
+// checkPlan compares plans action by action, so a long plan that differs
+// in one step prints that step.
+func checkPlan(t *testing.T, want, got string) {
+	t.Helper()
+	if diff := cmp.Diff(strings.Split(want, ", "), strings.Split(got, ", ")); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // The fast path must take every event Encode writes (otherwise it buys
@@ -26,7 +28,7 @@ func TestDecodeCanonicalTakesEncodedEvents(t *testing.T) {
 			t.Fatalf("general path: %v", err)
 		}
 		if !reflect.DeepEqual(fast, slow) {
-			t.Fatalf("fast and general paths differ on %s:\n%#v\n%#v", b, fast, slow)
+			t.Fatalf("fast and general paths differ on %s (-general +fast):\n%s", b, cmp.Diff(slow, fast))
 		}
 	}
 }
@@ -75,7 +77,7 @@ func FuzzFastDecode(f *testing.F) {
 			t.Fatalf("fast path accepted what the general path rejects (%v): %q", err, b)
 		}
 		if !reflect.DeepEqual(fast, slow) {
-			t.Fatalf("fast and general paths differ on %q:\n%#v\n%#v", b, fast, slow)
+			t.Fatalf("fast and general paths differ on %q (-general +fast):\n%s", b, cmp.Diff(slow, fast))
 		}
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func sampleEvents() []*Event {
@@ -36,6 +38,11 @@ func TestCodecRoundTrip(t *testing.T) {
 		got, err := Decode(b)
 		if err != nil {
 			t.Fatalf("decode %s: %v", b, err)
+		}
+		want := *e
+		want.Schema, want.Kind = SchemaVersion, e.Data.Kind() // what Encode fills in
+		if diff := cmp.Diff(&want, got); diff != "" {
+			t.Errorf("decode of %s (-encoded +decoded):\n%s", b, diff)
 		}
 		again, err := Encode(got)
 		if err != nil || string(again) != string(b) {

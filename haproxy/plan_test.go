@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var lo = netip.MustParseAddr("127.0.0.1")
@@ -70,11 +72,11 @@ set server web/hoist1 state ready
 set server web/hoist2 addr 127.0.0.1 port 31002
 set server web/hoist2 state ready
 `
-	if got := render(changes); got != wantCmds {
-		t.Errorf("commands:\n%s\nwant:\n%s", got, wantCmds)
+	if diff := cmp.Diff(wantCmds, render(changes)); diff != "" {
+		t.Errorf("commands (-want +got):\n%s", diff)
 	}
-	if taken["hoist1"].Slot != "a#0" || taken["hoist2"].Slot != "a#1" || len(taken) != 2 {
-		t.Errorf("taken = %v", taken)
+	if diff := cmp.Diff(map[string]string{"hoist1": "a#0", "hoist2": "a#1"}, slots(taken)); diff != "" {
+		t.Errorf("server → slot (-want +got):\n%s", diff)
 	}
 	// Applied, the same input plans nothing.
 	if again, _, err := Plan("web", apply(template(3), changes), want, nil); err != nil || len(again) != 0 {
@@ -122,9 +124,18 @@ func TestPlanPrefersTheSlotsServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if taken["hoist3"].Slot != "a#0" {
-		t.Errorf("a#0 went to %v, want hoist3, which last carried it:\n%s", taken, render(ch))
+	if diff := cmp.Diff(map[string]string{"hoist3": "a#0"}, slots(taken)); diff != "" {
+		t.Errorf("a#0 must go to hoist3, which last carried it (-want +got):\n%s\n%s", diff, render(ch))
 	}
+}
+
+// slots is which slot each taken server carries.
+func slots(taken map[string]Target) map[string]string {
+	m := map[string]string{}
+	for server, t := range taken {
+		m[server] = t.Slot
+	}
+	return m
 }
 
 func TestPlanKeepsAReplicaOnItsServer(t *testing.T) {

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/projector"
 )
@@ -120,13 +123,8 @@ func TestFold(t *testing.T) {
 			if st.Spec.Image != tt.wantImage || st.Spec.Replicas != tt.wantRepl {
 				t.Errorf("spec %s×%d, want %s×%d", st.Spec.Image, st.Spec.Replicas, tt.wantImage, tt.wantRepl)
 			}
-			if len(st.Spec.Env) != len(tt.wantEnv) {
-				t.Errorf("env %v, want %v", st.Spec.Env, tt.wantEnv)
-			}
-			for k, v := range tt.wantEnv {
-				if st.Spec.Env[k] != v {
-					t.Errorf("env %v, want %v", st.Spec.Env, tt.wantEnv)
-				}
+			if diff := cmp.Diff(tt.wantEnv, st.Spec.Env, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
 			}
 		})
 	}
