@@ -86,7 +86,7 @@ func (e *env) startNATS(ctx context.Context) error {
 	}
 	for _, argv := range [][]string{
 		{"deploy", benchScope, "--image", "bench", "--port", "8080", "--host", benchHost},
-		{"announce", benchScope, e.backends[0], e.backends[1]},
+		{"announce", benchScope, e.backends[0], e.backends[1], "--host", benchHost}, // balancers take hosts from reports
 	} {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cmd := exec.CommandContext(cctx, e.hoist, argv...)
