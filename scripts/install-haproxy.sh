@@ -7,20 +7,12 @@
 # their own haproxy, on ports they choose.
 set -euo pipefail
 
-have() { command -v "$1" >/dev/null 2>&1; }
+. "$(dirname "$0")/apt.sh"
 if have haproxy; then
 	echo "install-haproxy: $(haproxy -v 2>&1 | head -1)"
 	exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-	if have sudo; then SUDO="sudo"; else echo "install-haproxy: run as root (or install sudo)" >&2; exit 1; fi
-fi
-if ! have apt-get; then
-	echo "install-haproxy: no apt-get; install haproxy (2.6 or newer) with your package manager" >&2
-	exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
+apt_ready install-haproxy "haproxy (2.6 or newer)"
 # policy-rc.d 101 keeps the maintainer script from starting the service
 # inside containers without systemd.
 created_policy=""
