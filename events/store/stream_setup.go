@@ -7,8 +7,86 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hoist-dev/hoist/events"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// setup creates or updates the streams and the leases bucket.
+func (s *Store) setup(ctx context.Context, opts Options) error {
+	keepReplicas := opts.Replicas <= 0
+	if keepReplicas {
+		opts.Replicas = 1
+	}
+	if opts.ScoreHistory <= 0 {
+		opts.ScoreHistory = DefaultScoreHistory
+	}
+	if opts.ReportsMaxAge <= 0 {
+		opts.ReportsMaxAge = DefaultReportsMaxAge
+	}
+	configs := []jetstream.StreamConfig{{
+		// The config history is the source of truth: no limits (limit-based
+		// eviction would ignore DenyDelete) and no way to delete or purge.
+		Name:        events.EventsStream,
+		Description: "hoist config events: scope changes and node drains, kept forever",
+		Subjects: []string{
+			events.SubjectRoot + ".scope.*.*.*.*.*", events.SubjectRoot + ".node.*.*.*",
+			events.SubjectRoot + ".scope.*.*.*.*", events.SubjectRoot + ".node.*.*", // written before actors joined the subject
+		},
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		Duplicates:  duplicateWindow,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+	}, {
+		Name:              events.ScoresStream,
+		Description:       "hoist backend scores: a bounded history per backend",
+		Subjects:          []string{events.SubjectRoot + ".score.*.*.*.*"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+		Duplicates:        duplicateWindow,
+		MaxMsgsPerSubject: opts.ScoreHistory,
+		Discard:           jetstream.DiscardOld,
+		AllowDirect:       true,
+	}, {
+		Name:              events.ReportsStream,
+		Description:       "hoist node status per scope, with an age limit",
+		Subjects:          []string{events.SubjectRoot + ".status.*.*.*.*"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+		MaxMsgsPerSubject: 4,
+		MaxAge:            opts.ReportsMaxAge,
+		Discard:           jetstream.DiscardOld,
+		AllowDirect:       true,
+	}, {
+		// Backend sets stay until their node replaces or withdraws them: an
+		// age limit would silently drop static backends (hoist announce).
+		Name:              events.BackendsStream,
+		Description:       "hoist backends: the latest set per scope and node",
+		Subjects:          []string{events.SubjectRoot + ".backends.*.*.*.*"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+		MaxMsgsPerSubject: 4,
+		Discard:           jetstream.DiscardOld,
+		AllowDirect:       true,
+	}, statsStreamConfig(opts.Replicas)}
+	for _, cfg := range configs {
+		gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO."+cfg.Name, "$JS.API.STREAM.CREATE."+cfg.Name, "$JS.API.STREAM.UPDATE."+cfg.Name)
+		err := ensureStream(gctx, s.js, keepReplicas, cfg)
+		err = denied(gctx, err)
+		release()
+		if err != nil {
+			return unanswered(noQuorum(err))
+		}
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	kvStream := "KV_" + LeasesBucket
+	gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO."+kvStream, "$JS.API.STREAM.CREATE."+kvStream, "$JS.API.STREAM.UPDATE."+kvStream)
+	defer release()
+	return unanswered(noQuorum(denied(gctx, s.ensureLeases(gctx, keepReplicas, opts.Replicas, opts.LeaseTTL))))
+}
 
 // ensureStream creates the stream of cfg, or updates it when its settings
 // differ from cfg's.
