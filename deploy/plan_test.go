@@ -37,7 +37,7 @@ func rep(id string, index int, hash string, opts ...func(*Replica)) Replica {
 	return r
 }
 
-func state(s State) func(*Replica)        { return func(r *Replica) { r.State = s } }
+func state(s ReplicaState) func(*Replica) { return func(r *Replica) { r.State = s } }
 func healthy(b bool) func(*Replica)       { return func(r *Replica) { r.Healthy = &b } }
 func scope(s events.Scope) func(*Replica) { return func(r *Replica) { r.Scope = s } }
 func started(sec int) func(*Replica) {

@@ -76,29 +76,29 @@ type Secret struct {
 // sealed to another key.
 var ErrSecrets = errors.New("cannot open the scope's secrets")
 
-// State is a replica's lifecycle state, named as Docker names them.
-type State string
+// ReplicaState is a replica's lifecycle state, named as Docker names them.
+type ReplicaState string
 
 const (
-	StateCreated    State = "created"
-	StateRunning    State = "running"
-	StateRestarting State = "restarting"
-	StatePaused     State = "paused"
-	StateRemoving   State = "removing"
-	StateExited     State = "exited"
-	StateDead       State = "dead"
+	StateCreated    ReplicaState = "created"
+	StateRunning    ReplicaState = "running"
+	StateRestarting ReplicaState = "restarting"
+	StatePaused     ReplicaState = "paused"
+	StateRemoving   ReplicaState = "removing"
+	StateExited     ReplicaState = "exited"
+	StateDead       ReplicaState = "dead"
 )
 
 // Alive reports whether a replica in state s still holds its index: it runs,
 // or its runtime is about to run it again.
-func (s State) Alive() bool {
+func (s ReplicaState) Alive() bool {
 	return s == StateRunning || s == StateRestarting || s == StatePaused
 }
 
 // Gone reports whether a replica in state s is finished and only needs
 // removing. A created-but-never-started replica counts: the agent creates
 // and starts in one step, so one left created is debris from a crash.
-func (s State) Gone() bool {
+func (s ReplicaState) Gone() bool {
 	return s == StateCreated || s == StateExited || s == StateDead
 }
 
@@ -112,7 +112,7 @@ type Replica struct {
 	Revision  uint64 // the revision it was started for
 	SpecHash  string
 	Node      string
-	State     State
+	State     ReplicaState
 	Healthy   *bool // nil: no verdict (no health check known)
 	HostPort  int   // 0 when nothing is published
 	StartedAt time.Time

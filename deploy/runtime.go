@@ -34,7 +34,7 @@ type Runtime interface {
 
 // Health is a runtime's verdict on one replica.
 type Health struct {
-	State State
+	State ReplicaState
 	// Check is the Docker HEALTHCHECK status ("starting", "healthy",
 	// "unhealthy"), or "" when the replica has no such check.
 	Check  string

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	deployrt "github.com/hoist-dev/hoist/deploy"
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 )
@@ -18,10 +18,10 @@ func TestDevRemovesDockerReplicasWhenRunningProcesses(t *testing.T) {
 	docker := imagetest.RequireDocker(t)
 	image := imagetest.TestImage(t)
 	node, other := agtNode(), agtNode()
-	t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deployrt.LabelNode+"="+node, deployrt.LabelNode+"="+other) })
-	rs := deployrt.ReplicaSpec{Scope: events.MustParseScope("demo.dev.web"), Index: 0, Revision: 1, SpecHash: "abc"}
-	left := imagetest.Bystander(t, docker, image, "", deployrt.Labels(node, rs))
-	kept := imagetest.Bystander(t, docker, image, "", deployrt.Labels(other, rs))
+	t.Cleanup(func() { imagetest.RemoveByLabel(t, docker, deploy.LabelNode+"="+node, deploy.LabelNode+"="+other) })
+	rs := deploy.ReplicaSpec{Scope: events.MustParseScope("demo.dev.web"), Index: 0, Revision: 1, SpecHash: "abc"}
+	left := imagetest.Bystander(t, docker, image, "", deploy.Labels(node, rs))
+	kept := imagetest.Bystander(t, docker, image, "", deploy.Labels(other, rs))
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

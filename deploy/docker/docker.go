@@ -47,14 +47,14 @@ type Config struct {
 // sees and touches only containers labelled hoist.managed=true and
 // hoist.node=<its node>.
 type Runtime struct {
-	c       *client.Client
-	own     bool // c was made here and is closed by Close
-	node    string
-	hostIP  string
-	log     *slog.Logger
-	timeout time.Duration
-	pullTO  time.Duration
-	pullRe  time.Duration
+	c           *client.Client
+	own         bool // c was made here and is closed by Close
+	node        string
+	hostIP      string
+	log         *slog.Logger
+	timeout     time.Duration
+	pullTimeout time.Duration
+	pullRetry   time.Duration
 
 	mu    sync.Mutex
 	pulls map[string]pullAttempt // by image
@@ -68,7 +68,7 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("new docker runtime: %w", err)
 	}
 	d := &Runtime{c: cfg.Client, node: cfg.Node, hostIP: cfg.HostIP, log: cfg.Logger,
-		timeout: cfg.CallTimeout, pullTO: cfg.PullTimeout, pullRe: cfg.PullRetry, pulls: map[string]pullAttempt{}}
+		timeout: cfg.CallTimeout, pullTimeout: cfg.PullTimeout, pullRetry: cfg.PullRetry, pulls: map[string]pullAttempt{}}
 	if d.c == nil {
 		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 		if err != nil {
@@ -86,11 +86,11 @@ func New(cfg Config) (*Runtime, error) {
 	if d.timeout <= 0 {
 		d.timeout = 30 * time.Second
 	}
-	if d.pullTO <= 0 {
-		d.pullTO = 5 * time.Minute
+	if d.pullTimeout <= 0 {
+		d.pullTimeout = 5 * time.Minute
 	}
-	if d.pullRe <= 0 {
-		d.pullRe = 10 * time.Minute
+	if d.pullRetry <= 0 {
+		d.pullRetry = 10 * time.Minute
 	}
 	return d, nil
 }
@@ -166,7 +166,7 @@ func (d *Runtime) replica(ci container.InspectResponse) (deploy.Replica, bool) {
 		return deploy.Replica{}, false
 	}
 	rep.ID, rep.Name = ci.ID, strings.TrimPrefix(ci.Name, "/")
-	rep.State = deploy.State(ci.State.Status)
+	rep.State = deploy.ReplicaState(ci.State.Status)
 	rep.StartedAt, _ = time.Parse(time.RFC3339Nano, ci.State.StartedAt)
 	if h := ci.State.Health; h != nil && h.Status != container.NoHealthcheck && h.Status != "" {
 		rep.Healthy = new(h.Status == container.Healthy)
@@ -491,7 +491,7 @@ func (d *Runtime) Health(ctx context.Context, id string) (deploy.Health, error) 
 	if err != nil {
 		return deploy.Health{}, err
 	}
-	h := deploy.Health{State: deploy.State(ci.State.Status), Detail: stateDetail(ci.State)}
+	h := deploy.Health{State: deploy.ReplicaState(ci.State.Status), Detail: stateDetail(ci.State)}
 	if hc := ci.State.Health; hc != nil && hc.Status != container.NoHealthcheck {
 		h.Check = hc.Status
 		if n := len(hc.Log); n > 0 && hc.Status != container.Healthy {

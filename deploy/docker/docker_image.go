@@ -38,7 +38,7 @@ func (d *Runtime) pull(ctx context.Context, ref string, revision uint64) error {
 	d.mu.Lock()
 	last, tried := d.pulls[ref]
 	d.mu.Unlock()
-	if tried && last.revision == revision && time.Since(last.at) < d.pullRe {
+	if tried && last.revision == revision && time.Since(last.at) < d.pullRetry {
 		return last.err
 	}
 
@@ -58,7 +58,7 @@ func (d *Runtime) pull(ctx context.Context, ref string, revision uint64) error {
 }
 
 func (d *Runtime) pullOnce(ctx context.Context, ref string) error {
-	ctx, cancel := context.WithTimeout(ctx, d.pullTO)
+	ctx, cancel := context.WithTimeout(ctx, d.pullTimeout)
 	defer cancel()
 	rc, err := d.c.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
