@@ -146,7 +146,7 @@ func TestRolesAgainstServer(t *testing.T) {
 	createStreams(t, url, dir, 1)
 
 	// Seed one message per subject the direct gets read.
-	admin := connect(t, url, filepath.Join(dir, AdminCreds))
+	admin := connect(t, url, filepath.Join(dir, adminCreds))
 	for _, s := range []string{
 		"hoist.scope.acme.prod.web.deployed.bob", "hoist.scope.acme.staging.web.deployed.bob",
 		"hoist.node.node-1.node_drained.agent-1", "hoist.node.node-2.node_drained.agent-2",

@@ -34,7 +34,7 @@ func TestCanaryAnalysisAccess(t *testing.T) {
 		}
 		return st
 	}
-	open(filepath.Join(dir, AdminCreds)) // sets up the streams and the bucket
+	open(filepath.Join(dir, adminCreds)) // sets up the streams and the bucket
 	web, staging := events.MustParseScope("acme.prod.web"), events.MustParseScope("acme.staging.web")
 	lb := open(issue(t, dir, Role{Kind: KindBalancer, Name: "lb-1"}))
 	agent := open(issue(t, dir, Role{Kind: KindAgent, Name: "agent-1", Node: "node-1", Scopes: []string{"acme.prod.web"}}))

@@ -13,13 +13,13 @@ import (
 
 // Files of an auth directory, relative to it.
 const (
-	OperatorFile   = "operator.jwt"
-	AccountsDir    = "accounts"
-	KeysDir        = "keys"
-	RegistryFile   = "users.json"
-	AdminCreds     = "admin.creds"
+	operatorFile   = "operator.jwt"
+	accountsDir    = "accounts"
+	keysDir        = "keys"
+	registryFile   = "users.json"
+	adminCreds     = "admin.creds"
 	SysCreds       = "sys.creds"
-	ServerCreds    = "server.creds"
+	serverCreds    = "server.creds"
 	operatorSeed   = "keys/operator.nk"
 	sysSeed        = "keys/sys-account.nk"
 	accountSeed    = "keys/hoist-account.nk"

@@ -73,7 +73,7 @@ func startServerWith(t *testing.T, set ServerSettings, sos ...serverOpts) *serve
 			opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", p)})
 		}
 	}
-	set.Apply(opts)
+	opts.TrustedOperators, opts.SystemAccount, opts.AccountResolver = set.Operators, set.SystemAccount, set.Resolver
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func tryConnect(url, creds string, extra ...nats.Option) (*client, error) {
 		return nil, err
 	}
 	if name != "admin" && name != "server" {
-		opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(name)))
+		opts = append(opts, nats.CustomInboxPrefix(inboxPrefix(name)))
 	}
 	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
@@ -241,7 +241,7 @@ func apiError(m *nats.Msg) *jetstream.APIError {
 // createStreams creates hoist's four streams, with direct gets, as admin.
 func createStreams(t *testing.T, url, dir string, replicas int) {
 	t.Helper()
-	admin := connect(t, url, filepath.Join(dir, AdminCreds))
+	admin := connect(t, url, filepath.Join(dir, adminCreds))
 	js, err := jetstream.New(admin.nc)
 	if err != nil {
 		t.Fatal(err)

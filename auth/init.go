@@ -35,13 +35,13 @@ type keyring struct {
 // refuses when what exists does not fit together.
 func Init(dir string) (Setup, error) {
 	set := Setup{Dir: dir}
-	if err := os.MkdirAll(filepath.Join(dir, KeysDir), dirPerm); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, keysDir), dirPerm); err != nil {
 		return set, fmt.Errorf("init %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, AccountsDir), dirPerm); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, accountsDir), dirPerm); err != nil {
 		return set, fmt.Errorf("init %s: %w", dir, err)
 	}
-	for _, d := range []string{dir, filepath.Join(dir, KeysDir)} {
+	for _, d := range []string{dir, filepath.Join(dir, keysDir)} {
 		if err := os.Chmod(d, dirPerm); err != nil {
 			return set, fmt.Errorf("init %s: %w", dir, err)
 		}
@@ -88,8 +88,8 @@ func Init(dir string) (Setup, error) {
 		name string
 		sys  bool
 	}{
-		{AdminCreds, "admin", false},
-		{ServerCreds, "server", false},
+		{adminCreds, "admin", false},
+		{serverCreds, "server", false},
 		{SysCreds, "sys", true},
 	} {
 		created, err := initCreds(dir, kr, c.file, c.name, c.sys)
@@ -106,16 +106,16 @@ func Init(dir string) (Setup, error) {
 // initOperator writes the operator JWT, self-signed, naming the system
 // account, or checks the one there.
 func initOperator(dir string, kr keyring) (string, error) {
-	path := filepath.Join(dir, OperatorFile)
+	path := filepath.Join(dir, operatorFile)
 	if b, err := os.ReadFile(path); err == nil {
 		oc, err := jwt.DecodeOperatorClaims(string(b))
 		switch {
 		case err != nil:
-			return "", fmt.Errorf("%s: %w", OperatorFile, err)
+			return "", fmt.Errorf("%s: %w", operatorFile, err)
 		case oc.Subject != publicKey(kr.operator):
-			return "", fmt.Errorf("%s is for operator %s, but %s holds %s: the directory mixes two setups", OperatorFile, oc.Subject, operatorSeed, publicKey(kr.operator))
+			return "", fmt.Errorf("%s is for operator %s, but %s holds %s: the directory mixes two setups", operatorFile, oc.Subject, operatorSeed, publicKey(kr.operator))
 		case oc.SystemAccount != publicKey(kr.sys):
-			return "", fmt.Errorf("%s names system account %s, but %s holds %s", OperatorFile, oc.SystemAccount, sysSeed, publicKey(kr.sys))
+			return "", fmt.Errorf("%s names system account %s, but %s holds %s", operatorFile, oc.SystemAccount, sysSeed, publicKey(kr.sys))
 		}
 		return "", nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -128,7 +128,7 @@ func initOperator(dir string, kr keyring) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sign operator: %w", err)
 	}
-	return OperatorFile, writeNew(path, []byte(tok), publicPerm)
+	return operatorFile, writeNew(path, []byte(tok), publicPerm)
 }
 
 // initAccount writes an account JWT signed by the operator, or checks the
@@ -136,7 +136,7 @@ func initOperator(dir string, kr keyring) (string, error) {
 // revocations.
 func initAccount(dir string, kr keyring, acct nkeys.KeyPair, name string) (string, error) {
 	pub := publicKey(acct)
-	rel := filepath.Join(AccountsDir, pub+".jwt")
+	rel := filepath.Join(accountsDir, pub+".jwt")
 	path := filepath.Join(dir, rel)
 	if b, err := os.ReadFile(path); err == nil {
 		ac, err := jwt.DecodeAccountClaims(string(b))
@@ -210,8 +210,8 @@ func initCreds(dir string, kr keyring, file, name string, sys bool) (bool, error
 // loadKeyring reads the signing seeds of an initialized directory.
 func loadKeyring(dir string) (keyring, error) {
 	var kr keyring
-	if _, err := os.Stat(filepath.Join(dir, OperatorFile)); errors.Is(err, fs.ErrNotExist) {
-		return kr, fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, OperatorFile, dir)
+	if _, err := os.Stat(filepath.Join(dir, operatorFile)); errors.Is(err, fs.ErrNotExist) {
+		return kr, fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, operatorFile, dir)
 	}
 	for _, k := range []struct {
 		file string
@@ -219,7 +219,7 @@ func loadKeyring(dir string) (keyring, error) {
 	}{{operatorSeed, &kr.operator}, {sysSeed, &kr.sys}, {accountSeed, &kr.account}, {signingSeed, &kr.signing}} {
 		kp, err := loadKey(filepath.Join(dir, k.file))
 		if err != nil {
-			return kr, fmt.Errorf("%w (issuing and revoking need the seeds in %s)", err, filepath.Join(dir, KeysDir))
+			return kr, fmt.Errorf("%w (issuing and revoking need the seeds in %s)", err, filepath.Join(dir, keysDir))
 		}
 		*k.kp = kp
 	}

@@ -24,9 +24,9 @@ func TestInitIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{operatorSeed, sysSeed, accountSeed, signingSeed, OperatorFile,
-		filepath.Join(AccountsDir, first.SystemAccount+".jwt"), filepath.Join(AccountsDir, first.Account+".jwt"),
-		AdminCreds, ServerCreds, SysCreds}
+	want := []string{operatorSeed, sysSeed, accountSeed, signingSeed, operatorFile,
+		filepath.Join(accountsDir, first.SystemAccount+".jwt"), filepath.Join(accountsDir, first.Account+".jwt"),
+		adminCreds, serverCreds, SysCreds}
 	if !slices.Equal(first.Created, want) {
 		t.Fatalf("created %q\nwant %q", first.Created, want)
 	}
@@ -61,12 +61,12 @@ func TestInitIsIdempotent(t *testing.T) {
 	if runtime.GOOS != "windows" {
 		for p := range after {
 			fi, _ := os.Stat(p)
-			isSecret := strings.HasSuffix(p, ".nk") || strings.HasSuffix(p, ".creds") || strings.HasSuffix(p, RegistryFile)
+			isSecret := strings.HasSuffix(p, ".nk") || strings.HasSuffix(p, ".creds") || strings.HasSuffix(p, registryFile)
 			if isSecret && fi.Mode().Perm() != 0o600 {
 				t.Errorf("%s is %v, want 0600", p, fi.Mode().Perm())
 			}
 		}
-		for _, d := range []string{dir, filepath.Join(dir, KeysDir)} {
+		for _, d := range []string{dir, filepath.Join(dir, keysDir)} {
 			if fi, _ := os.Stat(d); fi.Mode().Perm() != 0o700 {
 				t.Errorf("%s is %v, want 0700", d, fi.Mode().Perm())
 			}
@@ -74,7 +74,7 @@ func TestInitIsIdempotent(t *testing.T) {
 	}
 
 	// A lost creds file is issued again only after its old key is revoked.
-	if err := os.Remove(filepath.Join(dir, AdminCreds)); err != nil {
+	if err := os.Remove(filepath.Join(dir, adminCreds)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Init(dir); err == nil || !strings.Contains(err.Error(), "hoist auth revoke admin") {
@@ -84,12 +84,12 @@ func TestInitIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	third, err := Init(dir)
-	if err != nil || !slices.Equal(third.Created, []string{AdminCreds}) {
+	if err != nil || !slices.Equal(third.Created, []string{adminCreds}) {
 		t.Fatalf("init after revoking admin: %+v %v", third.Created, err)
 	}
 
 	// The HOIST account has JetStream without limits and the signing key.
-	b, _ := os.ReadFile(filepath.Join(dir, AccountsDir, first.Account+".jwt"))
+	b, _ := os.ReadFile(filepath.Join(dir, accountsDir, first.Account+".jwt"))
 	ac, err := jwt.DecodeAccountClaims(string(b))
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +102,8 @@ func TestInitIsIdempotent(t *testing.T) {
 func TestInitRefusesMixedDirectories(t *testing.T) {
 	a, b := initDir(t), initDir(t)
 	// b's operator seed with a's operator JWT.
-	op, _ := os.ReadFile(filepath.Join(a, OperatorFile))
-	if err := os.WriteFile(filepath.Join(b, OperatorFile), op, 0o644); err != nil {
+	op, _ := os.ReadFile(filepath.Join(a, operatorFile))
+	if err := os.WriteFile(filepath.Join(b, operatorFile), op, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Init(b); err == nil || !strings.Contains(err.Error(), "mixes two setups") {
@@ -117,7 +117,7 @@ func TestIssuedNameIsTheClientsIdentity(t *testing.T) {
 	if name, err := store.CredsName(creds); err != nil || name != "agent_7" {
 		t.Fatalf("identity: %q %v", name, err)
 	}
-	if name, err := store.CredsName(filepath.Join(dir, AdminCreds)); err != nil || name != "admin" {
+	if name, err := store.CredsName(filepath.Join(dir, adminCreds)); err != nil || name != "admin" {
 		t.Fatalf("admin identity: %q %v", name, err)
 	}
 	if _, err := store.CredsName(filepath.Join(dir, "nope.creds")); !errors.Is(err, fs.ErrNotExist) {

@@ -77,7 +77,7 @@ func TestFlowControlAnswered(t *testing.T) {
 	url := srv.ClientURL()
 	createStreams(t, url, dir, 1)
 
-	admin := connect(t, url, filepath.Join(dir, AdminCreds))
+	admin := connect(t, url, filepath.Join(dir, adminCreds))
 	ajs, _ := jetstream.New(admin.nc)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

@@ -22,10 +22,10 @@ const (
 	leasesStream = "KV_" + leasesBucket
 )
 
-// InboxPrefix is the inbox prefix of a credential: its clients must
-// connect with nats.CustomInboxPrefix(InboxPrefix(name)), because the only
+// inboxPrefix is the inbox prefix of a credential: its clients must
+// connect with nats.CustomInboxPrefix(inboxPrefix(name)), because the only
 // subjects they may subscribe to are under it.
-func InboxPrefix(name string) string { return "_INBOX_" + name }
+func inboxPrefix(name string) string { return "_INBOX_" + name }
 
 // Permissions is the access policy: what a role may publish and subscribe
 // to. Reads go only through ephemeral push consumers created with one
@@ -114,7 +114,7 @@ func Permissions(r Role) (jwt.Permissions, error) {
 	}
 	return jwt.Permissions{
 		Pub: jwt.Permission{Allow: jwt.StringList(dedupe(append([]string{"$JS.API.INFO"}, pub...)))},
-		Sub: jwt.Permission{Allow: jwt.StringList{InboxPrefix(r.Name) + ".>"}},
+		Sub: jwt.Permission{Allow: jwt.StringList{inboxPrefix(r.Name) + ".>"}},
 		// Flow control asks a push consumer's client to answer on the FC
 		// message's reply subject; response permissions allow that one
 		// answer without a standing grant on $JS.FC.>.
@@ -146,10 +146,10 @@ func dedupe(s []string) []string {
 	return out
 }
 
-// ConfigPermissions renders the role's permissions as the permissions
+// configPermissions renders the role's permissions as the permissions
 // block of a user in a plain nats-server authorization config (users with
 // passwords, no JWTs). They are the same subjects Permissions returns.
-func ConfigPermissions(r Role) (string, error) {
+func configPermissions(r Role) (string, error) {
 	p, err := Permissions(r)
 	if err != nil {
 		return "", err
@@ -183,7 +183,7 @@ func AuthorizationConfig(roles []Role) (string, error) {
 	var b strings.Builder
 	b.WriteString("authorization {\n  users: [\n")
 	for _, r := range roles {
-		perms, err := ConfigPermissions(r)
+		perms, err := configPermissions(r)
 		if err != nil {
 			return "", err
 		}

@@ -41,7 +41,7 @@ type registry struct {
 }
 
 func loadRegistry(dir string) (*registry, error) {
-	b, err := os.ReadFile(filepath.Join(dir, RegistryFile))
+	b, err := os.ReadFile(filepath.Join(dir, registryFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return &registry{}, nil
 	}
@@ -50,7 +50,7 @@ func loadRegistry(dir string) (*registry, error) {
 	}
 	var r registry
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("read registry %s: %w", filepath.Join(dir, RegistryFile), err)
+		return nil, fmt.Errorf("read registry %s: %w", filepath.Join(dir, registryFile), err)
 	}
 	return &r, nil
 }
@@ -60,7 +60,7 @@ func (r *registry) save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return replace(filepath.Join(dir, RegistryFile), append(b, '\n'), secretPerm)
+	return replace(filepath.Join(dir, registryFile), append(b, '\n'), secretPerm)
 }
 
 // live returns the credential called name that can still connect.
@@ -75,8 +75,8 @@ func (r *registry) live(name string, now time.Time) (User, bool) {
 
 // Users lists the registry, oldest first.
 func Users(dir string) ([]User, error) {
-	if _, err := os.Stat(filepath.Join(dir, OperatorFile)); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, OperatorFile, dir)
+	if _, err := os.Stat(filepath.Join(dir, operatorFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, operatorFile, dir)
 	}
 	r, err := loadRegistry(dir)
 	if err != nil {

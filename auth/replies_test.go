@@ -33,7 +33,7 @@ func TestRepliesLandInStreams(t *testing.T) {
 	waitJetStream(t, srv)
 	url := srv.ClientURL()
 	createStreams(t, url, dir, 1)
-	admin := connect(t, url, filepath.Join(dir, AdminCreds))
+	admin := connect(t, url, filepath.Join(dir, adminCreds))
 	js, err := jetstream.New(admin.nc)
 	if err != nil {
 		t.Fatal(err)

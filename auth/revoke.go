@@ -17,9 +17,9 @@ import (
 // ErrUnknownUser says no credential of that name was ever issued.
 var ErrUnknownUser = errors.New("no such credential")
 
-// ClaimsUpdateSubject is where a server with a full resolver takes account
+// claimsUpdateSubject is where a server with a full resolver takes account
 // JWT updates, from a system account user.
-const ClaimsUpdateSubject = "$SYS.REQ.CLAIMS.UPDATE"
+const claimsUpdateSubject = "$SYS.REQ.CLAIMS.UPDATE"
 
 // Revoke revokes every credential called name: their public keys join the
 // revocations of their account's JWT, which the operator signs again. It
@@ -53,7 +53,7 @@ func Revoke(dir, name string) (string, error) {
 	if acc == sysAccountName {
 		accPub = publicKey(kr.sys)
 	}
-	path := filepath.Join(dir, AccountsDir, accPub+".jwt")
+	path := filepath.Join(dir, accountsDir, accPub+".jwt")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("revoke %s: %w", name, err)
@@ -104,7 +104,7 @@ func (e *UpdateError) Error() string {
 // resolver apply it at once: a revoked user's connections are closed. The
 // first server's answer is checked; the others learn it from each other.
 func Push(ctx context.Context, nc *nats.Conn, accountJWT string) error {
-	msg, err := nc.RequestWithContext(ctx, ClaimsUpdateSubject, []byte(accountJWT))
+	msg, err := nc.RequestWithContext(ctx, claimsUpdateSubject, []byte(accountJWT))
 	if err != nil {
 		return fmt.Errorf("push account JWT: %w", err)
 	}

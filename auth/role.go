@@ -18,13 +18,13 @@ const (
 	KindReader   Kind = "reader"   // reads scope patterns, publishes nothing
 )
 
-// Kinds lists every role kind, for help texts and errors.
-var Kinds = []Kind{KindAdmin, KindDeployer, KindAgent, KindBalancer, KindReader}
+// kinds lists every role kind, for help texts and errors.
+var kinds = []Kind{KindAdmin, KindDeployer, KindAgent, KindBalancer, KindReader}
 
 // ParseKind reads a role kind.
 func ParseKind(s string) (Kind, error) {
 	k := Kind(strings.ToLower(s))
-	if slices.Contains(Kinds, k) {
+	if slices.Contains(kinds, k) {
 		return k, nil
 	}
 	return "", invalidf("unknown role %q (want admin, deployer, agent, balancer or reader)", s)
@@ -42,8 +42,8 @@ type Role struct {
 	Node   string // agents only
 }
 
-// DefaultReaderScopes is what a reader without --scopes may read.
-var DefaultReaderScopes = []string{"*.*.*"}
+// defaultReaderScopes is what a reader without --scopes may read.
+var defaultReaderScopes = []string{"*.*.*"}
 
 // ErrInvalid is matched by every validation error of this package.
 var ErrInvalid = errors.New("invalid")
@@ -58,13 +58,13 @@ func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
 
-// MaxNameLen is the longest a credential or node name may be.
-const MaxNameLen = 63
+// maxNameLen is the longest a credential or node name may be.
+const maxNameLen = 63
 
-// ValidateName checks a credential or node name: 1-63 characters of a-z
+// validateName checks a credential or node name: 1-63 characters of a-z
 // and 0-9, with '-' and '_' inside. Names become one subject token, so
 // '.', '*', '>' and spaces can never be part of one.
-func ValidateName(what, name string) error {
+func validateName(what, name string) error {
 	if rule := nameRule(name, true); rule != "" {
 		return invalidf("%s %q %s", what, name, rule)
 	}
@@ -80,9 +80,9 @@ func nameRule(s string, underscore bool) string {
 	}
 	switch {
 	case s == "":
-		return fmt.Sprintf("is empty (want 1-%d characters of %s)", MaxNameLen, allowed)
-	case len(s) > MaxNameLen:
-		return fmt.Sprintf("is %d characters long (want at most %d)", len(s), MaxNameLen)
+		return fmt.Sprintf("is empty (want 1-%d characters of %s)", maxNameLen, allowed)
+	case len(s) > maxNameLen:
+		return fmt.Sprintf("is %d characters long (want at most %d)", len(s), maxNameLen)
 	}
 	for i, c := range s {
 		switch {
@@ -98,10 +98,10 @@ func nameRule(s string, underscore bool) string {
 	return ""
 }
 
-// ValidateScopePattern checks a scope pattern: three dot-separated tokens,
+// validateScopePattern checks a scope pattern: three dot-separated tokens,
 // each a literal scope token or '*'. literal refuses '*' (an agent's
 // scopes).
-func ValidateScopePattern(p string, literal bool) error {
+func validateScopePattern(p string, literal bool) error {
 	toks := strings.Split(p, ".")
 	if len(toks) != 3 {
 		return invalidf("scope pattern %q: want client.env.solution (3 dot-separated tokens, each a name or '*'), got %d", p, len(toks))
@@ -127,12 +127,12 @@ func (r Role) Validate() (Role, error) {
 	if _, err := ParseKind(string(r.Kind)); err != nil {
 		return r, err
 	}
-	if err := ValidateName("name", r.Name); err != nil {
+	if err := validateName("name", r.Name); err != nil {
 		return r, err
 	}
 	switch r.Kind {
 	case KindAgent:
-		if err := ValidateName("node", r.Node); err != nil {
+		if err := validateName("node", r.Node); err != nil {
 			return r, fmt.Errorf("agent %s: %w", r.Name, err)
 		}
 		if len(r.Scopes) == 0 {
@@ -144,7 +144,7 @@ func (r Role) Validate() (Role, error) {
 		}
 	case KindReader:
 		if len(r.Scopes) == 0 {
-			r.Scopes = DefaultReaderScopes
+			r.Scopes = defaultReaderScopes
 		}
 	case KindAdmin, KindBalancer:
 		if len(r.Scopes) > 0 {
@@ -155,7 +155,7 @@ func (r Role) Validate() (Role, error) {
 		return r, invalidf("only an agent has a node, not %s %s", r.Kind, r.Name)
 	}
 	for _, s := range r.Scopes {
-		if err := ValidateScopePattern(s, r.Kind == KindAgent); err != nil {
+		if err := validateScopePattern(s, r.Kind == KindAgent); err != nil {
 			return r, err
 		}
 	}

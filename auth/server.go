@@ -27,13 +27,6 @@ type ServerSettings struct {
 	Creds string
 }
 
-// Apply sets the settings on a server's options.
-func (s ServerSettings) Apply(o *server.Options) {
-	o.TrustedOperators = s.Operators
-	o.SystemAccount = s.SystemAccount
-	o.AccountResolver = s.Resolver
-}
-
 // ServerOptions reads what a server needs from an auth directory
 // (operator.jwt, accounts/*.jwt and server.creds, never the seeds) and
 // opens a full directory resolver in resolverDir, preloaded with the
@@ -43,24 +36,24 @@ func (s ServerSettings) Apply(o *server.Options) {
 // server: call ServerOptions for each start.
 func ServerOptions(dir, resolverDir string) (ServerSettings, error) {
 	var s ServerSettings
-	op, err := server.ReadOperatorJWT(filepath.Join(dir, OperatorFile))
+	op, err := server.ReadOperatorJWT(filepath.Join(dir, operatorFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return s, fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, OperatorFile, dir)
+		return s, fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, operatorFile, dir)
 	}
 	if err != nil {
 		return s, fmt.Errorf("auth %s: %w", dir, err)
 	}
 	if op.SystemAccount == "" {
-		return s, fmt.Errorf("auth %s: %s names no system account", dir, OperatorFile)
+		return s, fmt.Errorf("auth %s: %s names no system account", dir, operatorFile)
 	}
 	accounts, err := readAccounts(dir)
 	if err != nil {
 		return s, err
 	}
 	if _, ok := accounts[op.SystemAccount]; !ok {
-		return s, fmt.Errorf("auth %s: the system account %s has no JWT in %s", dir, op.SystemAccount, AccountsDir)
+		return s, fmt.Errorf("auth %s: the system account %s has no JWT in %s", dir, op.SystemAccount, accountsDir)
 	}
-	creds := filepath.Join(dir, ServerCreds)
+	creds := filepath.Join(dir, serverCreds)
 	if _, err := os.Stat(creds); err != nil {
 		return s, fmt.Errorf("auth %s: the server's own credential: %w", dir, err)
 	}
@@ -83,7 +76,7 @@ func ServerOptions(dir, resolverDir string) (ServerSettings, error) {
 // readAccounts returns the account JWTs of the directory by public key,
 // checked to be signed by its operator's key.
 func readAccounts(dir string) (map[string]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, AccountsDir, "*.jwt"))
+	files, err := filepath.Glob(filepath.Join(dir, accountsDir, "*.jwt"))
 	if err != nil {
 		return nil, err
 	}
@@ -114,14 +107,14 @@ type NATSConfigOptions struct {
 // accounts and JetStream on. The JWTs are inlined, so the file stands
 // alone.
 func NATSConfig(dir string, o NATSConfigOptions) (string, error) {
-	op, err := server.ReadOperatorJWT(filepath.Join(dir, OperatorFile))
+	op, err := server.ReadOperatorJWT(filepath.Join(dir, operatorFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, OperatorFile, dir)
+		return "", fmt.Errorf("%w: %s has no %s (run 'hoist auth init --dir %s')", ErrNoAuthDir, dir, operatorFile, dir)
 	}
 	if err != nil {
 		return "", fmt.Errorf("auth %s: %w", dir, err)
 	}
-	opJWT, err := os.ReadFile(filepath.Join(dir, OperatorFile))
+	opJWT, err := os.ReadFile(filepath.Join(dir, operatorFile))
 	if err != nil {
 		return "", err
 	}
