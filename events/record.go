@@ -106,7 +106,7 @@ func (r *Record) decode() error {
 		r.Event = e
 		return r.checkEvent(e)
 	case FamilyBackends:
-		b, err := DecodeBackendsReport(r.Data)
+		b, err := decodeBackendsReport(r.Data)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (r *Record) decode() error {
 		}
 		return r.checkTime(b.Time)
 	case FamilyStatus:
-		s, err := DecodeNodeStatus(r.Data)
+		s, err := decodeNodeStatus(r.Data)
 		if err != nil {
 			return err
 		}

@@ -175,8 +175,8 @@ func (s *NodeStatus) Validate() error {
 	return nil
 }
 
-// DecodeBackendsReport parses and validates a backends report.
-func DecodeBackendsReport(b []byte) (*BackendsReport, error) {
+// decodeBackendsReport parses and validates a backends report.
+func decodeBackendsReport(b []byte) (*BackendsReport, error) {
 	var r BackendsReport
 	if err := decodeReport(b, &r); err != nil {
 		return nil, err
@@ -187,8 +187,8 @@ func DecodeBackendsReport(b []byte) (*BackendsReport, error) {
 	return &r, nil
 }
 
-// DecodeNodeStatus parses and validates a node status.
-func DecodeNodeStatus(b []byte) (*NodeStatus, error) {
+// decodeNodeStatus parses and validates a node status.
+func decodeNodeStatus(b []byte) (*NodeStatus, error) {
 	var s NodeStatus
 	if err := decodeReport(b, &s); err != nil {
 		return nil, err

@@ -103,9 +103,9 @@ func (NodeKey) Kind() Kind       { return KindNodeKey }
 // MaxSecrets bounds the secrets of one scope.
 const MaxSecrets = 256
 
-// ValidateSecretName checks a secret's name, which is also the name of
+// validateSecretName checks a secret's name, which is also the name of
 // the environment variable it becomes.
-func ValidateSecretName(name string) error {
+func validateSecretName(name string) error {
 	if err := ValidateEnv(name, ""); err != nil {
 		return &FieldError{Field: "secret " + fmt.Sprintf("%q", name), Problem: "is not a valid name (letters, digits and '_', not starting with a digit)"}
 	}
@@ -153,7 +153,7 @@ func validateSecrets(m map[string]Secret) error {
 	}
 	files := map[string]string{}
 	for name, s := range m {
-		if err := ValidateSecretName(name); err != nil {
+		if err := validateSecretName(name); err != nil {
 			return err
 		}
 		if err := s.validate(name); err != nil {
@@ -170,13 +170,13 @@ func validateSecrets(m map[string]Secret) error {
 }
 
 func (s *SecretSet) Validate() error {
-	if err := ValidateSecretName(s.Name); err != nil {
+	if err := validateSecretName(s.Name); err != nil {
 		return err
 	}
 	return s.Secret.validate(s.Name)
 }
 
-func (s *SecretRemoved) Validate() error { return ValidateSecretName(s.Name) }
+func (s *SecretRemoved) Validate() error { return validateSecretName(s.Name) }
 
 func (*SecretRotate) Validate() error { return nil }
 
@@ -225,7 +225,7 @@ func (k *SecretKey) Validate() error {
 		return &FieldError{Field: "resealed", Problem: fmt.Sprintf("has %d secrets (at most %d)", len(k.Resealed), MaxSecrets)}
 	}
 	for name, sealed := range k.Resealed {
-		if err := ValidateSecretName(name); err != nil {
+		if err := validateSecretName(name); err != nil {
 			return err
 		}
 		if err := secrets.ValidateSealed(sealed); err != nil {

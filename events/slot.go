@@ -38,13 +38,13 @@ func ParseSlot(s string) (node string, index int, canary, ok bool) {
 	return node, i, canary, true
 }
 
-// IsSlot reports whether a score's target is a slot rather than a host:port.
-func IsSlot(target string) bool { return strings.Contains(target, "#") }
+// isSlot reports whether a score's target is a slot rather than a host:port.
+func isSlot(target string) bool { return strings.Contains(target, "#") }
 
-// ValidateScoreTarget checks what a score is for: a slot, or a backend's
+// validateScoreTarget checks what a score is for: a slot, or a backend's
 // host:port.
-func ValidateScoreTarget(target string) error {
-	if IsSlot(target) {
+func validateScoreTarget(target string) error {
+	if isSlot(target) {
 		if _, _, _, ok := ParseSlot(target); !ok {
 			return &FieldError{Field: "backend", Problem: fmt.Sprintf("%q is not a slot NODE#INDEX or NODE#cINDEX (a node name, then a replica index 0-%d, c before a canary's)", target, MaxReplicas-1)}
 		}

@@ -26,7 +26,7 @@ func TestParseSlot(t *testing.T) {
 			t.Errorf("%q does not write back as itself", c.in)
 		}
 	}
-	if err := ValidateScoreTarget("node-1#c0"); err != nil {
+	if err := validateScoreTarget("node-1#c0"); err != nil {
 		t.Errorf("a canary slot is refused: %v", err)
 	}
 }

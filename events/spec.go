@@ -52,9 +52,9 @@ const (
 	MaxReplicas          = 1000
 )
 
-// RestartPolicies are the accepted values of Spec.Restart ("" lets the
+// restartPolicies are the accepted values of Spec.Restart ("" lets the
 // agent alone repair replicas).
-var RestartPolicies = []string{"", "no", "always", "on-failure", "unless-stopped"}
+var restartPolicies = []string{"", "no", "always", "on-failure", "unless-stopped"}
 
 // EffectiveSurge is Update.Surge with its default applied.
 func (s *Spec) EffectiveSurge() int {
@@ -147,7 +147,7 @@ func (s *Spec) Validate() error {
 	if s.Update.HealthTimeout < 0 {
 		return &FieldError{Field: "update.health_timeout", Problem: "is negative"}
 	}
-	if !slices.Contains(RestartPolicies, s.Restart) {
+	if !slices.Contains(restartPolicies, s.Restart) {
 		return &FieldError{Field: "restart", Problem: fmt.Sprintf("is %q (want one of no, always, on-failure, unless-stopped)", s.Restart)}
 	}
 	if s.MemoryMB < 0 {

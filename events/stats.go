@@ -151,6 +151,3 @@ func StatsSubject(s Scope, balancer string) string {
 
 // StatsFilter matches every balancer's statistics for scope s.
 func StatsFilter(s Scope) string { return SubjectRoot + ".stats." + s.String() + ".>" }
-
-// AllStatsFilter matches every statistics message.
-const AllStatsFilter = SubjectRoot + ".stats.>"

@@ -56,7 +56,7 @@ const AllNodesFilter = SubjectRoot + ".node.>"
 
 // ScoreSubject is the subject of a score for backend in scope s.
 func ScoreSubject(s Scope, backend string) string {
-	return SubjectRoot + ".score." + s.String() + "." + BackendToken(backend)
+	return SubjectRoot + ".score." + s.String() + "." + backendToken(backend)
 }
 
 // ScoreFilter matches every score of scope s.
@@ -87,12 +87,12 @@ func StatusFilter(s Scope) string { return SubjectRoot + ".status.*." + s.String
 // AllStatusFilter matches every node's status for every scope.
 const AllStatusFilter = SubjectRoot + ".status.>"
 
-// BackendToken turns host:port into one subject token. A validated backend
+// backendToken turns host:port into one subject token. A validated backend
 // host has no '_' (IP addresses and DNS names), so mapping '.' to '_' is
 // reversible and keeps the subject readable.
-func BackendToken(backend string) string { return strings.ReplaceAll(backend, ".", "_") }
+func backendToken(backend string) string { return strings.ReplaceAll(backend, ".", "_") }
 
-// backendFromToken reverses BackendToken.
+// backendFromToken reverses backendToken.
 func backendFromToken(tok string) string { return strings.ReplaceAll(tok, "_", ".") }
 
 // Family is what kind of message a subject names.
@@ -175,7 +175,7 @@ func ParseSubject(subject string) (Address, error) {
 			return Address{}, fmt.Errorf("subject %q is not hoist.score.<scope>.<backend>", subject)
 		}
 		a.Family, a.Scope, a.Kind, a.Backend = FamilyScore, sc, KindBackendScored, backendFromToken(t[5])
-		if err := ValidateScoreTarget(a.Backend); err != nil {
+		if err := validateScoreTarget(a.Backend); err != nil {
 			return Address{}, bad(err)
 		}
 		return a, nil

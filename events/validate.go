@@ -197,7 +197,7 @@ func (r *RolledBack) Validate() error {
 func (*Removed) Validate() error { return nil }
 
 func (b *BackendScored) Validate() error {
-	if err := ValidateScoreTarget(b.Backend); err != nil {
+	if err := validateScoreTarget(b.Backend); err != nil {
 		return err
 	}
 	return ValidateScore(b.Score)

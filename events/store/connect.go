@@ -115,7 +115,7 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 		// prefix. Creds from elsewhere whose name could not be an actor
 		// (one subject token) keep the default inbox.
 		if events.ValidateActor(name) == nil {
-			opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(name)))
+			opts = append(opts, nats.CustomInboxPrefix(inboxPrefix(name)))
 		}
 	case o.NKeyFile != "":
 		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
@@ -167,9 +167,9 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// InboxPrefix is the inbox prefix of the credential called name: hoist
+// inboxPrefix is the inbox prefix of the credential called name: hoist
 // grants each credential subscriptions under its own prefix only.
-func InboxPrefix(name string) string { return "_INBOX_" + name }
+func inboxPrefix(name string) string { return "_INBOX_" + name }
 
 // Identity is the name in the user JWT of the creds file (CredsName). It
 // is "" without a creds file.
@@ -182,7 +182,7 @@ func (o ConnectOptions) Identity() (string, error) {
 
 // CredsName is the name in the user JWT of a creds file: hoist names a
 // credential after its holder, who publishes as that actor and receives
-// under InboxPrefix(name).
+// under inboxPrefix(name).
 func CredsName(credsFile string) (string, error) {
 	b, err := os.ReadFile(credsFile)
 	if err != nil {

@@ -21,10 +21,10 @@ import (
 // may pause past its TTL and not know): whatever it guards must also be
 // fenced, e.g. by a conditional append.
 const (
-	LeasesBucket = "HOIST_LEASES"
-	// DefaultLeaseTTL is the bucket's age limit: three renewals of an
+	leasesBucket = "HOIST_LEASES"
+	// defaultLeaseTTL is the bucket's age limit: three renewals of an
 	// analysis's two-second period.
-	DefaultLeaseTTL = 6 * time.Second
+	defaultLeaseTTL = 6 * time.Second
 )
 
 // LeaseKey is the key of the lease on a scope's canary analysis.
@@ -44,7 +44,7 @@ type Leases struct {
 // leasesConfig is the bucket OpenStore sets up.
 func leasesConfig(replicas int, ttl time.Duration) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
-		Bucket:      LeasesBucket,
+		Bucket:      leasesBucket,
 		Description: "hoist leases: who runs a canary's analysis",
 		History:     1,
 		TTL:         ttl,
@@ -60,7 +60,7 @@ func (s *Store) ensureLeases(ctx context.Context, keepReplicas bool, replicas in
 	cfg := leasesConfig(replicas, ttl)
 	// One stream info, as for the streams: every process that opens the
 	// store comes here.
-	if st, err := s.js.Stream(ctx, "KV_"+LeasesBucket); err == nil {
+	if st, err := s.js.Stream(ctx, "KV_"+leasesBucket); err == nil {
 		have := st.CachedInfo().Config
 		if have.MaxAge == ttl && (keepReplicas || have.Replicas == max(replicas, 1)) {
 			return nil // as it should be: no update for every start
@@ -70,7 +70,7 @@ func (s *Store) ensureLeases(ctx context.Context, keepReplicas bool, replicas in
 		}
 	}
 	if _, err := s.js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
-		return fmt.Errorf("set up bucket %s: %w", LeasesBucket, err)
+		return fmt.Errorf("set up bucket %s: %w", leasesBucket, err)
 	}
 	return nil
 }
@@ -78,20 +78,20 @@ func (s *Store) ensureLeases(ctx context.Context, keepReplicas bool, replicas in
 // Leases opens the leases bucket. Its TTL is the bucket's, set when the
 // store was set up: holders renew well within it.
 func (s *Store) Leases(ctx context.Context) (*Leases, error) {
-	gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO.KV_"+LeasesBucket)
+	gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO.KV_"+leasesBucket)
 	defer release()
 	tctx, cancel := context.WithTimeout(gctx, requestTimeout)
 	defer cancel()
-	kv, err := s.js.KeyValue(tctx, LeasesBucket)
+	kv, err := s.js.KeyValue(tctx, leasesBucket)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", LeasesBucket, unanswered(noQuorum(denied(gctx, err))))
+		return nil, fmt.Errorf("open bucket %s: %w", leasesBucket, unanswered(noQuorum(denied(gctx, err))))
 	}
 	st, err := kv.Status(tctx)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", LeasesBucket, denied(gctx, err))
+		return nil, fmt.Errorf("open bucket %s: %w", leasesBucket, denied(gctx, err))
 	}
 	if st.TTL() <= 0 {
-		return nil, fmt.Errorf("bucket %s has no TTL: a lease would never expire; set it up again with hoist server or an admin", LeasesBucket)
+		return nil, fmt.Errorf("bucket %s has no TTL: a lease would never expire; set it up again with hoist server or an admin", leasesBucket)
 	}
 	return &Leases{kv: kv, ttl: st.TTL(), denials: s.denials}, nil
 }
@@ -99,8 +99,8 @@ func (s *Store) Leases(ctx context.Context) (*Leases, error) {
 // guard bounds one request on key, and ends it at once when the server
 // denies this credential the key's subject.
 func (l *Leases) guard(ctx context.Context, key string) (context.Context, context.CancelFunc) {
-	subj := "$KV." + LeasesBucket + "." + key
-	gctx, release := l.denials.guard(ctx, subj, "$JS.API.DIRECT.GET.KV_"+LeasesBucket+"."+subj)
+	subj := "$KV." + leasesBucket + "." + key
+	gctx, release := l.denials.guard(ctx, subj, "$JS.API.DIRECT.GET.KV_"+leasesBucket+"."+subj)
 	tctx, cancel := context.WithTimeout(gctx, requestTimeout)
 	return tctx, func() { cancel(); release() }
 }

@@ -343,6 +343,3 @@ func (s *Store) publishReport(ctx context.Context, subject string, v any) error 
 	}
 	return nil
 }
-
-// ErrNotFound is returned for a scope with no events.
-var ErrNotFound = errors.New("not found")

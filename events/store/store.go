@@ -46,7 +46,7 @@ type Options struct {
 	// ReportsMaxAge drops the status reports of nodes that went silent.
 	ReportsMaxAge time.Duration
 	// LeaseTTL is how long a lease of the leases bucket lasts unrenewed
-	// (default DefaultLeaseTTL); its holders renew at a third of it.
+	// (default defaultLeaseTTL); its holders renew at a third of it.
 	LeaseTTL time.Duration
 	Logger   *slog.Logger
 }
@@ -74,7 +74,7 @@ var ErrNoStreams = errors.New("hoist's streams are not set up")
 // the streams as they are. It is idempotent: every process that needs the
 // store calls it at start.
 func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
-	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
+	if err := checkServerVersion(nc.ConnectedServerVersion()); err != nil {
 		return nil, err
 	}
 	if opts.Logger == nil {

@@ -80,9 +80,9 @@ func (s *Store) setup(ctx context.Context, opts Options) error {
 		}
 	}
 	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = DefaultLeaseTTL
+		opts.LeaseTTL = defaultLeaseTTL
 	}
-	kvStream := "KV_" + LeasesBucket
+	kvStream := "KV_" + leasesBucket
 	gctx, release := s.denials.guard(ctx, "$JS.API.STREAM.INFO."+kvStream, "$JS.API.STREAM.CREATE."+kvStream, "$JS.API.STREAM.UPDATE."+kvStream)
 	defer release()
 	return unanswered(noQuorum(denied(gctx, s.ensureLeases(gctx, keepReplicas, opts.Replicas, opts.LeaseTTL))))

@@ -18,9 +18,9 @@ const MinServerVersion = "2.11.0"
 // MinServerVersion.
 var ErrServerTooOld = errors.New("nats-server is too old")
 
-// CheckServerVersion fails with ErrServerTooOld for a server older than
+// checkServerVersion fails with ErrServerTooOld for a server older than
 // MinServerVersion.
-func CheckServerVersion(v string) error {
+func checkServerVersion(v string) error {
 	got, ok := parseVersion(v)
 	want, _ := parseVersion(MinServerVersion)
 	if !ok {
