@@ -67,8 +67,8 @@ func (e TokenEntry) role() (auth.Role, error) {
 	return auth.Role{Kind: e.Role, Name: e.Name, Scopes: e.Scopes, Node: e.Node}.Validate()
 }
 
-// ReadTokens reads and checks a token file. A missing file holds none.
-func ReadTokens(path string) ([]TokenEntry, error) {
+// readTokens reads and checks a token file. A missing file holds none.
+func readTokens(path string) ([]TokenEntry, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -99,7 +99,7 @@ func ReadTokens(path string) ([]TokenEntry, error) {
 // AddToken appends an entry to a token file (made 0600 if missing),
 // written atomically. A name already in the file is refused.
 func AddToken(path string, e TokenEntry) error {
-	list, err := ReadTokens(path)
+	list, err := readTokens(path)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (t *Tokens) reload() error {
 	if err != nil {
 		return fmt.Errorf("tokens: %w", err)
 	}
-	list, err := ReadTokens(t.path)
+	list, err := readTokens(t.path)
 	if err != nil {
 		return err
 	}

@@ -24,13 +24,13 @@ const listenFDsStart = 3
 // manager (no LISTEN_FDS for this PID).
 var ErrNotActivated = errors.New("no sockets passed (LISTEN_FDS)")
 
-// ActivationNames decides which listener each passed socket is, from the
+// activationNames decides which listener each passed socket is, from the
 // values of LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES and the process's
 // PID. The result lists one name per descriptor, from fd 3 on. Named
 // sockets (FileDescriptorName=http, https or metrics) go where they say;
 // the others (systemd names them after their unit by default) take http,
 // https and metrics in that order, among the names not taken.
-func ActivationNames(pid int, listenPID, listenFDs, fdNames string) ([]string, error) {
+func activationNames(pid int, listenPID, listenFDs, fdNames string) ([]string, error) {
 	if listenPID == "" || listenFDs == "" {
 		return nil, ErrNotActivated
 	}
@@ -84,7 +84,7 @@ func ActivationNames(pid int, listenPID, listenFDs, fdNames string) ([]string, e
 // unsets LISTEN_* so that processes it starts do not take them too.
 // Without passed sockets it returns ErrNotActivated.
 func ActivatedListeners() (map[string]net.Listener, error) {
-	names, err := ActivationNames(os.Getpid(), os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_FDNAMES"))
+	names, err := activationNames(os.Getpid(), os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_FDNAMES"))
 	if err != nil {
 		return nil, err
 	}

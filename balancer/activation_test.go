@@ -27,7 +27,7 @@ func TestActivationNames(t *testing.T) {
 		{pid: "42", fds: "2", names: "hoist-balancer.socket:hoist-balancer.socket", want: []string{"http", "https"}},
 		{pid: "42", fds: "2", names: "x:https", want: []string{"http", "https"}},
 	} {
-		got, err := ActivationNames(42, tc.pid, tc.fds, tc.names)
+		got, err := activationNames(42, tc.pid, tc.fds, tc.names)
 		switch {
 		case tc.want != nil && (err != nil || !slices.Equal(got, tc.want)):
 			t.Errorf("%+v: got %v, %v; want %v", tc, got, err, tc.want)

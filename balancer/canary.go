@@ -136,14 +136,14 @@ func (p *Pool) eligible(now int64, skip *backendState, s side) bool {
 	return false
 }
 
-// CanaryCookie is the cookie that keeps a sticky canary's client on its
+// canaryCookie is the cookie that keeps a sticky canary's client on its
 // side.
-const CanaryCookie = "hoist_canary"
+const canaryCookie = "hoist_canary"
 
 // stickySide is the side r's cookie keeps it on for canary id, sideAny
 // when it has none for that canary.
 func stickySide(r *http.Request, id uint64) side {
-	for _, c := range r.CookiesNamed(CanaryCookie) {
+	for _, c := range r.CookiesNamed(canaryCookie) {
 		if cid, s, ok := parseCanaryCookie(c.Value); ok && cid == id {
 			return s
 		}
@@ -176,6 +176,6 @@ func setCanaryCookie(w http.ResponseWriter, id uint64, s side) {
 	if s == sideCanary {
 		tag = "c"
 	}
-	http.SetCookie(w, &http.Cookie{Name: CanaryCookie, Value: strconv.FormatUint(id, 10) + "." + tag,
+	http.SetCookie(w, &http.Cookie{Name: canaryCookie, Value: strconv.FormatUint(id, 10) + "." + tag,
 		Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }

@@ -206,7 +206,7 @@ func TestCanarySticky(t *testing.T) {
 	for _, v := range []string{"3.c", "4.x", "garbage", "04.c"} {
 		req, _ := http.NewRequest(http.MethodGet, cs.base+"/", nil)
 		req.Host = "web.example.com"
-		req.AddCookie(&http.Cookie{Name: CanaryCookie, Value: v})
+		req.AddCookie(&http.Cookie{Name: canaryCookie, Value: v})
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

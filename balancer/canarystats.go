@@ -18,9 +18,9 @@ import (
 // the deltas. Counting a request is a few atomic adds: no lock, no map and
 // no allocation on the request path.
 
-// DefaultStatsInterval is how often a balancer publishes its canary
+// defaultStatsInterval is how often a balancer publishes its canary
 // statistics.
-const DefaultStatsInterval = 2 * time.Second
+const defaultStatsInterval = 2 * time.Second
 
 // canaryCounts counts what this balancer served of one canary of one
 // scope since it began counting it. It belongs to the scope's live state

@@ -88,7 +88,7 @@ type Config struct {
 	// credential's name under auth); "" picks one at random per start.
 	Name string
 	// StatsInterval is how often the balancer publishes the request
-	// statistics of scopes that run a canary (0: DefaultStatsInterval;
+	// statistics of scopes that run a canary (0: defaultStatsInterval;
 	// negative: never, and no canary analysis sees this balancer).
 	StatsInterval time.Duration
 
@@ -148,7 +148,7 @@ func (c *Config) normalize() error {
 	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setDur(&c.KeepAliveGrace, d.KeepAliveGrace)
 	setDur(&c.CacheSweepInterval, d.CacheSweepInterval)
-	setDur(&c.StatsInterval, DefaultStatsInterval)
+	setDur(&c.StatsInterval, defaultStatsInterval)
 	if c.Name != "" {
 		if err := events.ValidateBalancerName(c.Name); err != nil {
 			return fmt.Errorf("balancer name: %w", err)

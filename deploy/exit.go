@@ -9,8 +9,8 @@ import (
 
 // Bounds of what is kept of a replica's last output.
 const (
-	// LogLines is how many last lines the agent's log gets.
-	LogLines = 20
+	// logLines is how many last lines the agent's log gets.
+	logLines = 20
 	// statusLines and statusBytes bound what a status report carries: a
 	// report is published every few seconds, per scope.
 	statusLines = 5
@@ -52,7 +52,7 @@ func (r *Reconciler) lastWords(ctx context.Context, rep Replica, detail string) 
 	log := r.log.With("scope", rep.Scope, "index", rep.Track.Index(rep.Index), "id", ShortID(rep.ID), "revision", rep.Revision, "detail", detail)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CallTimeout)
 	defer cancel()
-	lines, err := r.rt.Tail(cctx, rep.ID, LogLines)
+	lines, err := r.rt.Tail(cctx, rep.ID, logLines)
 	switch {
 	case err != nil:
 		log.Warn("replica exited; its output could not be read", "err", err)

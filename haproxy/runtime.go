@@ -119,7 +119,7 @@ func (r *Runtime) Servers(ctx context.Context, backend string) ([]Server, error)
 	if strings.HasPrefix(strings.TrimSpace(out), "Can't find backend") {
 		return nil, fmt.Errorf("%w: %q (at %s); the backends it has: %s", ErrUnknownBackend, backend, r, r.backendNames(ctx))
 	}
-	servers, err := ParseServersState(out)
+	servers, err := parseServersState(out)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (r *Runtime) Servers(ctx context.Context, backend string) ([]Server, error)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := ParseSessions(st, backend)
+	sess, err := parseSessions(st, backend)
 	if err != nil {
 		return nil, err
 	}

@@ -58,12 +58,12 @@ func (s Server) state() string {
 // ErrParse marks Runtime API output this package cannot read.
 var ErrParse = errors.New("cannot read HAProxy's answer")
 
-// ParseServersState reads the answer to "show servers state [BACKEND]":
+// parseServersState reads the answer to "show servers state [BACKEND]":
 // a format version line ("1"), a header line naming the columns ("# be_id
 // be_name ..."), then one line per server. Columns are found by name, so
 // columns a newer HAProxy adds are ignored. Servers of every backend are
 // returned, in order; Sessions is -1 (show stat has them).
-func ParseServersState(out string) ([]Server, error) {
+func parseServersState(out string) ([]Server, error) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	var (
@@ -168,11 +168,11 @@ func parseServerLine(f []string, cols map[string]int) (Server, error) {
 	return s, nil
 }
 
-// ParseSessions reads the current sessions of each server (by name) from
+// parseSessions reads the current sessions of each server (by name) from
 // the CSV answer to "show stat": a "# pxname,svname,..." header, then a
 // line per proxy, server, frontend and backend. Only the servers of
 // backend are returned.
-func ParseSessions(out, backend string) (map[string]int, error) {
+func parseSessions(out, backend string) (map[string]int, error) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	var px, sv, scur = -1, -1, -1

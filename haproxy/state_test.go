@@ -15,7 +15,7 @@ const showServersState = `1
 `
 
 func TestParseServersState(t *testing.T) {
-	got, err := ParseServersState(showServersState)
+	got, err := parseServersState(showServersState)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestParseServersStateRejects(t *testing.T) {
 		"bad weight": strings.Replace(showServersState, "2 12 50", "2 12 999", 1),
 		"error text": "Can't find backend.\n",
 	} {
-		if _, err := ParseServersState(in); !errors.Is(err, ErrParse) {
+		if _, err := parseServersState(in); !errors.Is(err, ErrParse) {
 			t.Errorf("%s: err = %v, want ErrParse", name, err)
 		}
 	}
@@ -53,14 +53,14 @@ func TestParseServersStateRejects(t *testing.T) {
 
 func TestParseSessions(t *testing.T) {
 	in := "# pxname,svname,qcur,qmax,scur,smax\nbe,hoist1,0,0,3,5\nbe,hoist2,0,0,0,0\nbe,BACKEND,0,0,3,5\nother,x,0,0,9,9\n\n"
-	got, err := ParseSessions(in, "be")
+	got, err := parseSessions(in, "be")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got["hoist1"] != 3 || got["hoist2"] != 0 {
 		t.Errorf("got %v", got)
 	}
-	if _, err := ParseSessions("be,hoist1,0,0,3\n", "be"); !errors.Is(err, ErrParse) {
+	if _, err := parseSessions("be,hoist1,0,0,3\n", "be"); !errors.Is(err, ErrParse) {
 		t.Errorf("no header: err = %v", err)
 	}
 }
@@ -72,7 +72,7 @@ func FuzzParseServersState(f *testing.F) {
 	f.Add("1\n# srv_name srv_id srv_addr srv_op_state srv_admin_state srv_uweight srv_port be_name\nx 1 - 0 0 0 0 b\n")
 	f.Add("Can't find backend.\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		servers, err := ParseServersState(in)
+		servers, err := parseServersState(in)
 		if err != nil {
 			if !errors.Is(err, ErrParse) {
 				t.Fatalf("error not marked ErrParse: %v", err)
@@ -91,7 +91,7 @@ func FuzzParseServersState(f *testing.F) {
 func FuzzParseSessions(f *testing.F) {
 	f.Add("# pxname,svname,scur\nbe,hoist1,3\n", "be")
 	f.Fuzz(func(t *testing.T, in, backend string) {
-		got, err := ParseSessions(in, backend)
+		got, err := parseSessions(in, backend)
 		if err != nil {
 			if !errors.Is(err, ErrParse) {
 				t.Fatalf("error not marked ErrParse: %v", err)

@@ -341,8 +341,8 @@ func (a *Agent) currentStore() *store.Store {
 	return a.store
 }
 
-// NodeKey is the public key the node's grants are made for.
-func (a *Agent) NodeKey() string { return a.vault.key.Public().String() }
+// nodeKey is the public key the node's grants are made for.
+func (a *Agent) nodeKey() string { return a.vault.key.Public().String() }
 
 // watch turns the runtime's drift hints into reconciles of their scope.
 func (a *Agent) watch(ctx context.Context) {

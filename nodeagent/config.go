@@ -194,9 +194,9 @@ func ValidateAdvertise(h string) error {
 	return nil
 }
 
-// ParseNode parses a node.toml. file names it in errors; hostname is the
+// parseNode parses a node.toml. file names it in errors; hostname is the
 // default node name (lowercased, up to its first dot).
-func ParseNode(file string, data []byte, hostname string) (Node, error) {
+func parseNode(file string, data []byte, hostname string) (Node, error) {
 	var nf nodeFile
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&nf)
 	if err != nil {
@@ -280,9 +280,9 @@ type agentFile struct {
 	ReferenceFilePath tomlString `toml:"reference_file_path"`
 }
 
-// ParseAgentConfig parses a config.toml. A relative reference_file_path is
+// parseAgentConfig parses a config.toml. A relative reference_file_path is
 // taken relative to the directory of file.
-func ParseAgentConfig(file string, data []byte) (AgentFile, error) {
+func parseAgentConfig(file string, data []byte) (AgentFile, error) {
 	var af agentFile
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&af)
 	if err != nil {
@@ -312,7 +312,7 @@ func LoadNode(path string) (Node, error) {
 		return Node{}, fmt.Errorf("read node config: %w", err)
 	}
 	host, _ := os.Hostname()
-	return ParseNode(path, data, host)
+	return parseNode(path, data, host)
 }
 
 // LoadAgentConfig reads and parses a config.toml file.
@@ -321,7 +321,7 @@ func LoadAgentConfig(path string) (AgentFile, error) {
 	if err != nil {
 		return AgentFile{}, fmt.Errorf("read agent config: %w", err)
 	}
-	return ParseAgentConfig(path, data)
+	return parseAgentConfig(path, data)
 }
 
 // tomlError turns a decoder error into a ConfigError with the key and its

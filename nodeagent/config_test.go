@@ -70,7 +70,7 @@ func TestParseNode(t *testing.T) {
 			if host == "" {
 				host = "fallback"
 			}
-			n, err := ParseNode("node.toml", []byte(tt.in), host)
+			n, err := parseNode("node.toml", []byte(tt.in), host)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("want error %q, got %+v", tt.want, n)
@@ -101,15 +101,15 @@ func TestParseNode(t *testing.T) {
 func TestParseAgentConfig(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "config.toml")
-	af, err := ParseAgentConfig(file, []byte(`reference_file_path = "reference.json"`))
+	af, err := parseAgentConfig(file, []byte(`reference_file_path = "reference.json"`))
 	if err != nil || af.ReferenceFile != filepath.Join(dir, "reference.json") {
 		t.Fatalf("relative path: got %+v, %v", af, err)
 	}
-	af, err = ParseAgentConfig(file, []byte(`reference_file_path = "/var/lib/hoist/ref.json"`))
+	af, err = parseAgentConfig(file, []byte(`reference_file_path = "/var/lib/hoist/ref.json"`))
 	if err != nil || af.ReferenceFile != "/var/lib/hoist/ref.json" {
 		t.Fatalf("absolute path: got %+v, %v", af, err)
 	}
-	af, err = ParseAgentConfig(file, nil)
+	af, err = parseAgentConfig(file, nil)
 	if err != nil || af.ReferenceFile != "" {
 		t.Fatalf("empty file: got %+v, %v", af, err)
 	}
@@ -119,7 +119,7 @@ func TestParseAgentConfig(t *testing.T) {
 		"reference_file_path = 3\n":          file + `:1: reference_file_path is invalid: must be a string, not an integer`,
 		"reference_file_path = \"a\"\nx = [": file + `:2: `,
 	} {
-		_, err := ParseAgentConfig(file, []byte(in))
+		_, err := parseAgentConfig(file, []byte(in))
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%q: got error %v, want prefix %q", in, err, want)
 		}
@@ -139,7 +139,7 @@ func FuzzParseNode(f *testing.F) {
 	f.Add([]byte("name = \"x\"\n[t]\na = 1\n"))
 	f.Add([]byte("name = 'n'\nscopes = ['a.b.c',]\nadvertise = \"::1\""))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, err := ParseNode("node.toml", data, "host")
+		n, err := parseNode("node.toml", data, "host")
 		if err != nil {
 			var ce *ConfigError
 			if !errors.As(err, &ce) {

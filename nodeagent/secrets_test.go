@@ -43,7 +43,7 @@ func (w *dockerWorld) keyring(t *testing.T) (*projector.History, *projector.Keyr
 // grant is what 'hoist secret grant' publishes, as an admin.
 func (w *dockerWorld) grant(t *testing.T, node string, a *Agent, actor string) uint64 {
 	t.Helper()
-	return w.append(&events.SecretGranted{Node: node, NodeKey: a.NodeKey(), Actor: actor})
+	return w.append(&events.SecretGranted{Node: node, NodeKey: a.nodeKey(), Actor: actor})
 }
 
 // setSecret is what 'hoist secret set' publishes: the value sealed to the

@@ -164,7 +164,7 @@ func (h *History) nextSpec(e *events.Event) (snapshot, error) {
 			return cur, ErrNoDeploy
 		}
 		spec := cur.spec.Clone()
-		spec.Env = ApplyEnv(spec.Env, d)
+		spec.Env = applyEnv(spec.Env, d)
 		return snapshot{spec: spec, removed: cur.removed}, nil
 	case *events.RolledBack:
 		if d.To == 0 || d.To > uint64(len(h.snaps)) {
@@ -180,8 +180,8 @@ func (h *History) nextSpec(e *events.Event) (snapshot, error) {
 	}
 }
 
-// ApplyEnv returns env with change applied, leaving env itself untouched.
-func ApplyEnv(env map[string]string, change *events.EnvChanged) map[string]string {
+// applyEnv returns env with change applied, leaving env itself untouched.
+func applyEnv(env map[string]string, change *events.EnvChanged) map[string]string {
 	out := maps.Clone(env)
 	if out == nil {
 		out = make(map[string]string, len(change.Set))

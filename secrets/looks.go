@@ -31,8 +31,8 @@ func LooksSecret(name, value string) bool {
 	return hasPassword
 }
 
-// Mask is what a masked value is shown as.
-const Mask = "<hidden: looks secret>"
+// mask is what a masked value is shown as.
+const mask = "<hidden: looks secret>"
 
 // MaskEnv returns env with the values that look secret replaced by Mask,
 // and whether it replaced any. env itself is not changed.
@@ -43,7 +43,7 @@ func MaskEnv(env map[string]string) (map[string]string, bool) {
 			if out == nil {
 				out = maps.Clone(env)
 			}
-			out[k] = Mask
+			out[k] = mask
 		}
 	}
 	if out == nil {

@@ -78,8 +78,8 @@ func GenerateKey() (*Key, error) {
 	return &Key{public: *pub, private: *priv}, nil
 }
 
-// ParseSeed reads a key pair from its seed ("SX…").
-func ParseSeed(seed []byte) (*Key, error) {
+// parseSeed reads a key pair from its seed ("SX…").
+func parseSeed(seed []byte) (*Key, error) {
 	prefix, raw, err := nkeys.DecodeSeed(bytes.TrimSpace(seed))
 	if err != nil || prefix != nkeys.PrefixByteCurve || len(raw) != 32 {
 		return nil, errors.New("not a curve key seed (SX…)")
@@ -140,7 +140,7 @@ func (k *Key) OpenKey(sealed string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseSeed(seed)
+	return parseSeed(seed)
 }
 
 // Seal seals value to the public key to. Only the holder of its private
@@ -189,7 +189,7 @@ func LoadOrCreate(path string) (k *Key, created bool, err error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		k, err := ParseSeed(b)
+		k, err := parseSeed(b)
 		if err != nil {
 			return nil, false, fmt.Errorf("key file %s: %w; move it away to make a new key (the node then needs new grants: hoist secret grant)", path, err)
 		}

@@ -127,7 +127,7 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal(err)
 		}
 		ParsePublicKey(s)
-		ParseSeed([]byte(s))
+		parseSeed([]byte(s))
 	})
 }
 
@@ -152,7 +152,7 @@ func TestLooksSecret(t *testing.T) {
 	}
 	env := map[string]string{"MODE": "fast", "DB_PASSWORD": "hunter2"}
 	masked, any := MaskEnv(env)
-	if !any || masked["DB_PASSWORD"] != Mask || masked["MODE"] != "fast" || env["DB_PASSWORD"] != "hunter2" {
+	if !any || masked["DB_PASSWORD"] != mask || masked["MODE"] != "fast" || env["DB_PASSWORD"] != "hunter2" {
 		t.Fatalf("MaskEnv = %v, %v (env now %v)", masked, any, env)
 	}
 }

@@ -14,7 +14,7 @@ type Canary struct {
 	ID       uint64   `json:"id"` // the revision that started it
 	Image    string   `json:"image,omitempty"`
 	Command  []string `json:"command,omitempty"`
-	Spec     string   `json:"spec"` // DescribeSpec of what it runs
+	Spec     string   `json:"spec"` // describeSpec of what it runs
 	Share    int      `json:"share"`
 	Replicas int      `json:"replicas"` // per serving node
 	Sticky   bool     `json:"sticky,omitempty"`
@@ -31,7 +31,7 @@ func NewCanary(c *projector.Canary) *Canary {
 	if c == nil {
 		return nil
 	}
-	out := &Canary{ID: c.ID, Image: c.Spec.Image, Command: c.Spec.Command, Spec: DescribeSpec(c.Spec), Share: c.Share,
+	out := &Canary{ID: c.ID, Image: c.Spec.Image, Command: c.Spec.Command, Spec: describeSpec(c.Spec), Share: c.Share,
 		Replicas: c.Replicas, Sticky: c.Sticky, Auto: c.Auto, Since: c.Since, SinceRevision: c.SinceRevision}
 	if c.Auto != nil {
 		next := c.Since.Add(time.Duration(c.Auto.Interval))
@@ -49,7 +49,7 @@ func DescribeCanary(c *Canary) string {
 		s += ", sticky"
 	}
 	if c.Auto != nil {
-		s += fmt.Sprintf(", %s, share set at revision %d (%s), next step at %s", DescribeAnalysis(c.Auto), c.SinceRevision,
+		s += fmt.Sprintf(", %s, share set at revision %d (%s), next step at %s", describeAnalysis(c.Auto), c.SinceRevision,
 			c.Since.Local().Format(time.TimeOnly), c.NextStep.Local().Format(time.TimeOnly))
 	} else {
 		s += fmt.Sprintf(", by hand, share set at revision %d (%s)", c.SinceRevision, c.Since.Local().Format(time.TimeOnly))

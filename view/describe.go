@@ -19,7 +19,7 @@ func Describe(e *events.Event, show bool) string {
 	}
 	switch d := e.Data.(type) {
 	case *events.Deployed:
-		return "deployed " + DescribeSpec(&d.Spec)
+		return "deployed " + describeSpec(&d.Spec)
 	case *events.Scaled:
 		return fmt.Sprintf("scaled to %d", d.Replicas)
 	case *events.EnvChanged:
@@ -82,15 +82,15 @@ func Describe(e *events.Event, show bool) string {
 	return string(e.Kind)
 }
 
-// DescribeSpec lists a spec's set fields as key=value words.
-func DescribeSpec(s *events.Spec) string {
+// describeSpec lists a spec's set fields as key=value words.
+func describeSpec(s *events.Spec) string {
 	var w []string
 	add := func(k, v string) { w = append(w, k+"="+v) }
 	if s.Image != "" {
 		add("image", s.Image)
 	}
 	if len(s.Command) > 0 {
-		add("command", QuoteArg(JoinArgs(s.Command)))
+		add("command", quoteArg(JoinArgs(s.Command)))
 	}
 	add("replicas", fmt.Sprint(s.Replicas))
 	if s.Port != 0 {
@@ -130,7 +130,7 @@ func DescribeSpec(s *events.Spec) string {
 func EnvList(env map[string]string) string {
 	keys := slices.Sorted(maps.Keys(env))
 	for i, k := range keys {
-		keys[i] = k + "=" + QuoteArg(env[k])
+		keys[i] = k + "=" + quoteArg(env[k])
 	}
 	return strings.Join(keys, " ")
 }
@@ -139,12 +139,12 @@ func EnvList(env map[string]string) string {
 func JoinArgs(words []string) string {
 	quoted := make([]string, len(words))
 	for i, w := range words {
-		quoted[i] = QuoteArg(w)
+		quoted[i] = quoteArg(w)
 	}
 	return strings.Join(quoted, " ")
 }
 
-func QuoteArg(w string) string {
+func quoteArg(w string) string {
 	if w == "" {
 		return "''"
 	}

@@ -21,9 +21,9 @@ func describeCanary(e *events.Event) (string, bool) {
 		}
 		s += ")"
 		if d.Auto != nil {
-			s += ", " + DescribeAnalysis(d.Auto)
+			s += ", " + describeAnalysis(d.Auto)
 		}
-		return s + ": " + DescribeSpec(&d.Spec), true
+		return s + ": " + describeSpec(&d.Spec), true
 	case *events.CanaryShifted:
 		who := "shifted"
 		if d.Automatic {
@@ -31,7 +31,7 @@ func describeCanary(e *events.Event) (string, bool) {
 		}
 		s := fmt.Sprintf("%s the canary to %d%%", who, d.Share)
 		if d.Auto != nil {
-			s += ", " + DescribeAnalysis(d.Auto)
+			s += ", " + describeAnalysis(d.Auto)
 		}
 		return s + verdict(d.Reason, d.Figures), true
 	case *events.CanaryPromoted:
@@ -50,10 +50,10 @@ func describeCanary(e *events.Event) (string, bool) {
 	return "", false
 }
 
-// DescribeAnalysis writes a canary's analysis policy, e.g. "automatic:
+// describeAnalysis writes a canary's analysis policy, e.g. "automatic:
 // 10,25,50,100% every 1m0s while 5xx ≤ 1.0% and p99 ≤ 300ms over ≥ 200
 // requests".
-func DescribeAnalysis(a *events.Analysis) string {
+func describeAnalysis(a *events.Analysis) string {
 	steps := make([]string, len(a.Steps))
 	for i, s := range a.Steps {
 		steps[i] = strconv.Itoa(s)
