@@ -172,6 +172,16 @@ func (f *feed) session(ctx context.Context, st *store.Store) error {
 
 	f.lastErr = ""
 	f.status.setNodeError(errNATS, "")
+	return f.consume(ctx, items, refused)
+}
+
+// consume folds what the readers deliver, and writes and hands it on in
+// batches: at once for batchMax messages, for a history read to its end
+// or for a change of traffic alone, else batchLinger after the last
+// message, so a burst is one write. A write that fails is retried every
+// commitRetry. It returns when ctx ends, on a reload (errResubscribe) or
+// on a reader's refusal, writing what it folded first.
+func (f *feed) consume(ctx context.Context, items <-chan feedItem, refused <-chan error) error {
 	pending := 0 // folded, not yet written
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
