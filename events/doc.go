@@ -7,9 +7,7 @@
 // (see package projector). This package names what happened; how it is kept
 // is package events/store (JetStream), and the embedded server is package
 // events/natsd. It must never import either, nor any NATS package: the folds
-// and the planners that build on it stay pure. Its one outside dependency,
-// through package secrets, is nkeys, the encoding of the public keys that
-// secret events carry.
+// and the planners that build on it stay pure (internal/layering tests it).
 //
 // Validation lives here so that every edge (CLI, wire, HTTP) rejects the same
 // bad input with the same message before anything is published.

@@ -6,13 +6,14 @@
 // agent has a key pair of its own (its node key), and the scope's private
 // key reaches an agent only sealed to that agent's public key, by an event
 // a granted agent publishes. Sealing is NaCl's anonymous box
-// (X25519, XSalsa20 and Poly1305); keys are written as nkeys curve keys
-// ("X…" public, "SX…" seed), which carry a checksum, so a mistyped key is
-// caught rather than used.
+// (X25519, XSalsa20 and Poly1305); keys are written as NATS writes curve
+// keys, in the nkeys text form ("X…" public, "SX…" seed, see keytext.go),
+// which carries a checksum, so a mistyped key is caught rather than used.
 package secrets
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -20,7 +21,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/hoist-dev/hoist/internal/atomicfile"
@@ -41,23 +41,17 @@ var ErrOpen = errors.New("cannot open sealed value")
 // PublicKey is the public half of a key pair: what values are sealed to.
 type PublicKey [32]byte
 
-// ParsePublicKey reads a public key written as an nkeys curve key ("X…").
+// ParsePublicKey reads a public key written as a curve key ("X…").
 func ParsePublicKey(s string) (PublicKey, error) {
-	raw, err := nkeys.Decode(nkeys.PrefixByteCurve, []byte(s))
-	if err != nil || len(raw) != 32 {
+	raw, err := decodePublic(s)
+	if err != nil {
 		return PublicKey{}, fmt.Errorf("%q is not a public curve key (X… of 56 characters)", truncate(s))
 	}
 	return PublicKey(raw), nil
 }
 
-// String writes k as an nkeys curve key.
-func (k PublicKey) String() string {
-	b, err := nkeys.Encode(nkeys.PrefixByteCurve, k[:])
-	if err != nil {
-		panic("secrets: encode public key: " + err.Error()) // 32 bytes: cannot fail
-	}
-	return string(b)
-}
+// String writes k as a curve key.
+func (k PublicKey) String() string { return encodePublic(k) }
 
 // Fingerprint is a short name for k, for logs and listings.
 func (k PublicKey) Fingerprint() string { return k.String()[:12] }
@@ -80,12 +74,11 @@ func GenerateKey() (*Key, error) {
 
 // parseSeed reads a key pair from its seed ("SX…").
 func parseSeed(seed []byte) (*Key, error) {
-	prefix, raw, err := nkeys.DecodeSeed(bytes.TrimSpace(seed))
-	if err != nil || prefix != nkeys.PrefixByteCurve || len(raw) != 32 {
+	raw, err := decodeSeed(bytes.TrimSpace(seed))
+	if err != nil {
 		return nil, errors.New("not a curve key seed (SX…)")
 	}
-	k := &Key{}
-	copy(k.private[:], raw)
+	k := &Key{private: raw}
 	pub, err := publicOf(k.private)
 	if err != nil {
 		return nil, err
@@ -94,32 +87,21 @@ func parseSeed(seed []byte) (*Key, error) {
 	return k, nil
 }
 
+// publicOf is the X25519 public key of a private one.
 func publicOf(priv [32]byte) (PublicKey, error) {
-	kp, err := nkeys.FromCurveSeed(mustSeed(priv))
+	k, err := ecdh.X25519().NewPrivateKey(priv[:])
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("curve key: %w", err)
 	}
-	s, err := kp.PublicKey()
-	if err != nil {
-		return PublicKey{}, fmt.Errorf("curve key: %w", err)
-	}
-	return ParsePublicKey(s)
-}
-
-func mustSeed(priv [32]byte) []byte {
-	b, err := nkeys.EncodeSeed(nkeys.PrefixByteCurve, priv[:])
-	if err != nil {
-		panic("secrets: encode seed: " + err.Error()) // 32 bytes: cannot fail
-	}
-	return b
+	return PublicKey(k.PublicKey().Bytes()), nil
 }
 
 // Public returns the public half of k.
 func (k *Key) Public() PublicKey { return k.public }
 
-// Seed returns the private half of k as an nkeys curve seed. Only seal it,
-// or write it to a file no one else can read.
-func (k *Key) Seed() []byte { return mustSeed(k.private) }
+// Seed returns the private half of k as a curve seed ("SX…"). Only seal
+// it, or write it to a file no one else can read.
+func (k *Key) Seed() []byte { return encodeSeed(k.private) }
 
 // Open opens a value sealed to k's public key.
 func (k *Key) Open(sealed string) ([]byte, error) {

@@ -10,13 +10,6 @@ import (
 	"testing"
 )
 
-// allowed are the backend packages a pure package may link anyway:
-// nkeys is how the public keys in secret events are written (package
-// secrets), not a client.
-var allowed = map[string]bool{
-	"github.com/nats-io/nkeys": true,
-}
-
 func TestPurePackagesLinkNoBackend(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -38,7 +31,7 @@ func TestPurePackagesLinkNoBackend(t *testing.T) {
 			}
 			for _, dep := range strings.Fields(string(out)) {
 				for _, prefix := range c.forbidden {
-					if strings.HasPrefix(dep, prefix) && !allowed[dep] {
+					if strings.HasPrefix(dep, prefix) {
 						t.Errorf("%s links %s: it must not depend on %s* (move the code that needs it into a backend package)", c.pkg, dep, prefix)
 					}
 				}
