@@ -56,7 +56,7 @@ func Publish(ctx context.Context, st *store.Store, req Request) (*events.Event, 
 		if err != nil {
 			return nil, err
 		}
-		ev := &events.Event{Scope: req.Scope, Data: payload, Actor: req.Actor}
+		ev := &events.Event{Scope: req.Scope, Kind: payload.Kind(), Data: payload, Actor: req.Actor}
 		if err := ev.Validate(); err != nil {
 			return nil, err
 		}

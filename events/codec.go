@@ -44,7 +44,13 @@ func Encode(e *Event) ([]byte, error) {
 
 // EncodeValidated is Encode for an event its caller has just validated
 // (the store validates once, before it reads the head, not on every retry).
+// An empty Kind is written as the data's; e itself is not changed.
 func EncodeValidated(e *Event) ([]byte, error) {
+	if e.Kind == "" {
+		withKind := *e
+		withKind.Kind = e.Data.Kind()
+		e = &withKind
+	}
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Kind, err)

@@ -107,9 +107,11 @@ func TestEncodeMatchesGeneral(t *testing.T) {
 		&Event{ID: "z", Scope: MustParseScope("acme.prod.web"), Revision: 3, Data: &Removed{}},
 	)
 	for _, e := range evs {
-		got, err := Encode(e) // validates, which fills in the kind
+		got, err := Encode(e)
 		data, _ := json.Marshal(e.Data)
-		want, werr := encodeGeneral(e, SchemaVersion, data)
+		ref := *e
+		ref.Kind = e.Data.Kind() // what Encode writes for an empty kind
+		want, werr := encodeGeneral(&ref, SchemaVersion, data)
 		if (err != nil) != (werr != nil) {
 			t.Fatalf("Encode: %v, encoding/json: %v", err, werr)
 		}
@@ -125,7 +127,7 @@ func FuzzEncode(f *testing.F) {
 	f.Add("id", "a@b", int64(1_700_000_000), int64(5), uint64(3))
 	f.Add("<&>", "\u2028\xff", int64(-62135596800), int64(0), uint64(0))
 	f.Fuzz(func(t *testing.T, id, actor string, sec, nsec int64, rev uint64) {
-		e := &Event{ID: id, Actor: actor, Scope: MustParseScope("acme.prod.web"), Revision: rev, Time: time.Unix(sec, nsec), Data: &Scaled{Replicas: 2}}
+		e := &Event{ID: id, Actor: actor, Scope: MustParseScope("acme.prod.web"), Revision: rev, Time: time.Unix(sec, nsec), Kind: KindScaled, Data: &Scaled{Replicas: 2}}
 		if e.ID == "" || e.Validate() != nil {
 			return
 		}

@@ -148,3 +148,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Validate only reads: an event without a kind is valid, stays without
+// one, and is written with its data's kind.
+func TestValidateChangesNothing(t *testing.T) {
+	e := &Event{ID: "1", Scope: MustParseScope("acme.prod.web"), Revision: 1, Data: &Scaled{Replicas: 2}}
+	before := *e
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if *e != before {
+		t.Fatalf("Validate changed the event:\n%s", cmp.Diff(before, *e))
+	}
+	b, err := Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *e != before {
+		t.Fatalf("Encode changed the event:\n%s", cmp.Diff(before, *e))
+	}
+	back, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Kind != KindScaled {
+		t.Fatalf("written with kind %q, want %q", back.Kind, KindScaled)
+	}
+}

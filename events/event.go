@@ -198,20 +198,18 @@ func (k Kind) IsSecretKind() bool {
 	return false
 }
 
-// Validate checks the envelope and its payload. It is run before every
-// append and after every decode.
+// Validate checks the envelope and its payload, without changing e. It is
+// run before every append and after every decode. An empty Kind stands for
+// the data's: the encoders and Store.Append write it so.
 func (e *Event) Validate() error {
 	if e.Data == nil {
 		return &FieldError{Field: "data", Problem: "is missing"}
 	}
-	if e.Kind == "" {
-		e.Kind = e.Data.Kind()
-	}
-	if e.Kind != e.Data.Kind() {
+	if e.Kind != "" && e.Kind != e.Data.Kind() {
 		return &FieldError{Field: "kind", Problem: fmt.Sprintf("is %q but the data is %q", e.Kind, e.Data.Kind())}
 	}
 	switch {
-	case e.Kind.IsNodeKind():
+	case e.Data.Kind().IsNodeKind():
 		if err := ValidateNodeName(e.Node); err != nil {
 			return &FieldError{Field: "node", Problem: err.Error()}
 		}
