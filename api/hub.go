@@ -11,6 +11,7 @@ import (
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/backoff"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
 // The hub follows the streams once for every live reader of the API: the
@@ -85,10 +86,10 @@ var follows = map[string]store.Follow{
 	"status":   {Stream: events.ReportsStream, Filter: events.AllStatusFilter},
 }
 
-// run follows every stream until ctx ends; wg owns the goroutines.
-func (h *hub) run(ctx context.Context, wg *sync.WaitGroup) {
+// run follows every stream on goroutines of g until it stops.
+func (h *hub) run(g *lifecycle.Group) {
 	for name, f := range follows {
-		wg.Go(func() {
+		g.Go("api follow "+name, func(ctx context.Context) {
 			pause := backoff.New(time.Second, 30*time.Second)
 			for ctx.Err() == nil {
 				err := h.store.Follow(ctx, f, func(m events.Message) { h.take(name, m) }, func() { h.caughtUp(name) })

@@ -9,12 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hoist-dev/hoist/auth"
 	"github.com/hoist-dev/hoist/events/store"
+	"github.com/hoist-dev/hoist/internal/lifecycle"
 )
 
 // Options configure a Server.
@@ -52,9 +52,7 @@ type Server struct {
 	anon    *principal
 	ui      *ui
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	run *lifecycle.Group // the stream readers and the traffic sampler
 
 	requests  requestCounts
 	sseActive atomic.Int64
@@ -88,25 +86,20 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.ui = ui
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.run = lifecycle.New(context.Background(), opts.Logger, 0)
 	s.hub = newHub(opts.Store, opts.Logger)
-	s.hub.run(ctx, &s.wg)
+	s.hub.run(s.run)
 	s.traffic = newSampler(opts.Traffic, opts.Now)
 	if opts.Traffic != nil {
-		s.wg.Go(func() { s.traffic.run(ctx, opts.Logger) })
+		s.run.Go("api traffic sampler", func(ctx context.Context) { s.traffic.run(ctx, opts.Logger) })
 	}
 	return s, nil
 }
 
-// Close stops the readers and waits for them; safe to call twice. Open
-// SSE streams end when their requests do (http.Server.Shutdown).
-func (s *Server) Close() {
-	s.once.Do(func() {
-		s.cancel()
-		s.wg.Wait()
-	})
-}
+// Close stops the readers and waits for them (a bounded wait, which names
+// a reader that did not end); safe to call twice. Open SSE streams end
+// when their requests do (http.Server.Shutdown).
+func (s *Server) Close() { s.run.Stop() }
 
 // Ready is closed once every stream has been read up to where it stood.
 func (s *Server) Ready() <-chan struct{} { return s.hub.ready }
