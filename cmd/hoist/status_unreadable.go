@@ -62,12 +62,15 @@ func (u *unreadableReports) warn(w io.Writer) {
 	if more := len(subjects) - len(named); more > 0 {
 		named = append(named, fmt.Sprintf("and %d more subjects", more))
 	}
-	what, it := "report", "it ages"
+	what, it, subject := "report", "it ages", subjects[0]
 	if n > 1 {
 		what, it = "reports", "they age"
 	}
-	fmt.Fprintf(w, "hoist: %d unreadable status %s ignored (%s); %s out of %s within %s\n",
-		n, what, strings.Join(named, "; "), it, events.ReportsStream, formatAge(store.DefaultReportsMaxAge))
+	if len(subjects) > 1 {
+		subject = "SUBJECT" // one purge per subject
+	}
+	fmt.Fprintf(w, "hoist: %d unreadable status %s ignored (%s); %s out of %s within %s, or an admin purges now: nats stream purge %s --subject %s -f\n",
+		n, what, strings.Join(named, "; "), it, events.ReportsStream, formatAge(store.DefaultReportsMaxAge), events.ReportsStream, subject)
 }
 
 // formatAge writes a whole number of hours as "24h", not "24h0m0s".

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )
@@ -43,7 +45,7 @@ func TestUnreadableStatusReportsWarnOnce(t *testing.T) {
 		r := mustRun(t, 0, hoistAt(url, args...))
 		w := warnings(r.stderr)
 		if len(w) != 1 || !strings.HasPrefix(w[0], "hoist: 1 unreadable status report ignored (hoist.status.mallory.acme.prod.web: ") ||
-			!strings.HasSuffix(w[0], "); it ages out of HOIST_REPORTS within 24h") {
+			!strings.HasSuffix(w[0], "); it ages out of HOIST_REPORTS within 24h, or an admin purges now: nats stream purge HOIST_REPORTS --subject hoist.status.mallory.acme.prod.web -f") {
 			t.Errorf("%v: want one warning line, got %q\n%s", args, w, r)
 		}
 		if strings.Contains(r.stdout, "mallory") {
@@ -71,7 +73,25 @@ func TestUnreadableStatusReportsWarnOnce(t *testing.T) {
 	}
 	w := warnings(r.stderr)
 	if len(w) != 1 || !strings.HasPrefix(w[0], "hoist: 2 unreadable status reports ignored (hoist.status.eve.acme.prod.web: ") ||
-		!strings.Contains(w[0], "; hoist.status.mallory.acme.prod.web: ") || !strings.HasSuffix(w[0], "); they age out of HOIST_REPORTS within 24h") {
+		!strings.Contains(w[0], "; hoist.status.mallory.acme.prod.web: ") || !strings.HasSuffix(w[0], "); they age out of HOIST_REPORTS within 24h, or an admin purges now: nats stream purge HOIST_REPORTS --subject SUBJECT -f") {
 		t.Errorf("wait: want one warning line for both, got %q\n%s", w, r)
+	}
+
+	// The purge the warning names, as the nats CLI sends it, ends it.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), events.ReportsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{"mallory", "eve"} {
+		if err := stream.Purge(t.Context(), jetstream.WithPurgeSubject("hoist.status."+node+"."+scope)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := mustRun(t, 0, hoistAt(url, "status", scope)); len(warnings(r.stderr)) != 0 || !strings.Contains(r.stdout, "node-1") {
+		t.Errorf("status after the purge: want node-1 and no warning\n%s", r)
 	}
 }
