@@ -82,39 +82,35 @@ func (w *builderWorld) score(sc events.Scope, backend string, n int) {
 	w.send(srcScores, events.ScoreSubject(sc, backend), data)
 }
 
-// weight is the backend's weight in the table in use now.
-func (w *builderWorld) weight(sc events.Scope, addr string) int {
+// weightAfter lets d pass, and checks the backend's weight in the table in
+// use then.
+func (w *builderWorld) weightAfter(d time.Duration, sc events.Scope, addr string, want int, when string) {
 	w.t.Helper()
+	time.Sleep(d)
+	synctest.Wait()
 	n, ok := w.b.Table().Weight(sc, addr)
 	if !ok {
-		w.t.Fatalf("%s has no backend %s in the table", sc, addr)
+		w.t.Fatalf("%s: %s has no backend %s in the table", when, sc, addr)
 	}
-	return n
+	if n != want {
+		w.t.Fatalf("%s: weight %d, want %d", when, n, want)
+	}
 }
+
+const addr1 = "10.0.0.1:80"
 
 // A score older than ScoreMaxAge falls back to the default score at that
 // age, with no message arriving to wake the builder: its stale timer does.
 func TestBuilderDropsAStaleScoreAtItsAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newBuilder(t, func(c *Config) { c.ScoreMaxAge, c.DefaultScore = time.Minute, 50 })
-		w.announce(web, "n1", "10.0.0.1:80")
-		w.score(web, "10.0.0.1:80", 90)
+		w.announce(web, "n1", addr1)
+		w.score(web, addr1, 90)
 		w.caughtUp()
 		w.start()
-		synctest.Wait()
-		if n := w.weight(web, "10.0.0.1:80"); n != 90 {
-			t.Fatalf("weight %d, want the score, 90", n)
-		}
-		time.Sleep(time.Minute - time.Millisecond)
-		synctest.Wait()
-		if n := w.weight(web, "10.0.0.1:80"); n != 90 {
-			t.Fatalf("weight %d just before the score is a minute old, want 90", n)
-		}
-		time.Sleep(2 * time.Millisecond)
-		synctest.Wait()
-		if n := w.weight(web, "10.0.0.1:80"); n != 50 {
-			t.Fatalf("weight %d once the score is stale, want the default score, 50", n)
-		}
+		w.weightAfter(0, web, addr1, 90, "the score")
+		w.weightAfter(time.Minute-time.Millisecond, web, addr1, 90, "just before the score is a minute old")
+		w.weightAfter(2*time.Millisecond, web, addr1, 50, "once the score is stale (the default score)")
 	})
 }
 
@@ -122,23 +118,14 @@ func TestBuilderDropsAStaleScoreAtItsAge(t *testing.T) {
 func TestBuilderRearmsTheStaleTimerForANewerScore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newBuilder(t, func(c *Config) { c.ScoreMaxAge, c.DefaultScore = time.Minute, 50 })
-		w.announce(web, "n1", "10.0.0.1:80")
-		w.score(web, "10.0.0.1:80", 90)
+		w.announce(web, "n1", addr1)
+		w.score(web, addr1, 90)
 		w.caughtUp()
 		w.start()
 		time.Sleep(40 * time.Second)
-		w.score(web, "10.0.0.1:80", 70)
-		synctest.Wait()
-		time.Sleep(40 * time.Second) // the first score is stale, the second is not
-		synctest.Wait()
-		if n := w.weight(web, "10.0.0.1:80"); n != 70 {
-			t.Fatalf("weight %d, want the newer score, 70", n)
-		}
-		time.Sleep(21 * time.Second)
-		synctest.Wait()
-		if n := w.weight(web, "10.0.0.1:80"); n != 50 {
-			t.Fatalf("weight %d once the newer score is stale, want 50", n)
-		}
+		w.score(web, addr1, 70)
+		w.weightAfter(40*time.Second, web, addr1, 70, "the first score is stale, the newer is not")
+		w.weightAfter(21*time.Second, web, addr1, 50, "once the newer score is stale")
 	})
 }
 
@@ -149,17 +136,14 @@ func TestBuilderBuildsOnceForWhatIsQueued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newBuilder(t, nil)
 		w.caughtUp()
-		w.announce(web, "n1", "10.0.0.1:80")
+		w.announce(web, "n1", addr1)
 		for i := range 1000 {
-			w.score(web, "10.0.0.1:80", i%100+1)
+			w.score(web, addr1, i%100+1)
 		}
 		w.start()
-		synctest.Wait()
+		w.weightAfter(0, web, addr1, 100, "the last score")
 		if n := w.b.builds.Load(); n != 1 {
 			t.Fatalf("%d tables built, want 1 for one batch", n)
-		}
-		if n := w.weight(web, "10.0.0.1:80"); n != 100 {
-			t.Fatalf("weight %d, want the last score, 100", n)
 		}
 	})
 }

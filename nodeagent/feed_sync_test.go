@@ -97,6 +97,15 @@ func (w *feedWorld) want(what string, want ...handed) {
 	}
 }
 
+// runFeed runs a feed writing to a temporary directory, past the hand-over
+// of scopeWeb's empty history.
+func runFeed(t *testing.T) *feedWorld {
+	w := newFeedWorld(t, filepath.Join(t.TempDir(), "ref.json"))
+	w.run()
+	w.want("an empty history read to its end", handed{0, 0})
+	return w
+}
+
 func deployWeb() events.Payload {
 	return &events.Deployed{Spec: events.Spec{Image: "web:1", Replicas: 1}}
 }
@@ -105,9 +114,7 @@ func deployWeb() events.Payload {
 // last event.
 func TestFeedHandsABurstOnAfterTheLinger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newFeedWorld(t, filepath.Join(t.TempDir(), "ref.json"))
-		w.run()
-		w.want("an empty history read to its end", handed{0, 0})
+		w := runFeed(t)
 		w.event(1, deployWeb())
 		time.Sleep(5 * time.Millisecond)
 		w.event(2, &events.Scaled{Replicas: 2})
@@ -123,9 +130,7 @@ func TestFeedHandsABurstOnAfterTheLinger(t *testing.T) {
 // batchMax messages are written and handed on at once, without lingering.
 func TestFeedHandsAFullBatchOnAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newFeedWorld(t, filepath.Join(t.TempDir(), "ref.json"))
-		w.run()
-		w.want("an empty history read to its end", handed{0, 0})
+		w := runFeed(t)
 		w.event(1, deployWeb())
 		for rev := uint64(2); rev <= batchMax; rev++ {
 			w.event(rev, &events.Scaled{Replicas: int(rev % 5)})
@@ -138,9 +143,7 @@ func TestFeedHandsAFullBatchOnAtOnce(t *testing.T) {
 // node's next report carries it without a linger.
 func TestFeedHandsATrafficChangeOnAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newFeedWorld(t, filepath.Join(t.TempDir(), "ref.json"))
-		w.run()
-		w.want("an empty history read to its end", handed{0, 0})
+		w := runFeed(t)
 		w.event(1, deployWeb())
 		time.Sleep(batchLinger)
 		w.want("the deploy", handed{1, batchLinger})
