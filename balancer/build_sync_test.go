@@ -99,15 +99,22 @@ func (w *builderWorld) weightAfter(d time.Duration, sc events.Scope, addr string
 
 const addr1 = "10.0.0.1:80"
 
+// startScored runs a builder whose scores go stale after a minute (then
+// the default score, 50, counts), with web's one backend scored score.
+func startScored(t *testing.T, score int) *builderWorld {
+	w := newBuilder(t, func(c *Config) { c.ScoreMaxAge, c.DefaultScore = time.Minute, 50 })
+	w.announce(web, "n1", addr1)
+	w.score(web, addr1, score)
+	w.caughtUp()
+	w.start()
+	return w
+}
+
 // A score older than ScoreMaxAge falls back to the default score at that
 // age, with no message arriving to wake the builder: its stale timer does.
 func TestBuilderDropsAStaleScoreAtItsAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newBuilder(t, func(c *Config) { c.ScoreMaxAge, c.DefaultScore = time.Minute, 50 })
-		w.announce(web, "n1", addr1)
-		w.score(web, addr1, 90)
-		w.caughtUp()
-		w.start()
+		w := startScored(t, 90)
 		w.weightAfter(0, web, addr1, 90, "the score")
 		w.weightAfter(time.Minute-time.Millisecond, web, addr1, 90, "just before the score is a minute old")
 		w.weightAfter(2*time.Millisecond, web, addr1, 50, "once the score is stale (the default score)")
@@ -117,11 +124,7 @@ func TestBuilderDropsAStaleScoreAtItsAge(t *testing.T) {
 // A fresh score resets the age: the timer is armed again for the new one.
 func TestBuilderRearmsTheStaleTimerForANewerScore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newBuilder(t, func(c *Config) { c.ScoreMaxAge, c.DefaultScore = time.Minute, 50 })
-		w.announce(web, "n1", addr1)
-		w.score(web, addr1, 90)
-		w.caughtUp()
-		w.start()
+		w := startScored(t, 90)
 		time.Sleep(40 * time.Second)
 		w.score(web, addr1, 70)
 		w.weightAfter(40*time.Second, web, addr1, 70, "the first score is stale, the newer is not")
