@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"reflect"
 	"strconv"
@@ -112,6 +113,21 @@ func TestInputIsValidatedBeforeConnecting(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("hoist %s: want exit 2 and %q, got %s", strings.Join(c.args, " "), c.want, r)
 		}
+	}
+}
+
+// An event past the size limit is bad input, exit 2, and nothing is
+// published: what it would be is known only once the state it builds on is
+// read, so it is refused after connecting.
+func TestAnEventTooLargeIsExit2(t *testing.T) {
+	url := natstest.Start(t).URL()
+	const s = "acme.prod.web"
+	r := mustRun(t, 2, hoistAt(url, append([]string{"deploy", s, "--image", "web:1"}, bigEnv(600<<10)...)...))
+	if !strings.Contains(r.stderr, "event is too large: ") {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+	if h := head(t, url, s); h != 0 {
+		t.Fatalf("head %d, want nothing published", h)
 	}
 }
 
@@ -303,4 +319,16 @@ func TestScoreWarnsOfUnknownBackend(t *testing.T) {
 			t.Errorf("score %v: warned %v, want %v; stderr %q", tt.args, got, tt.warn, r.stderr)
 		}
 	}
+}
+
+// bigEnv is --env flags of about size bytes in all, each value within the
+// limit of one.
+func bigEnv(size int) []string {
+	var args []string
+	for i := 0; size > 0; i++ {
+		n := min(size, 32<<10)
+		args = append(args, "--env", fmt.Sprintf("V%d=%s", i, strings.Repeat("x", n)))
+		size -= n
+	}
+	return args
 }
