@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // Permissions check the subjects a client publishes to, never the reply

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/hoist-dev/hoist/internal/natstest"
 )
 
 // pushWithSys pushes an account JWT as the system user.

@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hoist-dev/hoist/deploy"
-	"github.com/hoist-dev/hoist/internal/deploytest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/deploytest"
 )
 
 // fakeRuntime keeps replicas in memory. A replica's health comes from its

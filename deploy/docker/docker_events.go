@@ -2,15 +2,15 @@ package docker
 
 import (
 	"context"
-	"github.com/hoist-dev/hoist/deploy"
-	"github.com/hoist-dev/hoist/internal/backoff"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
 
+	"github.com/hoist-dev/hoist/deploy"
 	hoistevents "github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/backoff"
 )
 
 // Watch streams Docker events about this node's containers that mean a

@@ -3,12 +3,13 @@ package docker
 import (
 	"context"
 	"fmt"
-	"github.com/hoist-dev/hoist/deploy"
 	"io"
 	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
+
+	"github.com/hoist-dev/hoist/deploy"
 )
 
 // ImageError says an image is not present locally and could not be pulled.

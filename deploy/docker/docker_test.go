@@ -3,8 +3,6 @@ package docker
 import (
 	"context"
 	"errors"
-	"github.com/hoist-dev/hoist/deploy"
-	"github.com/hoist-dev/hoist/internal/deploytest"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +11,9 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/deploytest"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 )
 

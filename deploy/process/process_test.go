@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hoist-dev/hoist/deploy"
-	"github.com/hoist-dev/hoist/internal/deploytest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/deploytest"
 	"github.com/hoist-dev/hoist/internal/imagetest"
 	"github.com/hoist-dev/hoist/internal/natstest"
 )

@@ -2,8 +2,9 @@ package process
 
 import (
 	"context"
-	"github.com/hoist-dev/hoist/deploy"
 	"time"
+
+	"github.com/hoist-dev/hoist/deploy"
 )
 
 // Watch reports replicas whose process ended: at once for children this

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/hoist-dev/hoist/events"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // DefaultURL is where hoist looks for NATS when nothing else is configured.

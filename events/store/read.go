@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hoist-dev/hoist/events"
 	"runtime"
 	"sort"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // History is one scope's or node's history as stored: every message its

@@ -7,8 +7,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hoist-dev/hoist/events"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // setup creates or updates the streams and the leases bucket.

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hoist-dev/hoist/events"
 	"strconv"
 	"strings"
+
+	"github.com/hoist-dev/hoist/events"
 )
 
 // MinServerVersion is the oldest nats-server hoist supports: conditional

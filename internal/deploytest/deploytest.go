@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/hoist-dev/hoist/deploy"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/internal/demoapp"
 )
 
