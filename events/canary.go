@@ -60,6 +60,13 @@ type Analysis struct {
 	MinRequests int      `json:"min_requests"`
 }
 
+// DefaultAnalysis is the policy an analysis has where it names nothing
+// else: through 10, 25, 50 and 100%, a minute each, aborted over 1% of
+// 5xx, deciding once the canary served 100 requests at its step.
+func DefaultAnalysis() Analysis {
+	return Analysis{Steps: []int{10, 25, 50, 100}, Interval: Duration(time.Minute), MaxErrorRate: 0.01, MinRequests: 100}
+}
+
 // Figures are what the analysis saw of a canary over one window, summed
 // over every balancer that reported it.
 type Figures struct {
@@ -152,6 +159,12 @@ func (c *CanaryStarted) Validate() error {
 	if err := c.Spec.Validate(); err != nil {
 		return err
 	}
+	return c.ValidateSplit()
+}
+
+// ValidateSplit checks what a canary adds to its spec: share, replicas
+// and analysis.
+func (c *CanaryStarted) ValidateSplit() error {
 	if err := ValidateShare(c.Share); err != nil {
 		return err
 	}

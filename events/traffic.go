@@ -20,10 +20,12 @@ const (
 	KindMaintenanceOff Kind = "maintenance_off"
 )
 
-// Limits of pauses and maintenance pages.
+// Limits of pauses and maintenance pages, and the Max of a pause that
+// names none.
 const (
 	MinPauseMax           = 100 * time.Millisecond
 	MaxPauseMax           = time.Hour
+	DefaultPauseMax       = 30 * time.Second
 	MaxMaintenanceMessage = 1024
 )
 

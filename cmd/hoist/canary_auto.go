@@ -19,13 +19,24 @@ import (
 // over at least --min-requests, promote it after the last step, and abort
 // it over a limit. The figures come from the balancers; see docs/canary.md.
 
-// Defaults of the analysis flags.
-const (
-	defaultSteps        = "10,25,50,100"
-	defaultInterval     = time.Minute
-	defaultMaxErrorRate = "1%"
-	defaultMinRequests  = 100
+// Defaults of the analysis flags: events.DefaultAnalysis, as the HTTP API
+// has them too.
+var (
+	defaultAnalysis     = events.DefaultAnalysis()
+	defaultSteps        = joinInts(defaultAnalysis.Steps)
+	defaultInterval     = time.Duration(defaultAnalysis.Interval)
+	defaultMaxErrorRate = strconv.FormatFloat(defaultAnalysis.MaxErrorRate*100, 'f', -1, 64) + "%"
+	defaultMinRequests  = defaultAnalysis.MinRequests
 )
+
+// joinInts writes 10,25,50,100.
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
 
 // analysisFlagNames are the flags that make sense only with --auto.
 var analysisFlagNames = []string{"steps", "interval", "max-error-rate", "max-p99", "min-requests"}

@@ -15,8 +15,6 @@ import (
 // it and why, and every balancer does the same (agents hand the standing
 // pause and page on to them in their backends reports).
 
-const defaultPauseMax = 30 * time.Second
-
 func pauseCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pause",
@@ -38,7 +36,7 @@ Example:
    hoist deploy acme.prod.web --image web:2 && hoist wait acme.prod.web
    hoist resume acme.prod.web`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "max", Value: defaultPauseMax.String(), Usage: "hold each request at most `D` (100ms-1h), then answer 503"},
+			&cli.StringFlag{Name: "max", Value: events.DefaultPauseMax.String(), Usage: "hold each request at most `D` (100ms-1h), then answer 503"},
 			&cli.StringFlag{Name: "reason", Usage: "why, for 'hoist log' (`TEXT`, at most 256 characters)"},
 			expectRevisionFlag(),
 			jsonFlag(),
