@@ -25,9 +25,12 @@ type backendJSON struct {
 	Scored  bool     `json:"scored"`
 	Drained bool     `json:"drained"`
 	Weight  int      `json:"weight"`
-	// Share is the backend's part of new requests: weight / total weight.
-	Share float64  `json:"share"`
-	Rate  *float64 `json:"rate,omitempty"`
+	// Share is the backend's part of new requests: by the canary's share
+	// between the sides when one runs, then by weight within its side.
+	Share float64 `json:"share"`
+	// Canary marks a backend that runs the scope's canary.
+	Canary bool     `json:"canary,omitempty"`
+	Rate   *float64 `json:"rate,omitempty"`
 }
 
 func (s *Server) backends(sc events.Scope) backendsJSON {
@@ -39,16 +42,11 @@ func (s *Server) backends(sc events.Scope) backendsJSON {
 	}
 	out.Removed = pool.Removed
 	out.Hosts = append(out.Hosts, pool.Hosts...)
-	total := 0
-	for _, b := range pool.Backends {
-		total += b.Weight
-	}
+	shares := pool.Shares()
 	var sum []float64
 	for _, b := range pool.Backends {
-		bj := backendJSON{Addr: b.Addr, Nodes: b.Nodes, Score: b.Score, Scored: b.Scored, Drained: b.Drained, Weight: b.Weight}
-		if total > 0 {
-			bj.Share = float64(b.Weight) / float64(total)
-		}
+		bj := backendJSON{Addr: b.Addr, Nodes: b.Nodes, Score: b.Score, Scored: b.Scored, Drained: b.Drained, Weight: b.Weight,
+			Share: shares[b.Addr], Canary: b.Canary}
 		if h := rates[b.Addr]; len(h) > 0 {
 			r := h[len(h)-1]
 			bj.Rate = &r

@@ -125,6 +125,45 @@ func (p *Pool) pickSide(now int64, skip *backendState, prefer side) side {
 	return sideStable
 }
 
+// Shares is each backend's expected part of the pool's new requests, by
+// address, as pickSide and the weighted round-robin split them: with a
+// canary and weight on both sides, its share goes to the canary's
+// backends and the rest to the stable ones; else the side with weight
+// takes everything (stable first). Within a side, by weight. It reads the
+// table alone: a backend its balancer found dead a moment ago still
+// counts.
+func (p *Pool) Shares() map[string]float64 {
+	var stable, canary int
+	for i := range p.Backends {
+		if b := &p.Backends[i]; b.Canary {
+			canary += b.Weight
+		} else {
+			stable += b.Weight
+		}
+	}
+	part := map[bool]float64{} // by Backend.Canary
+	switch c := p.canary(); {
+	case stable > 0 && canary > 0 && c != nil:
+		part[false], part[true] = float64(100-c.Share)/100, float64(c.Share)/100
+	case stable > 0:
+		part[false] = 1
+	case canary > 0:
+		part[true] = 1
+	}
+	out := make(map[string]float64, len(p.Backends))
+	for _, b := range p.Backends {
+		total := stable
+		if b.Canary {
+			total = canary
+		}
+		out[b.Addr] = 0
+		if total > 0 {
+			out[b.Addr] = part[b.Canary] * float64(b.Weight) / float64(total)
+		}
+	}
+	return out
+}
+
 // eligible reports whether some backend on side s could take a request.
 func (p *Pool) eligible(now int64, skip *backendState, s side) bool {
 	for i := range p.Backends {

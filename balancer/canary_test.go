@@ -7,9 +7,13 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -235,4 +239,32 @@ func FuzzParseCanaryCookie(f *testing.F) {
 			t.Fatalf("%q does not write back as itself", v)
 		}
 	})
+}
+
+// Shares says what the split does: the canary's share to its side when
+// both sides have weight, the rest to the stable side, then by weight.
+func TestPoolSharesFollowTheSplit(t *testing.T) {
+	stable := []Backend{{Addr: "10.0.0.1:80", Weight: 100}, {Addr: "10.0.0.2:80", Weight: 50}}
+	canary := Backend{Addr: "10.0.0.9:80", Weight: 100, Canary: true}
+	running := &events.Traffic{Canary: &events.CanaryTraffic{ID: 7, Share: 20}}
+	for _, tt := range []struct {
+		name     string
+		backends []Backend
+		traffic  *events.Traffic
+		want     map[string]float64
+	}{
+		{"no canary", stable, nil, map[string]float64{"10.0.0.1:80": 2.0 / 3, "10.0.0.2:80": 1.0 / 3}},
+		{"a canary at 20%", append(slices.Clone(stable), canary), running,
+			map[string]float64{"10.0.0.1:80": 0.8 * 2 / 3, "10.0.0.2:80": 0.8 / 3, "10.0.0.9:80": 0.2}},
+		{"its replicas not up yet", stable, running, map[string]float64{"10.0.0.1:80": 2.0 / 3, "10.0.0.2:80": 1.0 / 3}},
+		{"the stable side drained", []Backend{{Addr: "10.0.0.1:80"}, canary}, running, map[string]float64{"10.0.0.1:80": 0, "10.0.0.9:80": 1}},
+		{"an ended canary's backend", append(slices.Clone(stable), canary), nil,
+			map[string]float64{"10.0.0.1:80": 2.0 / 3, "10.0.0.2:80": 1.0 / 3, "10.0.0.9:80": 0}},
+	} {
+		p := &Pool{Backends: tt.backends, Traffic: tt.traffic}
+		got := p.Shares()
+		if diff := cmp.Diff(tt.want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
 }
