@@ -30,10 +30,14 @@ type State struct {
 	CPUs          float64             `json:"cpus"`
 	Cache         *events.CachePolicy `json:"cache"`
 	Removed       bool                `json:"removed"`
-	// Canary is the running canary, absent when none runs.
-	Canary *Canary   `json:"canary,omitempty"`
-	Time   time.Time `json:"time"`
-	Actor  string    `json:"actor"`
+	// Canary is the running canary, absent when none runs. Paused and
+	// Maintenance are the standing pause and maintenance page, absent
+	// when there is none.
+	Canary      *Canary             `json:"canary,omitempty"`
+	Paused      *events.Pause       `json:"paused,omitempty"`
+	Maintenance *events.Maintenance `json:"maintenance,omitempty"`
+	Time        time.Time           `json:"time"`
+	Actor       string              `json:"actor"`
 }
 
 // Secret is a secret as 'hoist state --json' shows it: never its
@@ -87,6 +91,7 @@ func NewState(st projector.State, show bool) State {
 	out.HealthTimeout = events.Duration(s.EffectiveHealthTimeout())
 	out.Restart, out.MemoryMB, out.CPUs, out.Cache = s.Restart, s.MemoryMB, s.CPUs, s.Cache
 	out.Canary = NewCanary(st.Canary)
+	out.Paused, out.Maintenance = st.Paused, st.Maintenance
 	return out
 }
 

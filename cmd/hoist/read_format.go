@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,6 +109,16 @@ func printState(w io.Writer, st projector.State, show bool) error {
 	}
 	if c := view.NewCanary(st.Canary); c != nil {
 		line("canary", view.DescribeCanary(c))
+	}
+	if p := st.Paused; p != nil {
+		line("paused", fmt.Sprintf("since %s, each request held at most %s  (hoist resume %s ends it)", shortTime(p.Since), p.Max, st.Scope))
+	}
+	if m := st.Maintenance; m != nil {
+		v := "on since " + shortTime(m.Since)
+		if m.Message != "" {
+			v += ": " + strconv.Quote(m.Message)
+		}
+		line("maintenance", v+"  (hoist maintenance "+st.Scope.String()+" off ends it)")
 	}
 	return tw.Flush()
 }
