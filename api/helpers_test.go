@@ -20,7 +20,7 @@ import (
 
 // env is a running API against a real embedded NATS server.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	nats   *natstest.Server
 	store  *store.Store
 	srv    *Server
@@ -37,7 +37,7 @@ var roles = []auth.Role{
 	{Kind: auth.KindReader, Name: "dash", Scopes: []string{"acme.*.*"}},
 }
 
-func newEnv(t *testing.T, tune func(*Options)) *env {
+func newEnv(t testing.TB, tune func(*Options)) *env {
 	t.Helper()
 	ns := natstest.Start(t)
 	e := &env{t: t, nats: ns, store: ns.Store(t), tokens: map[string]string{}}

@@ -44,6 +44,7 @@ func newUI() (*ui, error) {
 		"rate":     fmtRate,
 		"sparkSVG": sparkSVG,
 		"join":     strings.Join,
+		"canary":   view.DescribeCanary,
 	}
 	u := &ui{pages: map[string]*template.Template{}}
 	for _, page := range []string{"scopes", "scope", "login"} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -25,10 +26,10 @@ const (
 	maxBody      = 1 << 20
 )
 
-// write checks p may publish kind on the path's scope, decodes the body
-// into body (when not nil), lets build make the change, and publishes it
-// conditionally on If-Match.
-func (s *Server) write(w http.ResponseWriter, r *http.Request, kind events.Kind, body any, build func(events.Scope) (change.Builder, error)) {
+// write decodes the body into body (when not nil), lets build make the
+// change, checks the token may publish its kind on the path's scope, and
+// publishes it conditionally on If-Match.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, body any, build func(events.Scope) (events.Kind, change.Builder, error)) {
 	err := func() error {
 		p, err := s.who(r)
 		if err != nil {
@@ -36,9 +37,6 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, kind events.Kind,
 		}
 		sc, err := pathScope(r)
 		if err != nil {
-			return err
-		}
-		if err := p.mayPublish(events.ScopeSubject(sc, kind, p.actor)); err != nil {
 			return err
 		}
 		expect, err := ifMatch(r)
@@ -50,8 +48,11 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, kind events.Kind,
 				return err
 			}
 		}
-		b, err := build(sc)
+		kind, b, err := build(sc)
 		if err != nil {
+			return err
+		}
+		if err := p.mayPublish(events.ScopeSubject(sc, kind, p.actor)); err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
@@ -81,25 +82,40 @@ func decodeBody(r *http.Request, v any) error {
 	if err != nil {
 		return badRequest("", fmt.Sprintf("read the body: %v (at most %d bytes)", err, maxBody))
 	}
+	return decodeStrict(b, v, "")
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields,
+// with the fields it names under prefix ("canary." for an object the body
+// holds). Empty input is an empty object.
+func decodeStrict(b []byte, v any, prefix string) error {
 	if strings.TrimSpace(string(b)) == "" {
 		b = []byte("{}")
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var he *httpError
 		var typeErr *json.UnmarshalTypeError
 		var syntax *json.SyntaxError
 		switch {
+		case errors.As(err, &he): // from a body's own UnmarshalJSON
+			return he
 		case errors.As(err, &typeErr):
-			return badRequest(typeErr.Field, fmt.Sprintf("%s: want %s, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value))
+			field := prefix + typeErr.Field
+			want := typeErr.Type.String()
+			if typeErr.Type == reflect.TypeFor[events.Duration]() {
+				want = `a duration like "30s"`
+			}
+			return badRequest(field, fmt.Sprintf("%s: want %s, got a JSON %s", field, want, typeErr.Value))
 		case errors.As(err, &syntax):
 			return badRequest("", fmt.Sprintf("the body is not JSON: %v at byte %d", err, syntax.Offset))
 		}
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			name = strings.Trim(name, `"`)
+			name = prefix + strings.Trim(name, `"`)
 			return badRequest(name, fmt.Sprintf("unknown field %q", name))
 		}
-		return badRequest("", "the body: "+err.Error())
+		return badRequest(strings.TrimSuffix(prefix, "."), "the body: "+err.Error())
 	}
 	if dec.More() {
 		return badRequest("", "the body holds more than one JSON value")
@@ -113,11 +129,11 @@ type scaleBody struct {
 
 func (s *Server) postScale(w http.ResponseWriter, r *http.Request) {
 	var body scaleBody
-	s.write(w, r, events.KindScaled, &body, func(sc events.Scope) (change.Builder, error) {
+	s.write(w, r, &body, func(sc events.Scope) (events.Kind, change.Builder, error) {
 		if body.Replicas == nil {
-			return nil, badRequest("replicas", `replicas is missing: want {"replicas": N}`)
+			return "", nil, badRequest("replicas", `replicas is missing: want {"replicas": N}`)
 		}
-		return change.Scale(sc, *body.Replicas)
+		return built(events.KindScaled)(change.Scale(sc, *body.Replicas))
 	})
 }
 
@@ -128,13 +144,13 @@ type envBody struct {
 
 func (s *Server) postEnv(w http.ResponseWriter, r *http.Request) {
 	var body envBody
-	s.write(w, r, events.KindEnvChanged, &body, func(sc events.Scope) (change.Builder, error) {
+	s.write(w, r, &body, func(sc events.Scope) (events.Kind, change.Builder, error) {
 		for k, v := range body.Set {
 			if err := events.ValidateEnv(k, v); err != nil {
-				return nil, err
+				return "", nil, err
 			}
 		}
-		return change.Env(sc, body.Set, body.Unset)
+		return built(events.KindEnvChanged)(change.Env(sc, body.Set, body.Unset))
 	})
 }
 
@@ -146,25 +162,56 @@ type rollbackBody struct {
 
 func (s *Server) postRollback(w http.ResponseWriter, r *http.Request) {
 	var body rollbackBody
-	s.write(w, r, events.KindRolledBack, &body, func(sc events.Scope) (change.Builder, error) {
-		return change.Rollback(sc, body.To), nil
+	s.write(w, r, &body, func(sc events.Scope) (events.Kind, change.Builder, error) {
+		return events.KindRolledBack, change.Rollback(sc, body.To), nil
 	})
 }
 
 func (s *Server) postRemove(w http.ResponseWriter, r *http.Request) {
 	var body struct{}
-	s.write(w, r, events.KindRemoved, &body, func(sc events.Scope) (change.Builder, error) {
-		return change.Remove(sc), nil
+	s.write(w, r, &body, func(sc events.Scope) (events.Kind, change.Builder, error) {
+		return events.KindRemoved, change.Remove(sc), nil
 	})
 }
 
+// deployBody is a deploy's change to the spec, or, with canary, the spec
+// a canary of it runs beside the stable one.
+type deployBody struct {
+	change.SpecChange
+	Canary json.RawMessage
+}
+
+// UnmarshalJSON takes "canary" out and decodes the rest strictly as the
+// spec change, so that its fields are named as the body names them.
+func (b *deployBody) UnmarshalJSON(data []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return badRequest("", "the body must be a JSON object")
+	}
+	b.Canary = fields["canary"]
+	delete(fields, "canary")
+	rest, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(rest, &b.SpecChange, "")
+}
+
 func (s *Server) postDeploy(w http.ResponseWriter, r *http.Request) {
-	var body change.SpecChange
-	s.write(w, r, events.KindDeployed, &body, func(sc events.Scope) (change.Builder, error) {
+	var body deployBody
+	s.write(w, r, &body, func(sc events.Scope) (events.Kind, change.Builder, error) {
+		if len(body.Canary) > 0 && string(body.Canary) != "null" {
+			return startCanary(sc, &body.SpecChange, body.Canary)
+		}
 		if err := body.Check(); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		b, _, err := change.Deploy(body.Apply)
-		return b, err
+		return events.KindDeployed, b, err
 	})
+}
+
+// built pairs a builder and its error with the kind it publishes.
+func built(kind events.Kind) func(change.Builder, error) (events.Kind, change.Builder, error) {
+	return func(b change.Builder, err error) (events.Kind, change.Builder, error) { return kind, b, err }
 }

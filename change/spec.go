@@ -36,10 +36,16 @@ type SpecChange struct {
 // Check refuses a change that names nothing to run, or options that need
 // others, before the spec is validated. Fields are named as in JSON.
 func (c *SpecChange) Check() error {
-	switch {
-	case c.Image == "" && len(c.Command) == 0:
+	if c.Image == "" && len(c.Command) == 0 {
 		return refusef("image", "deploy needs image or command (an argv array)")
-	case c.CacheMaxBytes != nil && c.CacheTTL == nil:
+	}
+	return c.CheckCanary()
+}
+
+// CheckCanary is Check for a canary's change, which may name nothing to
+// run: it starts from the stable spec, so it may change env alone.
+func (c *SpecChange) CheckCanary() error {
+	if c.CacheMaxBytes != nil && c.CacheTTL == nil {
 		return refusef("cache_max_bytes", "cache_max_bytes needs cache_ttl")
 	}
 	for k, v := range c.Env {
