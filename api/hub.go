@@ -162,18 +162,18 @@ func (h *hub) take(name string, m events.Message) {
 	case "nodes":
 		rec := events.Interpret(m)
 		if err := h.fold.Apply(m); err != nil {
-			h.skipped[m.Stream]++
+			h.skip(m, err)
 		}
 		it = item{kind: "node", rec: rec}
 	case "scores", "backends":
 		if err := h.fold.Apply(m); err != nil {
-			h.skipped[m.Stream]++
+			h.skip(m, err)
 		}
 		it = item{kind: map[string]string{"scores": "score", "backends": "backends"}[name], rec: events.Interpret(m)}
 	case "status":
 		rec := events.Interpret(m)
 		if rec.Err != nil {
-			h.skipped[m.Stream]++
+			h.skip(m, rec.Err) // never shown as a node's status
 			return
 		}
 		h.status[m.Subject] = rec
@@ -181,6 +181,14 @@ func (h *hub) take(name string, m events.Message) {
 	}
 	it.stream = m.Stream
 	h.broadcast(it)
+}
+
+// skip counts a message the hub cannot use (/metrics has the counts) and
+// logs it once, as the balancer does: the hub reads each message once.
+// Called with h.mu held.
+func (h *hub) skip(m events.Message, err error) {
+	h.skipped[m.Stream]++
+	h.log.Warn("skipped a message the API cannot use", "stream", m.Stream, "subject", m.Subject, "seq", m.Sequence, "err", err)
 }
 
 // broadcast hands it to every subscriber; one whose buffer is full is
