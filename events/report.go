@@ -178,11 +178,11 @@ func (s *NodeStatus) Validate() error {
 // decodeBackendsReport parses and validates a backends report.
 func decodeBackendsReport(b []byte) (*BackendsReport, error) {
 	var r BackendsReport
-	if err := decodeReport(b, &r); err != nil {
+	if err := decodeReport(b, &r, "report"); err != nil {
 		return nil, err
 	}
 	if err := r.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, &malformedAs{what: "report", err: err}
 	}
 	return &r, nil
 }
@@ -190,24 +190,35 @@ func decodeBackendsReport(b []byte) (*BackendsReport, error) {
 // decodeNodeStatus parses and validates a node status.
 func decodeNodeStatus(b []byte) (*NodeStatus, error) {
 	var s NodeStatus
-	if err := decodeReport(b, &s); err != nil {
+	if err := decodeReport(b, &s, "report"); err != nil {
 		return nil, err
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, &malformedAs{what: "report", err: err}
 	}
 	return &s, nil
 }
 
-func decodeReport(b []byte, v any) error {
+func decodeReport(b []byte, v any, what string) error {
 	if len(b) > MaxEventSize {
 		return fmt.Errorf("%w: %d bytes (max %d)", ErrEventTooLarge, len(b), MaxEventSize)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return &malformedAs{what: what, err: err}
 	}
 	return nil
 }
+
+// malformedAs is ErrMalformed for a message that is not an event: its
+// text names what it is ("malformed report: …").
+type malformedAs struct {
+	what string
+	err  error
+}
+
+func (m *malformedAs) Error() string        { return "malformed " + m.what + ": " + m.err.Error() }
+func (m *malformedAs) Is(target error) bool { return target == ErrMalformed }
+func (m *malformedAs) Unwrap() error        { return m.err }
 
 // MergeStatuses folds per-scope status reports into one status per node,
 // sorted by node: the node's fields from its latest report, and the latest

@@ -135,11 +135,11 @@ func ValidateBalancerName(name string) error {
 // DecodeRequestStats parses and validates a statistics message.
 func DecodeRequestStats(b []byte) (*RequestStats, error) {
 	var s RequestStats
-	if err := decodeReport(b, &s); err != nil {
+	if err := decodeReport(b, &s, "statistics"); err != nil {
 		return nil, err
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, &malformedAs{what: "statistics", err: err}
 	}
 	return &s, nil
 }
