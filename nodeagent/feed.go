@@ -43,6 +43,9 @@ type feed struct {
 	notify    map[events.Scope]bool // scopes whose desired state changed
 	nodeDirty bool                  // the drain standing changed
 	lastErr   string
+	// writeFailures counts the reference file's failed writes in a row:
+	// the first is logged, and the write that ends them.
+	writeFailures int
 	// rebuilding is set from a divergence until every history was read
 	// again.
 	rebuilding bool
@@ -296,8 +299,14 @@ func (f *feed) commit() bool {
 		ref := f.book.reference(f.hooks.failures(), f.hooks.now())
 		if err := writeReference(f.path, ref); err != nil {
 			f.status.setNodeError(errReference, fmt.Sprintf("cannot write the reference file: %v", err))
-			f.log.Error("cannot write the reference file; not acting on new events", "path", f.path, "err", err)
+			if f.writeFailures++; f.writeFailures == 1 {
+				f.log.Error("cannot write the reference file; not acting on new events until it can be, retrying every "+commitRetry.String(), "path", f.path, "err", err)
+			}
 			return false
+		}
+		if f.writeFailures > 0 {
+			f.log.Info("wrote the reference file again; acting on new events", "path", f.path, "failed_writes", f.writeFailures)
+			f.writeFailures = 0
 		}
 		f.status.setNodeError(errReference, "")
 		f.dirty = false

@@ -3,8 +3,10 @@ package nodeagent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
+	"github.com/hoist-dev/hoist/internal/natstest"
 	"github.com/hoist-dev/hoist/projector"
 )
 
@@ -154,7 +157,8 @@ func TestFeedHandsATrafficChangeOnAtOnce(t *testing.T) {
 
 // Nothing is handed on before it is on disk: while the reference file
 // cannot be written (its directory is a file), the batch waits, and the
-// write is retried every commitRetry until it succeeds.
+// write is retried every commitRetry until it succeeds. The log says so
+// once when it starts failing, and once when it ends.
 func TestFeedRetriesAFailedWriteBeforeHandingOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "state")
@@ -162,6 +166,8 @@ func TestFeedRetriesAFailedWriteBeforeHandingOn(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := newFeedWorld(t, filepath.Join(dir, "ref.json"))
+		var logged natstest.SyncBuffer
+		w.f.log = slog.New(slog.NewTextHandler(&logged, nil))
 		w.run()
 		w.event(1, deployWeb())
 		time.Sleep(batchLinger + commitRetry - time.Millisecond)
@@ -176,6 +182,10 @@ func TestFeedRetriesAFailedWriteBeforeHandingOn(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, "ref.json")); err != nil {
 			t.Fatalf("handed on, but the reference file: %v", err)
+		}
+		if log := logged.String(); strings.Count(log, "cannot write the reference file") != 1 ||
+			!strings.Contains(log, "wrote the reference file again") || !strings.Contains(log, "failed_writes=2") {
+			t.Fatalf("want one error for 2 failed writes and one line when they end, got:\n%s", log)
 		}
 	})
 }
