@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -91,9 +92,11 @@ func TestCanaryAndTrafficWrites(t *testing.T) {
 
 	// A canary of env alone runs the stable image; promote makes it the spec.
 	post("/deploy", `{"env":{"MODE":"fast"},"canary":{"share":5}}`)
-	if pub := post("/promote", ``); pub.Kind != events.KindCanaryPromoted {
+	pub = post("/promote", ``)
+	if pub.Kind != events.KindCanaryPromoted {
 		t.Fatalf("promote: %+v", pub)
 	}
+	promoted := pub.Revision
 	if st := state(); st.Canary != nil || st.Image != "web:1" || st.Env["MODE"] != "fast" {
 		t.Fatalf("after promote: %+v", st)
 	}
@@ -125,6 +128,17 @@ func TestCanaryAndTrafficWrites(t *testing.T) {
 	}
 	if pub := post("/maintenance", `{"on":false}`); pub.Kind != events.KindMaintenanceOff {
 		t.Fatalf("maintenance off: %+v", pub)
+	}
+	// The timeline offers to roll back only to a revision with another
+	// spec: the promote's is the head's, and so is every traffic change's
+	// since; revision 1's, web:1 without MODE, is not.
+	full := e.must(200, e.do("ops", "GET", "/scopes/acme.prod.web", "")).body
+	head := state().Revision
+	for rev := uint64(1); rev < head; rev++ {
+		offered := strings.Contains(full, fmt.Sprintf(`data-rollback-to="%d"`, rev))
+		if want := rev < promoted; offered != want {
+			t.Errorf("roll back to r%d offered: %v, want %v", rev, offered, want)
+		}
 	}
 
 	// Each is held to the token's permissions on the kind it publishes.

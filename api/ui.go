@@ -222,7 +222,9 @@ func (s *Server) scopeData(r *http.Request, p *principal) (scopeData, int) {
 		row := timelineRow{Revision: e.Revision, Time: e.Time, Actor: e.Actor, Kind: string(e.Kind), Rejected: e.Rejected}
 		if rec.Err == nil {
 			row.What = view.Describe(rec.Event, false)
-			if at, err := h.At(rec.Revision); err == nil && rec.Revision < d.Head && at.Spec != nil && !at.Removed && at.Spec != st.Spec {
+			// A revision that kept the spec (a traffic change, a grant) holds
+			// the same one as the head: rolling back to it restores nothing.
+			if at, err := h.At(rec.Revision); err == nil && rec.Revision < d.Head && at.Spec != nil && !at.Removed && at.Spec != h.State().Spec {
 				row.CanRollback = true
 			}
 		}
