@@ -153,12 +153,22 @@ func browser(t *testing.T, exe string) (context.Context, func() []string) {
 
 // waitJS polls a JavaScript condition in the page.
 func waitJS(cond string, timeout time.Duration) chromedp.Action[chromedp.Void] {
-	poll := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(20*time.Millisecond))
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		if _, err := poll(ctx, t); err != nil {
-			return fmt.Errorf("waiting for %s: %w", cond, err)
+		deadline := time.Now().Add(timeout)
+		for {
+			poll := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(20*time.Millisecond))
+			_, err := poll(ctx, t)
+			if err == nil {
+				return nil
+			}
+			// A page that is still loading can replace the JavaScript
+			// context the poll runs in: poll again in the new one.
+			if lost := strings.Contains(err.Error(), "Cannot find context with specified id") ||
+				strings.Contains(err.Error(), "Execution context was destroyed"); !lost || time.Now().After(deadline) {
+				return fmt.Errorf("waiting for %s: %w", cond, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		return nil
 	})
 }
 
@@ -289,21 +299,22 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("the browser reported problems:\n%s", strings.Join(p, "\n"))
 	}
 
-	// A stale head: the button's If-Match no longer holds, so nothing is
-	// published and the page says why.
-	mustRun(t, 0, hoistAt(s.nats.URL(), "scale", scope, "2"))
-	if err := chromedp.Do(ctx, waitJS(fmt.Sprintf(headIs, "4"), 10*time.Second),
-		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			// As if the page had not heard of revision 4 yet.
-			_, err := chromedp.Evaluate[string](`document.querySelector('[data-part=summary]').dataset.head = "3"`)(ctx, t)
-			return err
-		}),
+	// A stale head: someone publishes while the dialog is open, so the
+	// button's If-Match no longer holds; nothing is published and the page
+	// says why.
+	if err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-part=summary] button[data-rollback-to]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)),
+		waitJS(`document.getElementById('confirm-text').textContent.includes('The head is revision 3')`, 5*time.Second),
+	); err != nil {
+		t.Fatalf("stale rollback: open the dialog: %v", err)
+	}
+	mustRun(t, 0, hoistAt(s.nats.URL(), "scale", scope, "2"))
+	if err := chromedp.Do(ctx, waitJS(fmt.Sprintf(headIs, "4"), 10*time.Second),
 		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
 		waitJS(`document.getElementById('action-result').textContent.includes('head moved to revision 4')`, 5*time.Second),
 	); err != nil {
-		t.Fatalf("stale rollback: %v", err)
+		t.Fatalf("stale rollback: %v (result %q)", err, evalJS[string](t, ctx, `document.getElementById('action-result').textContent`))
 	}
 
 	// Labels for keyboard and screen readers.
