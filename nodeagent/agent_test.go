@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist-dev/hoist/deploy"
 	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/internal/natstest"
@@ -235,24 +236,38 @@ func TestRollingEnvChangeKeepsReplicasServing(t *testing.T) {
 
 	rev = h.append(&events.EnvChanged{Set: map[string]string{"DEMO_MESSAGE": "two"}})
 	ctx := context.Background()
-	minHealthy, samples := 99, 0
-	for {
+	list := func() ([]deploy.Replica, string) {
 		reps, err := rt.Runtime.List(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		var ids []string
+		for _, r := range reps {
+			ids = append(ids, r.ID)
+		}
+		slices.Sort(ids)
+		return reps, strings.Join(ids, ",")
+	}
+	minHealthy, samples := 99, 0
+	for tries := 0; ; tries++ {
+		reps, before := list()
 		healthy := 0
 		for _, r := range reps {
 			if code, _, err := get(fmt.Sprintf("http://127.0.0.1:%d/up", r.HostPort)); err == nil && code == 200 {
 				healthy++
 			}
 		}
-		minHealthy, samples = min(minHealthy, healthy), samples+1
+		// A sample counts when no replica came or went while it was
+		// probed: else an old replica stopped after its successor was
+		// healthy would count as a gap the successor filled.
+		if _, after := list(); after == before {
+			minHealthy, samples = min(minHealthy, healthy), samples+1
+		}
 		st := scopeStatus(a, scopeWeb)
 		if st.Phase == events.PhaseConverged && st.Applied == rev {
 			break
 		}
-		if samples > 5000 {
+		if tries > 5000 {
 			t.Fatalf("no convergence: %+v", st)
 		}
 	}
