@@ -55,13 +55,9 @@ func decodeAnalysis(raw json.RawMessage, prefix string) (*events.Analysis, error
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	a := events.DefaultAnalysis()
-	a.Steps = nil // named steps replace the defaults, not merge into them
+	a := events.DefaultAnalysis() // named steps replace its steps: JSON resets a slice
 	if err := decodeStrict(raw, &a, prefix); err != nil {
 		return nil, err
-	}
-	if a.Steps == nil {
-		a.Steps = events.DefaultAnalysis().Steps
 	}
 	if err := a.Validate(); err != nil {
 		return nil, underField(prefix, err)
