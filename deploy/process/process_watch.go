@@ -15,6 +15,10 @@ func (p *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
 	p.mu.Lock()
 	p.subs[ch] = struct{}{}
 	p.mu.Unlock()
+	// The first look is taken before Watch returns, so a replica that
+	// dies right after is reported; taken on the goroutine, it could miss
+	// one that died before the goroutine ran.
+	alive := p.aliveSet()
 	go func() {
 		defer func() {
 			p.mu.Lock()
@@ -22,7 +26,6 @@ func (p *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
 			close(ch)
 			p.mu.Unlock()
 		}()
-		alive := p.aliveSet()
 		tick := time.NewTicker(p.poll)
 		defer tick.Stop()
 		for {
