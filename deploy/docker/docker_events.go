@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -18,17 +19,21 @@ import (
 // health status changes. The reconciler's own stops show up too; they
 // cost one reconcile that finds nothing to do.
 //
-// The event stream is a long-lived call bounded only by ctx. When it
-// breaks, Watch reconnects with a growing delay and then sends a Change
-// with Action "reconnect", because events may have been missed meanwhile.
+// The event stream is a long-lived call bounded only by ctx. The first
+// one asks for the events since Watch was called, so a container that
+// dies while the stream is being opened is reported. When it breaks,
+// Watch reconnects with a growing delay and then sends a Change with
+// Action "reconnect", because events may have been missed meanwhile.
 func (d *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
 	ch := make(chan deploy.Change, 16)
+	since := time.Now()
 	go func() {
 		defer close(ch)
 		pause := backoff.New(time.Second, 30*time.Second)
 		for {
 			start := time.Now()
-			err := d.watchOnce(ctx, ch)
+			err := d.watchOnce(ctx, ch, since)
+			since = time.Time{} // a reconnect resyncs instead
 			if ctx.Err() != nil {
 				return
 			}
@@ -46,12 +51,20 @@ func (d *Runtime) Watch(ctx context.Context) <-chan deploy.Change {
 	return ch
 }
 
-func (d *Runtime) watchOnce(ctx context.Context, ch chan<- deploy.Change) error {
+// watchOnce follows one event stream, from since when it is set.
+func (d *Runtime) watchOnce(ctx context.Context, ch chan<- deploy.Change, since time.Time) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f := d.ownFilter()
 	f.Add("type", string(events.ContainerEventType))
-	msgs, errs := d.c.Events(ctx, events.ListOptions{Filters: f})
+	opts := events.ListOptions{Filters: f}
+	if !since.IsZero() {
+		// The daemon replays what it buffered since then and streams the
+		// rest; it never filters live events by since, so a daemon clock
+		// that differs can only replay more or fewer earlier events.
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	msgs, errs := d.c.Events(ctx, opts)
 	for {
 		select {
 		case err := <-errs:
