@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hoist-dev/hoist/events"
 	"github.com/hoist-dev/hoist/events/store"
 	"github.com/hoist-dev/hoist/projector"
 	"github.com/hoist-dev/hoist/view"
@@ -29,17 +28,18 @@ type fieldDelta struct {
 	To    string `json:"to"`
 }
 
-// diffOf compares the states after revisions from and to (0: the head).
-func diffOf(sc events.Scope, hist *store.History, from, to uint64) (diffJSON, error) {
-	a, err := stateAt(sc, hist, from, "from")
+// diffOf compares the states of h, the fold of hist, after revisions from
+// and to (0: the head).
+func diffOf(h *projector.History, hist *store.History, from, to uint64) (diffJSON, error) {
+	a, err := stateAt(h, hist, from, "from")
 	if err != nil {
 		return diffJSON{}, err
 	}
-	b, err := stateAt(sc, hist, to, "to")
+	b, err := stateAt(h, hist, to, "to")
 	if err != nil {
 		return diffJSON{}, err
 	}
-	return diffJSON{Scope: sc.String(), From: a.Revision, To: b.Revision, Changes: diffFields(fields(a), fields(b))}, nil
+	return diffJSON{Scope: h.State().Scope.String(), From: a.Revision, To: b.Revision, Changes: diffFields(fields(a), fields(b))}, nil
 }
 
 // fields flattens a state into named values, as the dashboard and the

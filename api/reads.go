@@ -106,15 +106,14 @@ func (s *Server) readScope(r *http.Request) (events.Scope, *store.History, error
 	return sc, hist, nil
 }
 
-// stateAt folds a history and returns the state at rev (0: the head),
+// stateAt returns the state of h, the fold of hist, at rev (0: the head),
 // with the time and actor of the event that made it.
-func stateAt(sc events.Scope, hist *store.History, rev uint64, field string) (projector.State, error) {
-	h, _ := projector.Fold(sc, hist.Records)
+func stateAt(h *projector.History, hist *store.History, rev uint64, field string) (projector.State, error) {
 	st := h.State()
 	if rev != 0 {
 		var err error
 		if st, err = h.At(rev); err != nil {
-			return st, badRequest(field, fmt.Sprintf("%s has revisions 1-%d: there is no revision %d", sc, h.Revision(), rev))
+			return st, badRequest(field, fmt.Sprintf("%s has revisions 1-%d: there is no revision %d", h.State().Scope, h.Revision(), rev))
 		}
 	}
 	for _, r := range hist.Records {
@@ -150,7 +149,8 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	st, err := stateAt(sc, hist, at, "at")
+	h, _ := projector.Fold(sc, hist.Records)
+	st, err := stateAt(h, hist, at, "at")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -264,7 +264,8 @@ func (s *Server) getDiff(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d, err := diffOf(sc, hist, from, to)
+	h, _ := projector.Fold(sc, hist.Records)
+	d, err := diffOf(h, hist, from, to)
 	if err != nil {
 		s.fail(w, r, err)
 		return

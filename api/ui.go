@@ -204,7 +204,7 @@ func (s *Server) scopeData(r *http.Request, p *principal) (scopeData, int) {
 		return d, he.status
 	}
 	h, _ := projector.Fold(sc, hist.Records)
-	st, _ := stateAt(sc, hist, 0, "")
+	st, _ := stateAt(h, hist, 0, "")
 	d.Head = hist.Head.Revision
 	d.State = view.NewState(st, false)
 	d.Deployed = st.Spec != nil
@@ -224,7 +224,7 @@ func (s *Server) scopeData(r *http.Request, p *principal) (scopeData, int) {
 			row.What = view.Describe(rec.Event, false)
 			// A revision that kept the spec (a traffic change, a grant) holds
 			// the same one as the head: rolling back to it restores nothing.
-			if at, err := h.At(rec.Revision); err == nil && rec.Revision < d.Head && at.Spec != nil && !at.Removed && at.Spec != h.State().Spec {
+			if at, err := h.At(rec.Revision); err == nil && rec.Revision < d.Head && at.Spec != nil && !at.Removed && at.Spec != st.Spec {
 				row.CanRollback = true
 			}
 		}
@@ -252,7 +252,7 @@ func (s *Server) scopeData(r *http.Request, p *principal) (scopeData, int) {
 		to, err2 := revisionParam(r, "to")
 		if err1 == nil && err2 == nil {
 			var diff diffJSON
-			if diff, err = diffOf(sc, hist, from, to); err == nil {
+			if diff, err = diffOf(h, hist, from, to); err == nil {
 				d.Diff, d.From, d.To = &diff, diff.From, diff.To
 			}
 		} else {
