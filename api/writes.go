@@ -188,7 +188,9 @@ func (b *deployBody) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return badRequest("", "the body must be a JSON object")
 	}
-	b.Canary = fields["canary"]
+	if c := fields["canary"]; string(c) != "null" {
+		b.Canary = c // absent or null: no canary
+	}
 	delete(fields, "canary")
 	rest, err := json.Marshal(fields)
 	if err != nil {
@@ -200,7 +202,7 @@ func (b *deployBody) UnmarshalJSON(data []byte) error {
 func (s *Server) postDeploy(w http.ResponseWriter, r *http.Request) {
 	var body deployBody
 	s.write(w, r, &body, func(sc events.Scope) (events.Kind, change.Builder, error) {
-		if len(body.Canary) > 0 && string(body.Canary) != "null" {
+		if body.Canary != nil {
 			return startCanary(sc, &body.SpecChange, body.Canary)
 		}
 		if err := body.Check(); err != nil {

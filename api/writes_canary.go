@@ -45,7 +45,7 @@ func startCanary(sc events.Scope, spec *change.SpecChange, raw json.RawMessage) 
 	if err := split.ValidateSplit(); err != nil {
 		return "", nil, underField("canary.", err) // its replicas are not the spec's
 	}
-	o := change.CanaryOptions{Share: *body.Share, Replicas: body.Replicas, Sticky: body.Sticky, Auto: auto}
+	o := change.CanaryOptions{Share: split.Share, Replicas: split.Replicas, Sticky: split.Sticky, Auto: split.Auto}
 	return built(events.KindCanaryStarted)(change.Canary(sc, spec.Apply, o))
 }
 

@@ -141,24 +141,24 @@ func (p *Pool) Shares() map[string]float64 {
 			stable += b.Weight
 		}
 	}
-	part := map[bool]float64{} // by Backend.Canary
+	var stablePart, canaryPart float64 // of all new requests
 	switch c := p.canary(); {
 	case stable > 0 && canary > 0 && c != nil:
-		part[false], part[true] = float64(100-c.Share)/100, float64(c.Share)/100
+		stablePart, canaryPart = float64(100-c.Share)/100, float64(c.Share)/100
 	case stable > 0:
-		part[false] = 1
+		stablePart = 1
 	case canary > 0:
-		part[true] = 1
+		canaryPart = 1
 	}
 	out := make(map[string]float64, len(p.Backends))
 	for _, b := range p.Backends {
-		total := stable
+		part, total := stablePart, stable
 		if b.Canary {
-			total = canary
+			part, total = canaryPart, canary
 		}
 		out[b.Addr] = 0
 		if total > 0 {
-			out[b.Addr] = part[b.Canary] * float64(b.Weight) / float64(total)
+			out[b.Addr] = part * float64(b.Weight) / float64(total)
 		}
 	}
 	return out
